@@ -1,0 +1,94 @@
+"""One error hierarchy, and the one place that maps DynamoDB failures onto it.
+
+``SessionError`` is the root; every error has a ``code`` and a readable message.
+Unexpected DynamoDB failures become ``StorageError`` with the original
+exception as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConcurrencyError",
+    "MessageNotFoundError",
+    "SessionError",
+    "SessionExistsError",
+    "SessionNotFoundError",
+    "StorageError",
+    "ValidationError",
+]
+
+
+class SessionError(Exception):
+    """Root of every error this package raises."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, code={self.code!r})"
+
+
+class ValidationError(SessionError, ValueError):
+    """Bad input, raised before any request is sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "VALIDATION_ERROR")
+
+
+class ConcurrencyError(SessionError):
+    """An ``expected_version`` did not match the stored version."""
+
+    def __init__(
+        self, session_id: str, expected_version: int, actual_version: int | None
+    ) -> None:
+        actual = "no session" if actual_version is None else f"version {actual_version}"
+        super().__init__(
+            f"session {session_id!r}: expected version {expected_version}, found {actual}",
+            "CONCURRENCY_CONFLICT",
+        )
+        self.session_id = session_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+
+
+class StorageError(SessionError):
+    """A DynamoDB request failed; the original exception is ``__cause__``."""
+
+    def __init__(
+        self, message: str, *, adapter: str = "dynamodb", code: str = "STORAGE_ERROR"
+    ) -> None:
+        super().__init__(message, code)
+        self.adapter = adapter
+
+
+class SessionNotFoundError(StorageError):
+    """No live session has this id."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} not found", code="SESSION_NOT_FOUND")
+        self.session_id = session_id
+
+
+class MessageNotFoundError(StorageError):
+    """The session has no message with this id."""
+
+    def __init__(self, session_id: str, message_id: str) -> None:
+        super().__init__(
+            f"message {message_id!r} not found in session {session_id!r}",
+            code="MESSAGE_NOT_FOUND",
+        )
+        self.session_id = session_id
+        self.message_id = message_id
+
+
+class SessionExistsError(StorageError):
+    """``create_session`` was given the id of a session that already exists."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} already exists", code="SESSION_EXISTS")
+        self.session_id = session_id

@@ -1,0 +1,299 @@
+"""The table as code: binding the models to a table, and creating or adopting it.
+
+``bind_models(config)`` derives per-table subclasses of the models in
+``session_store.models`` that share one botocore client, so adapters on
+different tables, regions or endpoints never interfere (PynamoDB keeps its
+configuration and connection on the class). ``table_definition`` derives the
+``CreateTable`` request from the models; ``create_table`` and ``adopt_table``
+make a live table match it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+from pynamodb.connection import Connection
+
+from session_store import models
+from session_store.errors import StorageError, ValidationError
+
+__all__ = [
+    "BoundModels",
+    "ProvisionedThroughput",
+    "RetryPolicy",
+    "TableConfig",
+    "adopt_table",
+    "bind_models",
+    "create_table",
+    "table_definition",
+    "ttl_enabled",
+    "wait_until_active",
+]
+
+TTL_ATTRIBUTE = "ttl"
+_MIN_TABLE_NAME = 3
+_MAX_TABLE_NAME = 255
+
+
+@dataclass(frozen=True)
+class ProvisionedThroughput:
+    """Provisioned capacity, applied to the table and to both GSIs."""
+
+    read_capacity_units: int
+    write_capacity_units: int
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """botocore's retry policy for every request of an adapter.
+
+    ``max_attempts`` counts the first try. ``mode`` is botocore's: "standard"
+    (exponential backoff with full jitter, base 50 ms, cap 20 s, retrying
+    throttling, 5xx, connection errors and read timeouts) or "adaptive"
+    (the same plus client-side rate limiting).
+    """
+
+    max_attempts: int = 5
+    mode: Literal["standard", "adaptive"] = "standard"
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    """Where a table lives and how it is reached. Credentials come from the AWS chain.
+
+    ``region=None`` and ``endpoint_url=None`` defer to botocore's own
+    resolution (``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL_DYNAMODB``,
+    the config file).
+    """
+
+    table_name: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    provisioned: ProvisionedThroughput | None = None
+    """``None``: on-demand (PAY_PER_REQUEST) billing."""
+    stream: bool = False
+    """Create the table with a KEYS_ONLY stream (for ``handle_stream_event``)."""
+    max_pool_connections: int = 10
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.table_name, str) or not (
+            _MIN_TABLE_NAME <= len(self.table_name) <= _MAX_TABLE_NAME
+        ):
+            raise ValidationError("table name must be a string of 3 to 255 characters")
+
+
+@dataclass(frozen=True)
+class BoundModels:
+    """The models bound to one table, and the connection they share."""
+
+    SessionMeta: type[models.SessionMeta]
+    Message: type[models.Message]
+    MigrationRecord: type[models.MigrationRecord]
+    config: TableConfig
+    connection: Connection
+
+    @property
+    def client(self) -> BaseClient:
+        """The botocore DynamoDB client every request of these models goes through."""
+        return self.connection.client
+
+    def close(self) -> None:
+        """Release the client's pooled connections."""
+        client = self.connection._client
+        if client is not None:
+            client.close()
+            self.connection._client = None
+
+
+def _subclass(base: type[Any], config: TableConfig) -> type[Any]:
+    meta = type(
+        "Meta",
+        (),
+        {
+            "table_name": config.table_name,
+            "region": config.region,
+            "host": config.endpoint_url,
+            "connect_timeout_seconds": config.retry.connect_timeout_seconds,
+            "read_timeout_seconds": config.retry.read_timeout_seconds,
+            "max_retry_attempts": config.retry.max_attempts - 1,
+            "max_pool_connections": config.max_pool_connections,
+        },
+    )
+    namespace = {"Meta": meta, "_connection": None, "__module__": base.__module__}
+    return type(base.__name__, (base,), namespace)
+
+
+def bind_models(config: TableConfig) -> BoundModels:
+    """Per-table subclasses of the models, sharing one connection and client."""
+    session_cls = _subclass(models.SessionMeta, config)
+    message_cls = _subclass(models.Message, config)
+    record_cls = _subclass(models.MigrationRecord, config)
+    connection = Connection(
+        region=config.region,
+        host=config.endpoint_url,
+        connect_timeout_seconds=config.retry.connect_timeout_seconds,
+        read_timeout_seconds=config.retry.read_timeout_seconds,
+        max_pool_connections=config.max_pool_connections,
+        retry_configuration={"mode": config.retry.mode, "total_max_attempts": config.retry.max_attempts},
+    )
+    # The session model's schema knows both GSIs: it describes the table for all three.
+    table_connection = session_cls._get_connection()
+    connection.add_meta_table(table_connection.connection.get_meta_table(config.table_name))
+    for cls in (session_cls, message_cls, record_cls):
+        cls._get_connection().connection = connection
+    return BoundModels(session_cls, message_cls, record_cls, config, connection)
+
+
+def table_definition(
+    table_name: str,
+    *,
+    provisioned: ProvisionedThroughput | None = None,
+    stream: bool = False,
+) -> dict[str, Any]:
+    """The ``CreateTable`` request (boto3 ``create_table`` keyword arguments).
+
+    Keys and both GSIs come from ``SessionMeta``'s schema; projection ALL.
+    """
+    schema = models.SessionMeta._get_schema()
+    definitions: dict[str, str] = {}
+    for attribute in schema["attribute_definitions"]:
+        definitions[attribute["AttributeName"]] = attribute["AttributeType"]
+    indexes = []
+    for index in sorted(schema["global_secondary_indexes"], key=lambda i: i["index_name"]):
+        for attribute in index["attribute_definitions"]:
+            definitions[attribute["AttributeName"]] = attribute["AttributeType"]
+        gsi: dict[str, Any] = {
+            "IndexName": index["index_name"],
+            "KeySchema": index["key_schema"],
+            "Projection": index["projection"],
+        }
+        if provisioned is not None:
+            gsi["ProvisionedThroughput"] = _throughput(provisioned)
+        indexes.append(gsi)
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": kind} for name, kind in sorted(definitions.items())
+        ],
+        "KeySchema": schema["key_schema"],
+        "GlobalSecondaryIndexes": indexes,
+    }
+    if provisioned is None:
+        request["BillingMode"] = "PAY_PER_REQUEST"
+    else:
+        request["BillingMode"] = "PROVISIONED"
+        request["ProvisionedThroughput"] = _throughput(provisioned)
+    if stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
+    return request
+
+
+def _throughput(provisioned: ProvisionedThroughput) -> dict[str, int]:
+    return {
+        "ReadCapacityUnits": provisioned.read_capacity_units,
+        "WriteCapacityUnits": provisioned.write_capacity_units,
+    }
+
+
+def _describe(client: BaseClient, table_name: str) -> dict[str, Any] | None:
+    try:
+        return client.describe_table(TableName=table_name)["Table"]  # type: ignore[no-any-return]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def wait_until_active(client: BaseClient, table_name: str, *, timeout: float = 300.0) -> dict[str, Any]:
+    """Poll until the table and all its GSIs are ACTIVE; the final description."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        table = _describe(client, table_name)
+        if table is not None and table.get("TableStatus") == "ACTIVE" and all(
+            index.get("IndexStatus") == "ACTIVE" for index in table.get("GlobalSecondaryIndexes", [])
+        ):
+            return table
+        if time.monotonic() > deadline:
+            raise StorageError(f"table {table_name!r} did not become ACTIVE within {timeout:.0f} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def ttl_enabled(client: BaseClient, table_name: str) -> bool:
+    """Whether TTL is on (or being turned on) for the ``ttl`` attribute."""
+    description = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    return description.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and (
+        description.get("AttributeName") == TTL_ATTRIBUTE
+    )
+
+
+def _enable_ttl(client: BaseClient, table_name: str) -> bool:
+    if ttl_enabled(client, table_name):
+        return False
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )
+    return True
+
+
+def create_table(bound: BoundModels) -> bool:
+    """Create the table from the models unless it exists; wait until ACTIVE; TTL on.
+
+    Idempotent. Returns whether the table was created by this call.
+    """
+    client = bound.client
+    config = bound.config
+    created = False
+    if _describe(client, config.table_name) is None:
+        try:
+            client.create_table(
+                **table_definition(
+                    config.table_name, provisioned=config.provisioned, stream=config.stream
+                )
+            )
+            created = True
+        except ClientError as error:
+            # Someone else created it in the meantime: that is what we wanted.
+            if error.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                raise
+    wait_until_active(client, config.table_name)
+    _enable_ttl(client, config.table_name)
+    return created
+
+
+def adopt_table(bound: BoundModels) -> list[str]:
+    """Make an existing table (e.g. one made for the TypeScript adapter) match the models.
+
+    Adds a missing GSI1/GSI2 (one per ``UpdateTable`` call, waiting for each)
+    and turns TTL on for ``ttl``. Returns what it changed.
+    """
+    client = bound.client
+    config = bound.config
+    table = wait_until_active(client, config.table_name)
+    wanted = table_definition(config.table_name, provisioned=config.provisioned)
+    present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    changes: list[str] = []
+    definitions = {d["AttributeName"]: d for d in wanted["AttributeDefinitions"]}
+    for index in wanted["GlobalSecondaryIndexes"]:
+        if index["IndexName"] in present:
+            continue
+        names = [key["AttributeName"] for key in index["KeySchema"]]
+        client.update_table(
+            TableName=config.table_name,
+            AttributeDefinitions=[definitions[name] for name in names],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+        wait_until_active(client, config.table_name)
+        changes.append(f"created index {index['IndexName']}")
+    if _enable_ttl(client, config.table_name):
+        changes.append(f"enabled TTL on {TTL_ATTRIBUTE!r}")
+    return changes
