@@ -8,6 +8,7 @@ may carry a fraction, optional attributes may be missing.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -39,7 +40,7 @@ def _number(text: str) -> int | float:
 
 def from_native(typed: dict[str, Any]) -> Any:
     """Python value of one DynamoDB-JSON value (``{"S": ...}``, ``{"M": ...}``, ...)."""
-    (kind, raw), = typed.items()
+    ((kind, raw),) = typed.items()
     if kind == STRING:
         return raw
     if kind == NUMBER:
@@ -78,7 +79,7 @@ def to_native(value: Any) -> dict[str, Any]:
 
 def _format_number(value: float | Decimal) -> str:
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError("NaN and infinite numbers cannot be stored")
         return repr(value)
     return str(value)
@@ -110,7 +111,7 @@ class EpochSecondsAttribute(Attribute[datetime]):
         return str(to_epoch_seconds(value))
 
     def deserialize(self, value: str) -> datetime:
-        return from_epoch_seconds(Decimal(value))
+        return from_epoch_seconds(int(Decimal(value)))
 
 
 class IntegerAttribute(Attribute[int]):
@@ -175,7 +176,7 @@ class ContentAttribute(Attribute[str | list[dict[str, Any]]]):
         return to_native(list(value))
 
     def serialize(self, value: str | list[dict[str, Any]]) -> Any:
-        (_, raw), = self.typed(value).items()
+        ((_, raw),) = self.typed(value).items()
         return raw
 
     def get_value(self, value: dict[str, Any]) -> Any:

@@ -315,7 +315,9 @@ def _refuse_store_owned(data: Any, owned: tuple[str, ...], what: str) -> Any:
         names = {name for field in owned for name in (field, to_camel(field))}
         given = sorted(str(key) for key in data if key in names)
         if given:
-            raise ValueError(f"{', '.join(given)} cannot be set by an update: the store owns {what}")
+            raise ValueError(
+                f"{', '.join(given)} cannot be set by an update: the store owns {what}"
+            )
     return data
 
 

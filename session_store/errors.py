@@ -15,6 +15,8 @@ __all__ = [
     "SessionNotFoundError",
     "StorageError",
     "ValidationError",
+    "error_code",
+    "storage_error",
 ]
 
 
@@ -43,9 +45,7 @@ class ValidationError(SessionError, ValueError):
 class ConcurrencyError(SessionError):
     """An ``expected_version`` did not match the stored version."""
 
-    def __init__(
-        self, session_id: str, expected_version: int, actual_version: int | None
-    ) -> None:
+    def __init__(self, session_id: str, expected_version: int, actual_version: int | None) -> None:
         actual = "no session" if actual_version is None else f"version {actual_version}"
         super().__init__(
             f"session {session_id!r}: expected version {expected_version}, found {actual}",
@@ -92,3 +92,31 @@ class SessionExistsError(StorageError):
     def __init__(self, session_id: str) -> None:
         super().__init__(f"session {session_id!r} already exists", code="SESSION_EXISTS")
         self.session_id = session_id
+
+
+# DynamoDB error codes that mean "the table or index is not there".
+_MISSING_TABLE_CODES = frozenset({"ResourceNotFoundException"})
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (or anything shaped like one)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
+def storage_error(exc: BaseException, operation: str) -> StorageError:
+    """The ``StorageError`` for an unexpected failure of ``operation`` (raise it ``from exc``)."""
+    code = error_code(exc)
+    if code in _MISSING_TABLE_CODES:
+        return StorageError(f"{operation} failed: the table or index does not exist ({code})")
+    if code is not None:
+        return StorageError(f"{operation} failed: {code}: {_aws_message(exc)}")
+    return StorageError(f"{operation} failed: {type(exc).__name__}: {exc}")
+
+
+def _aws_message(exc: BaseException) -> str:
+    response = getattr(exc, "response", {})
+    return str(response.get("Error", {}).get("Message", "")) or type(exc).__name__

@@ -32,7 +32,14 @@ from session_store.attributes import (
     NativeMapAttribute,
 )
 
-__all__ = ["AgentIndex", "Message", "MigrationRecord", "SessionMeta", "UnboundModelError", "UserIndex"]
+__all__ = [
+    "AgentIndex",
+    "Message",
+    "MigrationRecord",
+    "SessionMeta",
+    "UnboundModelError",
+    "UserIndex",
+]
 
 USER_INDEX_NAME = "GSI1"
 AGENT_INDEX_NAME = "GSI2"
@@ -42,7 +49,7 @@ class UnboundModelError(RuntimeError):
     """An unbound model was used for a request; bind it to a table first."""
 
 
-def _json_shape(value: Any) -> Any:
+def json_shape(value: Any) -> Any:
     """The TypeScript JSON shape of a domain value: camelCase, no ``None`` fields."""
     return value.model_dump(by_alias=True, mode="json", exclude_none=True)
 
@@ -123,7 +130,9 @@ class SessionMeta(_TableModel):
         item = cls(keys.session_pk(session.id), keys.META_SK)
         item.gsi1pk = keys.user_gsi_pk(session.user_id) if session.user_id else None
         item.gsi1sk = keys.created_at_gsi_sk(session.created_at)
-        item.gsi2pk = keys.agent_gsi_pk(session.active_agent_id) if session.active_agent_id else None
+        item.gsi2pk = (
+            keys.agent_gsi_pk(session.active_agent_id) if session.active_agent_id else None
+        )
         item.gsi2sk = keys.status_gsi_sk(session.status)
         item.id = session.id
         item.user_id = session.user_id
@@ -134,12 +143,12 @@ class SessionMeta(_TableModel):
         item.last_activity_at = session.last_activity_at
         item.expires_at = session.expires_at
         item.ttl = session.expires_at
-        item.participants = [_json_shape(p) for p in session.participants]
-        item.metadata = _json_shape(session.metadata)
-        item.token_budget = _json_shape(session.token_budget) if session.token_budget else None
-        item.compression = _json_shape(session.compression) if session.compression else None
+        item.participants = [json_shape(p) for p in session.participants]
+        item.metadata = json_shape(session.metadata)
+        item.token_budget = json_shape(session.token_budget) if session.token_budget else None
+        item.compression = json_shape(session.compression) if session.compression else None
         item.compression_state = (
-            _json_shape(session.compression_state) if session.compression_state else None
+            json_shape(session.compression_state) if session.compression_state else None
         )
         item.token_count = session.token_count
         item.message_count = session.message_count
@@ -199,18 +208,20 @@ class Message(_TableModel):
     @classmethod
     def from_domain(cls, message: domain.Message) -> Message:
         """The item of ``message``, keys included."""
-        item = cls(keys.session_pk(message.session_id), keys.message_sk(message.created_at, message.id))
+        item = cls(
+            keys.session_pk(message.session_id), keys.message_sk(message.created_at, message.id)
+        )
         item.id = message.id
         item.session_id = message.session_id
         item.role = message.role.value
         item.content = (
             message.content
             if isinstance(message.content, str)
-            else [_json_shape(block) for block in message.content]
+            else [json_shape(block) for block in message.content]
         )
         item.token_count = message.token_count
         item.sequence = message.sequence
-        item.metadata = _json_shape(message.metadata) if message.metadata is not None else None
+        item.metadata = json_shape(message.metadata) if message.metadata is not None else None
         item.created_at = message.created_at
         item.updated_at = message.updated_at
         return item

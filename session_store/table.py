@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
 
 from session_store import models
 from session_store.errors import StorageError, ValidationError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = [
     "BoundModels",
@@ -100,9 +102,9 @@ class BoundModels:
     connection: Connection
 
     @property
-    def client(self) -> BaseClient:
+    def client(self) -> DynamoDBClient:
         """The botocore DynamoDB client every request of these models goes through."""
-        return self.connection.client
+        return cast("DynamoDBClient", self.connection.client)
 
     def close(self) -> None:
         """Release the client's pooled connections."""
@@ -141,7 +143,10 @@ def bind_models(config: TableConfig) -> BoundModels:
         connect_timeout_seconds=config.retry.connect_timeout_seconds,
         read_timeout_seconds=config.retry.read_timeout_seconds,
         max_pool_connections=config.max_pool_connections,
-        retry_configuration={"mode": config.retry.mode, "total_max_attempts": config.retry.max_attempts},
+        retry_configuration={
+            "mode": config.retry.mode,
+            "total_max_attempts": config.retry.max_attempts,
+        },
     )
     # The session model's schema knows both GSIs: it describes the table for all three.
     table_connection = session_cls._get_connection()
@@ -180,7 +185,8 @@ def table_definition(
     request: dict[str, Any] = {
         "TableName": table_name,
         "AttributeDefinitions": [
-            {"AttributeName": name, "AttributeType": kind} for name, kind in sorted(definitions.items())
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in sorted(definitions.items())
         ],
         "KeySchema": schema["key_schema"],
         "GlobalSecondaryIndexes": indexes,
@@ -202,23 +208,30 @@ def _throughput(provisioned: ProvisionedThroughput) -> dict[str, int]:
     }
 
 
-def _describe(client: BaseClient, table_name: str) -> dict[str, Any] | None:
+def _describe(client: DynamoDBClient, table_name: str) -> dict[str, Any] | None:
     try:
-        return client.describe_table(TableName=table_name)["Table"]  # type: ignore[no-any-return]
+        return cast("dict[str, Any]", client.describe_table(TableName=table_name)["Table"])
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             return None
         raise
 
 
-def wait_until_active(client: BaseClient, table_name: str, *, timeout: float = 300.0) -> dict[str, Any]:
+def wait_until_active(
+    client: DynamoDBClient, table_name: str, *, timeout: float = 300.0
+) -> dict[str, Any]:
     """Poll until the table and all its GSIs are ACTIVE; the final description."""
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
         table = _describe(client, table_name)
-        if table is not None and table.get("TableStatus") == "ACTIVE" and all(
-            index.get("IndexStatus") == "ACTIVE" for index in table.get("GlobalSecondaryIndexes", [])
+        if (
+            table is not None
+            and table.get("TableStatus") == "ACTIVE"
+            and all(
+                index.get("IndexStatus") == "ACTIVE"
+                for index in table.get("GlobalSecondaryIndexes", [])
+            )
         ):
             return table
         if time.monotonic() > deadline:
@@ -227,7 +240,7 @@ def wait_until_active(client: BaseClient, table_name: str, *, timeout: float = 3
         delay = min(delay * 2, 2.0)
 
 
-def ttl_enabled(client: BaseClient, table_name: str) -> bool:
+def ttl_enabled(client: DynamoDBClient, table_name: str) -> bool:
     """Whether TTL is on (or being turned on) for the ``ttl`` attribute."""
     description = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
     return description.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and (
@@ -235,7 +248,7 @@ def ttl_enabled(client: BaseClient, table_name: str) -> bool:
     )
 
 
-def _enable_ttl(client: BaseClient, table_name: str) -> bool:
+def _enable_ttl(client: DynamoDBClient, table_name: str) -> bool:
     if ttl_enabled(client, table_name):
         return False
     client.update_time_to_live(

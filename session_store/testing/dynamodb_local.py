@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -126,11 +127,38 @@ def _free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Ask Linux to SIGKILL the child when the parent dies (even by SIGKILL)."""
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+_PR_SET_PDEATHSIG = 1
+
+
+def _pdeathsig_preexec() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGKILL the child when its parent dies.
+
+    This covers the parent being killed outright, where ``atexit`` does not run.
+    ``prctl`` is looked up here, in the parent, so the child only makes one call
+    between fork and exec. ``None`` where that is not available.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    # PR_SET_PDEATHSIG fires when the *thread* that forked exits: only use it from the
+    # main thread, whose exit is the process's.
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    args = (
+        ctypes.c_int(_PR_SET_PDEATHSIG),
+        ctypes.c_ulong(signal.SIGKILL),
+        ctypes.c_ulong(0),
+        ctypes.c_ulong(0),
+        ctypes.c_ulong(0),
+    )
+
+    def preexec() -> None:  # pragma: no cover - runs in the child
+        prctl(*args)
+
+    return preexec
 
 
 class DynamoDBLocal:
@@ -193,21 +221,18 @@ class DynamoDBLocal:
         with self._lock:
             if self._process is not None:
                 return self
-            java = self._java or _find_java()
+            java = shutil.which(self._java) if self._java is not None else _find_java()
             if java is None:
-                raise RuntimeError(f"DynamoDB Local needs Java 17, and `java` was not found. "
-                                   f"{_INSTALL_HINT}")
+                raise RuntimeError(
+                    f"DynamoDB Local needs Java 17, and `{self._java or 'java'}` was not found. "
+                    f"{_INSTALL_HINT}"
+                )
             install_dir = find_dynamodb_local(self._jar_dir)
             if install_dir is None:
-                where = (
-                    f"in {self._jar_dir}"
-                    if self._jar_dir is not None
-                    else f"in ${ENV_VAR}={os.environ[ENV_VAR]}"
-                    if os.environ.get(ENV_VAR, "").strip()
-                    else "in node_modules of the working directory or its parents"
+                raise RuntimeError(
+                    f"DynamoDB Local ({JAR_NAME}) was not found {self._search_description()}. "
+                    f"{_INSTALL_HINT}"
                 )
-                raise RuntimeError(f"DynamoDB Local ({JAR_NAME}) was not found {where}. "
-                                   f"{_INSTALL_HINT}")
             # A port picked by _free_port can be taken before Java binds it: retry then.
             attempts = 1 if self._requested_port is not None else 3
             for attempt in range(attempts):
@@ -241,6 +266,14 @@ class DynamoDBLocal:
 
     # -- internals ----------------------------------------------------------------
 
+    def _search_description(self) -> str:
+        if self._jar_dir is not None:
+            return f"in {self._jar_dir}"
+        env = os.environ.get(ENV_VAR, "").strip()
+        if env:
+            return f"in {ENV_VAR}={env}"
+        return f"in node_modules of {Path.cwd()} or its parents"
+
     def _launch(self, java: str, install_dir: Path) -> None:
         port = self._requested_port if self._requested_port is not None else _free_port()
         cmd = [
@@ -258,20 +291,14 @@ class DynamoDBLocal:
         cmd.extend(self._extra_args)
         # Output goes to a temporary file, not a pipe nobody reads (which could fill up
         # and block the server); its tail is shown if the server fails to start.
-        self._output = tempfile.TemporaryFile(prefix="dynamodb-local-")
-        # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only use it
-        # from the main thread, whose exit is the process's.
-        use_pdeathsig = (
-            sys.platform.startswith("linux")
-            and threading.current_thread() is threading.main_thread()
-        )
+        self._output = tempfile.TemporaryFile(prefix="dynamodb-local-")  # noqa: SIM115
         self._process = subprocess.Popen(
             cmd,
             cwd=install_dir,
             stdin=subprocess.DEVNULL,
             stdout=self._output,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if use_pdeathsig else None,  # noqa: PLW1509
+            preexec_fn=_pdeathsig_preexec(),  # noqa: PLW1509
         )
         self._port = port
         atexit.register(self.stop)
@@ -297,7 +324,7 @@ class DynamoDBLocal:
                 if "Address already in use" in output or "BindException" in output:
                     raise _PortInUseError(message)
                 raise RuntimeError(message)
-            if _answers_http(url):
+            if _answers_http(url) and self._process.poll() is None:
                 return
             if time.monotonic() >= deadline:
                 raise RuntimeError(
@@ -336,10 +363,13 @@ class _PortInUseError(RuntimeError):
     pass
 
 
+# No proxies: an HTTP(S)_PROXY in the environment must not capture loopback requests.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _answers_http(url: str) -> bool:
-    request = urllib.request.Request(url, method="GET")
     try:
-        with urllib.request.urlopen(request, timeout=2):
+        with _OPENER.open(url, timeout=2):
             return True
     except urllib.error.HTTPError:
         return True  # any HTTP status (DynamoDB Local says 400) means it is serving

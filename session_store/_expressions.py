@@ -1,0 +1,43 @@
+"""Expression building with placeholders only: no user data is ever spliced into text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Expression"]
+
+
+class Expression:
+    """Allocates ``#nN`` name and ``:vN`` value placeholders for one request."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, dict[str, Any]] = {}
+        self._name_of: dict[str, str] = {}
+
+    def name(self, attribute: str) -> str:
+        placeholder = self._name_of.get(attribute)
+        if placeholder is None:
+            placeholder = f"#n{len(self._name_of)}"
+            self._name_of[attribute] = placeholder
+            self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, typed: dict[str, Any]) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = typed
+        return placeholder
+
+    def string(self, text: str) -> str:
+        return self.value({"S": text})
+
+    def number(self, number: int) -> str:
+        return self.value({"N": str(number)})
+
+    def into(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``request`` with the placeholders' maps added (only the non-empty ones)."""
+        if self.names:
+            request["ExpressionAttributeNames"] = self.names
+        if self.values:
+            request["ExpressionAttributeValues"] = self.values
+        return request

