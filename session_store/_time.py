@@ -38,7 +38,7 @@ def utc_now() -> datetime:
 def format_iso(value: datetime) -> str:
     """``2026-11-24T13:08:53.123Z``: exactly JavaScript's ``toISOString()``."""
     value = to_millisecond(value)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
 def parse_iso(text: str) -> datetime:

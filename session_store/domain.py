@@ -16,7 +16,6 @@ also keep unknown top-level keys, so a read-modify-write never drops data.
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -73,6 +72,8 @@ MAX_LIMIT = 1_000_000
 def _aware_utc_millis(value: datetime) -> datetime:
     try:
         return to_millisecond(value)
+    except OverflowError:
+        raise ValueError("datetime is out of range once converted to UTC") from None
     except ValueError:
         raise ValueError("datetime must be timezone-aware (UTC)") from None
 
@@ -96,10 +97,6 @@ def _finite_json(value: Any) -> Any:
 
 JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_finite_json)]
 """A JSON object (string keys, JSON values, finite numbers)."""
-
-
-def _finite_int(value: int) -> int:
-    return value
 
 
 class SessionStatus(StrEnum):
@@ -150,6 +147,15 @@ class _Open(_Wire):
 
     model_config = ConfigDict(extra="allow")
 
+    @model_validator(mode="after")
+    def _finite_extras(self) -> _Open:
+        if self.model_extra:
+            try:
+                _finite_json(self.model_extra)
+            except TypeError:
+                raise ValueError("unknown keys must hold JSON values") from None
+        return self
+
 
 class _Input(_Wire):
     """An input: unknown keys are an error."""
@@ -187,7 +193,7 @@ class ToolCall(_Wire):
 
 class ToolResult(_Wire):
     tool_call_id: str
-    result: JsonValue
+    result: Annotated[JsonValue, AfterValidator(_finite_json)]
     is_error: bool | None = None
 
 
@@ -433,7 +439,3 @@ class HealthStatus(_Wire):
     status: Literal["healthy", "degraded", "unhealthy"]
     latency_ms: float | None = None
     details: dict[str, Any] | None = None
-
-
-def is_finite_number(value: float) -> bool:
-    return math.isfinite(value)

@@ -606,6 +606,9 @@ class DynamoDBAdapter:
     def _walk_sessions(
         self, filters: SessionFilters, cursor: str | None, page_size: int | None
     ) -> tuple[Iterator[Session], Callable[[], str | None]]:
+        after, before = filters.created_after, filters.created_before
+        if after is not None and before is not None and after >= before:
+            return iter(()), lambda: None  # strict bounds with nothing between them
         operation, request, key_names, filtered = self._session_listing(filters)
         query = fingerprint("sessions", filters.model_dump(mode="json", exclude={"offset"}))
         return self._walk(
@@ -683,13 +686,7 @@ class DynamoDBAdapter:
                         continue
                     if take is not None and count == take:
                         # There is more: the cursor resumes after the last item handed out.
-                        if (
-                            page_size is not None
-                            and last_key is not None
-                            and (
-                                remaining is None or returned + count < limit  # type: ignore[operator]
-                            )
-                        ):
+                        if page_size is not None and last_key is not None:
                             state.next_cursor = self._cursors.encode(
                                 Cursor(kind, query, last_key, returned + count)
                             )
@@ -698,6 +695,9 @@ class DynamoDBAdapter:
                     state.passed = skipped + count
                     last_key = _key_of(raw, key_names)
                     yield value
+                    walk_done = limit is not None and returned + count >= limit
+                    if count == take and (page_size is None or walk_done):
+                        return  # nothing more to hand out, and no cursor to make
 
         return items(), lambda: state.next_cursor
 

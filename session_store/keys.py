@@ -80,7 +80,10 @@ def _check_id(kind: str, value: object, max_bytes: int) -> str:
         raise ValidationError(f"{kind} must be a string, got {type(value).__name__}")
     if not value:
         raise ValidationError(f"{kind} must not be empty")
-    size = len(value.encode("utf-8"))
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValidationError(f"{kind} is not valid unicode (lone surrogate)") from None
     if size > max_bytes:
         raise ValidationError(
             f"{kind} is {size} bytes long; DynamoDB's key limit leaves at most {max_bytes}"
@@ -112,7 +115,7 @@ def session_pk(session_id: str) -> str:
 
 def parse_session_pk(pk: str) -> str:
     """The session id inside a ``SESSION#{id}`` partition key."""
-    if not pk.startswith(SESSION_PREFIX):
+    if not pk.startswith(SESSION_PREFIX) or pk == SESSION_PREFIX:
         raise ValueError(f"not a session partition key: {pk!r}")
     return pk[len(SESSION_PREFIX) :]
 
@@ -164,7 +167,10 @@ def message_id_timestamp(message_id: str) -> datetime | None:
     match = _REFERENCE_ID.match(message_id)
     if match:
         millis = int(match.group(1))
-        return from_epoch_seconds(millis // 1000).replace(microsecond=(millis % 1000) * 1000)
+        try:
+            return from_epoch_seconds(millis // 1000).replace(microsecond=(millis % 1000) * 1000)
+        except (ValueError, OverflowError):
+            return None  # digits past year 9999: not a timestamp after all
     return None
 
 

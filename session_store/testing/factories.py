@@ -35,6 +35,9 @@ values do not depend on how many objects were built before.
 This module needs the ``testing`` extra (``factory-boy``).
 """
 
+# factory-boy ships py.typed but leaves its constructors unannotated.
+# mypy: disable-error-code="no-untyped-call"
+
 from __future__ import annotations
 
 import json
@@ -43,8 +46,10 @@ from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
-import factory
 import faker
+from factory.base import Factory
+from factory.declarations import LazyAttribute, LazyFunction, SubFactory, Trait
+from factory.faker import Faker
 
 from session_store import domain
 from session_store._time import utc_now
@@ -153,6 +158,11 @@ def _past_whole_second() -> datetime:
     return instant.replace(microsecond=0)
 
 
+def _decide(flag: bool | None, percent: int) -> bool:
+    """``flag`` when given, else a coin that comes up ``True`` ``percent`` % of the time."""
+    return flag if flag is not None else _fake.pybool(truth_probability=percent)
+
+
 def _in_one_day() -> datetime:
     return utc_now().replace(microsecond=0) + timedelta(days=1)
 
@@ -198,28 +208,28 @@ def _custom() -> dict[str, Any]:
     return custom
 
 
-class SessionMetadataFactory(factory.Factory[domain.SessionMetadata]):
+class SessionMetadataFactory(Factory[domain.SessionMetadata]):
     """Title, tags, source and a few custom keys (strings, numbers, booleans, null)."""
 
     class Meta:
         model = domain.SessionMetadata
 
-    title = factory.LazyFunction(_title)
-    tags = factory.LazyFunction(_tags)
-    source = factory.LazyFunction(lambda: _choice(_SOURCES))
-    custom = factory.LazyFunction(_custom)
+    title = LazyFunction(_title)
+    tags = LazyFunction(_tags)
+    source = LazyFunction(lambda: _choice(_SOURCES))
+    custom = LazyFunction(_custom)
 
 
-class ParticipantFactory(factory.Factory[domain.Participant]):
+class ParticipantFactory(Factory[domain.Participant]):
     """A participant who joined at a recent (fixed-window) instant."""
 
     class Meta:
         model = domain.Participant
 
-    id = factory.LazyFunction(lambda: _fake.numerify("user-#####"))
+    id = LazyFunction(lambda: _fake.numerify("user-#####"))
     role = domain.ParticipantRole.USER
     metadata = None
-    joined_at = factory.LazyFunction(_recent_instant)
+    joined_at = LazyFunction(_recent_instant)
     left_at = None
 
 
@@ -258,13 +268,13 @@ def _participants(user_id: str | None, agent_id: str | None) -> list[domain.Part
     return participants
 
 
-class TokenBudgetFactory(factory.Factory[domain.TokenBudgetConfig]):
+class TokenBudgetFactory(Factory[domain.TokenBudgetConfig]):
     class Meta:
         model = domain.TokenBudgetConfig
 
-    max_tokens = factory.LazyFunction(lambda: _choice((4_000, 8_000, 16_000, 32_000, 128_000)))
-    reserve_tokens = factory.LazyAttribute(lambda o: o.max_tokens // 10)
-    overflow_strategy = factory.LazyFunction(lambda: _choice(tuple(domain.OverflowStrategy)))
+    max_tokens = LazyFunction(lambda: _choice((4_000, 8_000, 16_000, 32_000, 128_000)))
+    reserve_tokens = LazyAttribute(lambda o: o.max_tokens // 10)
+    overflow_strategy = LazyFunction(lambda: _choice(tuple(domain.OverflowStrategy)))
 
 
 def _summarization_prompt(strategy: domain.CompressionStrategy) -> str | None:
@@ -273,18 +283,16 @@ def _summarization_prompt(strategy: domain.CompressionStrategy) -> str | None:
     return "Summarise the conversation so far in at most five bullet points, keeping ids."
 
 
-class CompressionConfigFactory(factory.Factory[domain.CompressionConfig]):
+class CompressionConfigFactory(Factory[domain.CompressionConfig]):
     class Meta:
         model = domain.CompressionConfig
 
-    strategy = factory.LazyFunction(lambda: _choice(tuple(domain.CompressionStrategy)))
-    target_tokens = factory.LazyFunction(lambda: _choice((2_000, 4_000, 8_000)))
+    strategy = LazyFunction(lambda: _choice(tuple(domain.CompressionStrategy)))
+    target_tokens = LazyFunction(lambda: _choice((2_000, 4_000, 8_000)))
     min_messages = 4
-    max_messages = factory.LazyFunction(lambda: _choice((None, 50, 100)))
-    summarization_prompt = factory.LazyAttribute(lambda o: _summarization_prompt(o.strategy))
-    summary_overhead = factory.LazyAttribute(
-        lambda o: None if o.summarization_prompt is None else 200
-    )
+    max_messages = LazyFunction(lambda: _choice((None, 50, 100)))
+    summarization_prompt = LazyAttribute(lambda o: _summarization_prompt(o.strategy))
+    summary_overhead = LazyAttribute(lambda o: None if o.summarization_prompt is None else 200)
 
 
 def _compression_state(config: domain.CompressionConfig | None) -> domain.CompressionState:
@@ -304,7 +312,7 @@ def _compression_state(config: domain.CompressionConfig | None) -> domain.Compre
     )
 
 
-class SessionFactory(factory.Factory[domain.NewSession]):
+class SessionFactory(Factory[domain.NewSession]):
     """A ``NewSession`` of an active conversation between a user and an agent.
 
     Traits: ``anonymous`` (no user), ``agentless`` (no active agent),
@@ -319,39 +327,43 @@ class SessionFactory(factory.Factory[domain.NewSession]):
         model = domain.NewSession
 
     class Params:
-        has_budget = factory.Faker("pybool", truth_probability=40)
-        has_compression = factory.Faker("pybool", truth_probability=25)
-        anonymous = factory.Trait(user_id=None)
-        agentless = factory.Trait(active_agent_id=None)
-        minimal = factory.Trait(
+        # Plain values, so that the traits below can override them (factory-boy
+        # applies declarations given in Params after every trait).
+        has_budget: bool | None = None  # None: present at random (40 %)
+        has_compression: bool | None = None  # None: present at random (25 %)
+        anonymous = Trait(user_id=None)
+        agentless = Trait(active_agent_id=None)
+        minimal = Trait(
             user_id=None,
             active_agent_id=None,
-            metadata=factory.LazyFunction(domain.SessionMetadata),
-            participants=factory.LazyFunction(list),
+            metadata=LazyFunction(domain.SessionMetadata),
+            participants=LazyFunction(list),
             has_budget=False,
             has_compression=False,
         )
-        with_budget = factory.Trait(has_budget=True)
-        with_compression = factory.Trait(has_compression=True)
-        compressed = factory.Trait(
+        with_budget = Trait(has_budget=True)
+        with_compression = Trait(has_compression=True)
+        compressed = Trait(
             has_compression=True,
-            compression_state=factory.LazyAttribute(lambda o: _compression_state(o.compression)),
+            compression_state=LazyAttribute(lambda o: _compression_state(o.compression)),
         )
-        expiring = factory.Trait(expires_at=factory.LazyFunction(_in_one_day))
-        expired = factory.Trait(expires_at=factory.LazyFunction(_past_whole_second))
-        with_id = factory.Trait(id=factory.Faker("uuid4"))
+        expiring = Trait(expires_at=LazyFunction(_in_one_day))
+        expired = Trait(expires_at=LazyFunction(_past_whole_second))
+        with_id = Trait(id=Faker("uuid4"))
 
     id = None
-    user_id = factory.Faker("numerify", text="user-#####")
-    active_agent_id = factory.LazyFunction(lambda: _choice(AGENT_IDS))
+    user_id = Faker("numerify", text="user-#####")
+    active_agent_id = LazyFunction(lambda: _choice(AGENT_IDS))
     status = domain.SessionStatus.ACTIVE
-    metadata = factory.SubFactory(SessionMetadataFactory)
-    participants = factory.LazyAttribute(lambda o: _participants(o.user_id, o.active_agent_id))
+    metadata = SubFactory(SessionMetadataFactory)
+    participants = LazyAttribute(lambda o: _participants(o.user_id, o.active_agent_id))
     schema_version = 1
     expires_at = None
-    token_budget = factory.Maybe("has_budget", factory.SubFactory(TokenBudgetFactory), None)
-    compression = factory.Maybe(
-        "has_compression", factory.SubFactory(CompressionConfigFactory), None
+    token_budget = LazyAttribute(
+        lambda o: TokenBudgetFactory.build() if _decide(o.has_budget, 40) else None
+    )
+    compression = LazyAttribute(
+        lambda o: CompressionConfigFactory.build() if _decide(o.has_compression, 25) else None
     )
     compression_state = None
 
@@ -479,6 +491,12 @@ def _tool_error() -> Any:
     )
 
 
+def _tool_result_value(o: Any) -> Any:
+    if o.tool_output is not None:
+        return o.tool_output
+    return _tool_error() if o.tool_failed else _tool_output(o.tool_name)
+
+
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -486,13 +504,14 @@ def _compact(value: Any) -> str:
 def _content(o: Any) -> domain.MessageContent:
     role = domain.MessageRole(o.role)
     if role is domain.MessageRole.TOOL:
-        return _compact(o.tool_output)
+        value = o.tool_result_value
+        return value if isinstance(value, str) else _compact(value)
     if role is domain.MessageRole.SYSTEM:
         return _system_text()
     if o.calls_tool:
         return cast(str, _choice(("", "", "Let me look that up for you.")))
     text = _user_text() if role is domain.MessageRole.USER else _assistant_text()
-    if not o.use_blocks:
+    if not _decide(o.use_blocks, 15):
         return text
     blocks: list[domain.ContentBlock] = [domain.TextBlock(text=text or "see attached")]
     if role is domain.MessageRole.USER or _fake.pybool():
@@ -508,7 +527,7 @@ def _metadata(o: Any) -> domain.MessageMetadata | None:
             tool_results=[
                 domain.ToolResult(
                     tool_call_id=o.tool_call_id,
-                    result=o.tool_output,
+                    result=o.tool_result_value,
                     is_error=True if o.tool_failed else _choice((False, None)),
                 )
             ]
@@ -560,7 +579,7 @@ def _estimate_tokens(
     return max(tokens, 1) + 4  # the role and message framing
 
 
-class MessageFactory(factory.Factory[domain.NewMessage]):
+class MessageFactory(Factory[domain.NewMessage]):
     """A ``NewMessage`` from the user or the assistant, with a token count.
 
     The role decides the content: users ask, assistants answer (sometimes with
@@ -579,31 +598,28 @@ class MessageFactory(factory.Factory[domain.NewMessage]):
         model = domain.NewMessage
 
     class Params:
-        use_blocks = factory.Faker("pybool", truth_probability=15)
+        # Plain values first, so that the traits below can override them
+        # (factory-boy applies declarations given in Params after every trait).
+        use_blocks: bool | None = None  # None: content blocks at random (15 %)
         calls_tool = False
-        tool_call_id = factory.LazyFunction(
+        tool_failed = False
+        tool_output: Any = None  # None: a generated result for ``tool_name``
+        tool_call_id = LazyFunction(
             lambda: "call_" + _fake.bothify("?" * 24, letters=_CALL_ID_ALPHABET)
         )
-        tool_name = factory.LazyFunction(lambda: _choice(_TOOL_NAMES))
-        tool_failed = False
-        tool_output = factory.LazyAttribute(lambda o: _tool_output(o.tool_name))
-        tool_call = factory.Trait(role=domain.MessageRole.ASSISTANT, calls_tool=True)
-        tool_result = factory.Trait(role=domain.MessageRole.TOOL)
-        tool_error = factory.Trait(
-            role=domain.MessageRole.TOOL,
-            tool_failed=True,
-            tool_output=factory.LazyFunction(_tool_error),
-        )
-        system = factory.Trait(role=domain.MessageRole.SYSTEM)
-        blocks = factory.Trait(use_blocks=True)
-        uncounted = factory.Trait(token_count=None)
+        tool_name = LazyFunction(lambda: _choice(_TOOL_NAMES))
+        tool_result_value = LazyAttribute(_tool_result_value)
+        tool_call = Trait(role=domain.MessageRole.ASSISTANT, calls_tool=True)
+        tool_result = Trait(role=domain.MessageRole.TOOL)
+        tool_error = Trait(role=domain.MessageRole.TOOL, tool_failed=True)
+        system = Trait(role=domain.MessageRole.SYSTEM)
+        blocks = Trait(use_blocks=True)
+        uncounted = Trait(token_count=None)
 
-    role = factory.LazyFunction(
-        lambda: _choice((domain.MessageRole.USER, domain.MessageRole.ASSISTANT))
-    )
-    content = factory.LazyAttribute(_content)
-    metadata = factory.LazyAttribute(_metadata)
-    token_count = factory.LazyAttribute(lambda o: _estimate_tokens(o.content, o.metadata))
+    role = LazyFunction(lambda: _choice((domain.MessageRole.USER, domain.MessageRole.ASSISTANT)))
+    content = LazyAttribute(_content)
+    metadata = LazyAttribute(_metadata)
+    token_count = LazyAttribute(lambda o: _estimate_tokens(o.content, o.metadata))
     sequence = None
 
     @classmethod

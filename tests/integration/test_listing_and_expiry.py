@@ -180,3 +180,26 @@ def test_stream_handler_deletes_messages_of_ttl_removed_sessions(
     assert timed.handle_stream_event(event) == 3
     assert timed.get_messages(session.id) == []
     assert len(timed.get_messages(kept.id)) == 1
+
+
+def test_empty_strict_ranges_return_nothing(timed: DynamoDBAdapter, clock: list[datetime]) -> None:
+    session = timed.create_session({"status": "active", "user_id": "u"})
+    message = timed.add_message(session.id, {"role": "user", "content": "x"})
+    with count_requests(timed) as log:
+        assert (
+            timed.get_messages(
+                session.id, {"after": message.created_at, "before": message.created_at}
+            )
+            == []
+        )
+        assert (
+            timed.list_sessions(
+                {
+                    "user_id": "u",
+                    "created_after": session.created_at,
+                    "created_before": session.created_at,
+                }
+            )
+            == []
+        )
+    assert log.total == 0
