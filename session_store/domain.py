@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -192,8 +192,11 @@ class ToolCall(_Wire):
 
 
 class ToolResult(_Wire):
+    keep_null: ClassVar[frozenset[str]] = frozenset({"result"})
+    """``result`` is written even when null: a tool may return nothing."""
+
     tool_call_id: str
-    result: Annotated[JsonValue, AfterValidator(_finite_json)]
+    result: Annotated[JsonValue, AfterValidator(_finite_json)] = None
     is_error: bool | None = None
 
 

@@ -10,8 +10,11 @@ connection. ``SessionMeta.user_index`` (GSI1) and ``SessionMeta.agent_index``
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import Enum
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
 from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
@@ -23,6 +26,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from session_store import domain, keys
+from session_store._time import format_iso
 from session_store.attributes import (
     ContentAttribute,
     EpochSecondsAttribute,
@@ -49,9 +53,35 @@ class UnboundModelError(RuntimeError):
     """An unbound model was used for a request; bind it to a table first."""
 
 
-def json_shape(value: Any) -> Any:
-    """The TypeScript JSON shape of a domain value: camelCase, no ``None`` fields."""
-    return value.model_dump(by_alias=True, mode="json", exclude_none=True)
+def json_shape(value: BaseModel) -> dict[str, Any]:
+    """The TypeScript JSON shape of a domain value: camelCase keys, ISO dates.
+
+    A declared field that is ``None`` is left out (TypeScript's optional
+    property), unless the model lists it in ``keep_null``; nulls inside
+    free-form JSON and under unknown keys are kept as they are.
+    """
+    keep_null: frozenset[str] = getattr(type(value), "keep_null", frozenset())
+    shape: dict[str, Any] = {}
+    for name, field in type(value).model_fields.items():
+        item = getattr(value, name)
+        if item is None and name not in keep_null:
+            continue
+        shape[field.alias or name] = _json_value(item)
+    for key, item in (value.model_extra or {}).items():
+        shape[key] = item
+    return shape
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return json_shape(value)
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return format_iso(value)
+    return value
 
 
 class _TableModel(Model):

@@ -12,10 +12,11 @@ What "valid" means here: every value passes the domain models' validation
 and can be stored. Ids (session, message, user, agent, participant) are
 non-empty unicode within DynamoDB's key limits; every other string may be
 empty and holds any unicode except lone surrogates (DynamoDB strings are
-UTF-8). Instants are aware UTC datetimes at millisecond precision between
-1970 and 9999. Integers (token counts, counters, numbers inside JSON) stay
-within JavaScript's safe range, ``|n| <= 2**53``, since a TypeScript service
-reads the same items; floats are finite. Optional fields are present or
+UTF-8). Instants are aware UTC datetimes at millisecond precision in years
+1 to 9999 (four-digit years, as ISO-8601 and ``toISOString()`` write them).
+Integers (token counts, counters, numbers inside JSON) stay within
+JavaScript's safe range, ``|n| <= 2**53``, since a TypeScript service reads
+the same items; floats are finite. Optional fields are present or
 absent; free-form JSON (``metadata.custom``, ``annotations``, participant
 metadata, tool results) nests maps, lists, strings, numbers, booleans and
 null; ``SessionMetadata``/``MessageMetadata`` sometimes carry unknown
@@ -65,7 +66,7 @@ __all__ = [
 MAX_SAFE_INTEGER = 2**53
 """JavaScript's ``Number.MAX_SAFE_INTEGER + 1``: the largest count drawn."""
 
-MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+MIN_INSTANT = datetime(1, 1, 1, tzinfo=UTC)
 MAX_INSTANT = datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)
 
 _UTF8 = st.characters(codec="utf-8")
