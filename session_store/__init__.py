@@ -1,5 +1,6 @@
 """AI-agent sessions and messages in one DynamoDB table, through PynamoDB models."""
 
+from session_store.aio import AsyncDynamoDBAdapter, AsyncStorageAdapter
 from session_store.domain import (
     CompressionConfig,
     CompressionState,
@@ -49,6 +50,8 @@ from session_store.table import (
 )
 
 __all__ = [
+    "AsyncDynamoDBAdapter",
+    "AsyncStorageAdapter",
     "BoundModels",
     "CompressionConfig",
     "CompressionState",

@@ -31,6 +31,7 @@ from session_store.domain import (
     HealthStatus,
     Message,
     MessageQuery,
+    MessageRole,
     MessageUpdate,
     NewMessage,
     NewSession,
@@ -62,10 +63,15 @@ from session_store.table import (
     create_table,
 )
 
-__all__ = ["DynamoDBAdapter"]
+__all__ = ["DEFAULT_CURSOR_SECRET", "DynamoDBAdapter"]
+
+DEFAULT_CURSOR_SECRET = b"session-store-cursor"
+"""Cursor checksum key: catches edits and misuse; set your own to make cursors unforgeable."""
 
 _M = TypeVar("_M", bound=BaseModel)
 _BATCH_SIZE = 25
+_CONTEXT_PAGE = 100
+"""Items evaluated per page by the newest-first read of ``get_context_window``."""
 _WRITE_TOKEN = "lastWriteId"
 """Per-call token on the session item: lets a retried update recognise its own write."""
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -170,8 +176,9 @@ class DynamoDBAdapter:
         retry: RetryPolicy | None = None,
         provisioned: ProvisionedThroughput | None = None,
         stream: bool = False,
-        cursor_secret: bytes = b"session-store-cursor",
+        cursor_secret: bytes = DEFAULT_CURSOR_SECRET,
         clock: Callable[[], datetime] = utc_now,
+        max_pool_connections: int = 10,
     ) -> None:
         if session_ttl is not None and session_ttl <= timedelta(0):
             raise ValidationError("session_ttl must be positive")
@@ -182,12 +189,14 @@ class DynamoDBAdapter:
             retry=retry or RetryPolicy(),
             provisioned=provisioned,
             stream=stream,
+            max_pool_connections=max_pool_connections,
         )
         self.models: BoundModels = bind_models(self.config)
         self.session_ttl = session_ttl
         self._table = table_name
         self._cursors = CursorCodec(cursor_secret)
         self._clock = clock
+        self._closed = False
 
     def __repr__(self) -> str:
         endpoint = self.config.endpoint_url
@@ -197,6 +206,8 @@ class DynamoDBAdapter:
 
     @property
     def _client(self) -> Any:
+        if self._closed:
+            raise StorageError("the adapter is closed")
         return self.models.client
 
     @contextmanager
@@ -853,6 +864,35 @@ class DynamoDBAdapter:
         items, next_cursor = self._walk_messages(session_id, chosen, cursor, size)
         return Page[Message](items=list(items), next_cursor=next_cursor())
 
+    def get_context_window(
+        self, session_id: str, max_tokens: int, *, reserve_tokens: int = 0
+    ) -> list[Message]:
+        """What fits a model's context: system messages plus the newest run of the rest.
+
+        Returns the session's system messages and the newest contiguous run
+        of other messages whose stored ``token_count`` (missing counts 0)
+        fits ``max_tokens - reserve_tokens`` together with them, oldest
+        first. Reads the system messages in one filtered query, then the
+        others newest first, stopping at the first page it does not need.
+        """
+        keys.check_session_id(session_id)
+        for name, value in (("max_tokens", max_tokens), ("reserve_tokens", reserve_tokens)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValidationError(f"{name} must be a non-negative int")
+        system = self.get_messages(session_id, {"roles": [MessageRole.SYSTEM]})
+        budget = max_tokens - reserve_tokens - sum(m.token_count or 0 for m in system)
+        others = [role for role in MessageRole if role is not MessageRole.SYSTEM]
+        request, _ = self._message_request(session_id, MessageQuery(order="desc", roles=others))
+        run: list[Message] = []
+        with self._storage("get_context_window"):
+            for raw in self._paged("Query", request, limit=lambda: _CONTEXT_PAGE):
+                message = _decode_message(raw)
+                budget -= message.token_count or 0
+                if budget < 0:
+                    break
+                run.append(message)
+        return sorted([*system, *run], key=lambda m: (m.created_at, m.id))
+
     def _message_key(self, session_id: str, message_id: str) -> dict[str, Any] | None:
         """The message's key, from its id alone; a listing only for ids without a timestamp."""
         sort_key = keys.message_sk_for_id(message_id)
@@ -1215,7 +1255,8 @@ class DynamoDBAdapter:
             keys.check_agent_id(agent_id)
 
     def close(self) -> None:
-        """Release the client's connections."""
+        """Release the client's connections; the adapter refuses requests afterwards."""
+        self._closed = True
         self.models.close()
 
     def __enter__(self) -> DynamoDBAdapter:

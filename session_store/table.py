@@ -10,6 +10,7 @@ make a live table match it.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -100,11 +101,16 @@ class BoundModels:
     MigrationRecord: type[models.MigrationRecord]
     config: TableConfig
     connection: Connection
+    _client_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def client(self) -> DynamoDBClient:
-        """The botocore DynamoDB client every request of these models goes through."""
-        return cast("DynamoDBClient", self.connection.client)
+        """The botocore DynamoDB client every request of these models goes through.
+
+        Made on first use, under a lock: threads starting together share one client.
+        """
+        with self._client_lock:
+            return cast("DynamoDBClient", self.connection.client)
 
     def close(self) -> None:
         """Release the client's pooled connections."""
