@@ -1,0 +1,25 @@
+"""``DynamoDBAdapter``: the storage-adapter interface over the PynamoDB models.
+
+Requests are built from the models' wire format and sent through the bound
+models' botocore client, so each method spends exactly the requests the
+specification allows (see the README's cost table). Reads of one session's
+items are strongly consistent; GSI listings (by user, by agent) are
+eventually consistent on AWS.
+"""
+
+from session_store.dynamodb._core import DEFAULT_CURSOR_SECRET
+from session_store.dynamodb._expiry import ExpiryMethods
+from session_store.dynamodb._messages import MessageMethods
+from session_store.dynamodb._sessions import SessionMethods
+
+__all__ = ["DEFAULT_CURSOR_SECRET", "DynamoDBAdapter"]
+
+
+class DynamoDBAdapter(SessionMethods, MessageMethods, ExpiryMethods):
+    """Sessions and messages in one DynamoDB table.
+
+    ``table_name``, ``region`` and ``endpoint_url`` are chosen per adapter;
+    credentials come from the standard AWS chain. With ``session_ttl``, a
+    session expires that long after its last activity (sliding expiry).
+    ``retry`` sets botocore's retry policy (attempts, backoff mode, timeouts).
+    """

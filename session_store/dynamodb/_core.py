@@ -1,0 +1,440 @@
+"""The adapter's core: configuration, request plumbing, paging and maintenance.
+
+The method groups (sessions, messages, expiry) build on ``AdapterCore``;
+``DynamoDBAdapter`` puts them together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Self, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from session_store import keys, models
+from session_store._expressions import Expression
+from session_store._time import utc_now
+from session_store.counters import recount_session
+from session_store.cursor import Cursor, CursorCodec
+from session_store.domain import (
+    HealthStatus,
+    Message,
+    Session,
+)
+from session_store.errors import (
+    SessionError,
+    SessionNotFoundError,
+    StorageError,
+    ValidationError,
+    error_code,
+    storage_error,
+)
+from session_store.migrations import migrate
+from session_store.table import (
+    BoundModels,
+    ProvisionedThroughput,
+    RetryPolicy,
+    TableConfig,
+    bind_models,
+    create_table,
+)
+
+DEFAULT_CURSOR_SECRET = b"session-store-cursor"
+"""Cursor checksum key: catches edits and misuse; set your own to make cursors unforgeable."""
+
+_M = TypeVar("_M", bound=BaseModel)
+_BATCH_SIZE = 25
+CONTEXT_PAGE = 100
+"""Items evaluated per page by the newest-first read of ``get_context_window``."""
+WRITE_TOKEN = "lastWriteId"
+"""Per-call token on the session item: lets a retried update recognise its own write."""
+CONDITION_FAILED = "ConditionalCheckFailedException"
+_TRANSACTION_CANCELLED = "TransactionCanceledException"
+SESSION_KEY = ("PK", "SK")
+USER_INDEX_KEY = ("PK", "SK", "GSI1PK", "GSI1SK")
+AGENT_INDEX_KEY = ("PK", "SK", "GSI2PK", "GSI2SK")
+
+
+def validated(model: type[_M], data: object) -> _M:
+    """``data`` as ``model``; a plain mapping is validated, bad input is ``ValidationError``."""
+    if isinstance(data, model):
+        return data
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"expected {model.__name__} or a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(dict(data))
+    except PydanticValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or model.__name__}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ValidationError(f"invalid {model.__name__}: {problems}") from error
+
+
+def checked_page_size(page_size: object) -> int:
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise ValidationError("page_size must be an int of at least 1")
+    return page_size
+
+
+def key_of(item: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: item[name] for name in names if name in item}
+
+
+def session_key(session_id: str) -> dict[str, Any]:
+    return {"PK": {"S": keys.session_pk(session_id)}, "SK": {"S": keys.META_SK}}
+
+
+def all_messages_of(e: Expression, session_id: str) -> str:
+    """Key condition: every message item of the session (not its META item)."""
+    return (
+        f"{e.name('PK')} = {e.string(keys.session_pk(session_id))}"
+        f" AND begins_with({e.name('SK')}, {e.string(keys.MESSAGE_PREFIX)})"
+    )
+
+
+def uncount(table: str, session_id: str, messages: int, tokens: int) -> dict[str, Any]:
+    """Update taking ``messages``/``tokens`` off the session's counters, never below zero."""
+    e = Expression()
+    count_name, tokens_name = e.name("messageCount"), e.name("tokenCount")
+    return e.into(
+        {
+            "TableName": table,
+            "Key": session_key(session_id),
+            "UpdateExpression": f"ADD {count_name} {e.number(-messages)}, "
+            f"{tokens_name} {e.number(-tokens)}",
+            # A session whose counters drifted below the truth is recounted instead.
+            "ConditionExpression": f"{count_name} >= {e.number(messages)} AND "
+            f"{tokens_name} >= {e.number(tokens)}",
+        }
+    )
+
+
+def decode_session(item: Mapping[str, Any]) -> Session:
+    return models.SessionMeta.from_raw_data(dict(item)).to_domain()
+
+
+def decode_message(item: Mapping[str, Any]) -> Message:
+    return models.Message.from_raw_data(dict(item)).to_domain()
+
+
+def expired(item: Mapping[str, Any], now_seconds: int) -> bool:
+    expires = item.get("expiresAt")
+    return expires is not None and int(float(expires["N"])) <= now_seconds
+
+
+@dataclass
+class _WalkState:
+    """Progress of one listing walk: items passed (skipped or handed out), the next cursor."""
+
+    passed: int = 0
+    next_cursor: str | None = None
+
+
+class AdapterCore:
+    """Configuration, the client, error translation, paging, batch deletes, transactions."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        session_ttl: timedelta | None = None,
+        retry: RetryPolicy | None = None,
+        provisioned: ProvisionedThroughput | None = None,
+        stream: bool = False,
+        cursor_secret: bytes = DEFAULT_CURSOR_SECRET,
+        clock: Callable[[], datetime] = utc_now,
+        max_pool_connections: int = 10,
+    ) -> None:
+        if session_ttl is not None and session_ttl <= timedelta(0):
+            raise ValidationError("session_ttl must be positive")
+        self.config = TableConfig(
+            table_name,
+            region=region,
+            endpoint_url=endpoint_url,
+            retry=retry or RetryPolicy(),
+            provisioned=provisioned,
+            stream=stream,
+            max_pool_connections=max_pool_connections,
+        )
+        self.models: BoundModels = bind_models(self.config)
+        self.session_ttl = session_ttl
+        self._table = table_name
+        self._cursors = CursorCodec(cursor_secret)
+        self._clock = clock
+        self._closed = False
+
+    def __repr__(self) -> str:
+        endpoint = self.config.endpoint_url
+        return f"DynamoDBAdapter(table_name={self._table!r}, endpoint_url={endpoint!r})"
+
+    # --- plumbing -------------------------------------------------------------
+
+    @property
+    def _client(self) -> Any:
+        if self._closed:
+            raise StorageError("the adapter is closed")
+        return self.models.client
+
+    @contextmanager
+    def _storage(self, operation: str) -> Iterator[None]:
+        """Turn unexpected DynamoDB failures into ``StorageError`` (cause kept)."""
+        try:
+            yield
+        except SessionError:
+            raise
+        except (ClientError, BotoCoreError) as error:
+            raise storage_error(error, operation) from error
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _expiry(self, now: datetime) -> datetime | None:
+        return None if self.session_ttl is None else now + self.session_ttl
+
+    # --- table ----------------------------------------------------------------
+
+    def create_table(self) -> bool:
+        """Create the table from the models if missing (GSIs, TTL); waits until ACTIVE."""
+        with self._storage("create_table"):
+            return create_table(self.models)
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations (creating or adopting the table first); their names."""
+        with self._storage("migrate"):
+            return migrate(self.models)
+
+    def _delete_messages(self, session_id: str) -> tuple[int, int]:
+        """Delete every message of a session; ``(messages, tokens)`` removed."""
+        e = Expression()
+        request = e.into(
+            {
+                "TableName": self._table,
+                "KeyConditionExpression": all_messages_of(e, session_id),
+                "ProjectionExpression": f"{e.name('PK')}, {e.name('SK')}, {e.name('tokenCount')}",
+                "ConsistentRead": True,
+            }
+        )
+        count = tokens = 0
+        batch: list[dict[str, Any]] = []
+        for item in self._paged("Query", request):
+            batch.append(key_of(item, SESSION_KEY))
+            count += 1
+            tokens += int(item["tokenCount"]["N"]) if "tokenCount" in item else 0
+            if len(batch) == _BATCH_SIZE:
+                self._batch_delete(batch)
+                batch = []
+        if batch:
+            self._batch_delete(batch)
+        return count, tokens
+
+    def _batch_delete(self, item_keys: list[dict[str, Any]]) -> None:
+        """One BatchWriteItem; unprocessed items are retried with backoff, never dropped."""
+        requests = [{"DeleteRequest": {"Key": key}} for key in item_keys]
+        delay = 0.05
+        for _ in range(max(self.config.retry.max_attempts, 1) * 2):
+            response = self._client.batch_write_item(RequestItems={self._table: requests})
+            requests = response.get("UnprocessedItems", {}).get(self._table, [])
+            if not requests:
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        raise StorageError(
+            f"BatchWriteItem left {len(requests)} items unprocessed after repeated retries"
+        )
+
+    def _paged(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        *,
+        limit: Callable[[], int | None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Items of a Query/Scan, page by page; ``limit`` says how many more are wanted."""
+        call = self._client.query if operation == "Query" else self._client.scan
+        kwargs = dict(request)
+        while True:
+            wanted = limit() if limit is not None else None
+            if wanted is not None:
+                kwargs["Limit"] = max(wanted, 1)
+            response = call(**kwargs)
+            yield from response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    # --- generic page walk ----------------------------------------------------
+
+    def _walk(
+        self,
+        *,
+        kind: str,
+        query: str,
+        operation: str,
+        request: dict[str, Any],
+        key_names: tuple[str, ...],
+        filtered: bool,
+        cursor: str | None,
+        page_size: int | None,
+        limit: int | None,
+        offset: int,
+        decode: Callable[[Mapping[str, Any]], Any],
+        accept: Callable[[Any], bool],
+    ) -> tuple[Iterator[Any], Callable[[], str | None]]:
+        """Walk a listing: skip ``offset``, stop at ``limit`` (across cursors), page it.
+
+        Returns the items and a function giving the next cursor once they are consumed.
+        """
+        returned = 0
+        if cursor is not None:
+            if offset:
+                raise ValidationError("offset cannot be combined with a cursor")
+            position = self._cursors.decode(cursor, kind=kind, query=query)
+            request = {**request, "ExclusiveStartKey": position.start_key}
+            returned = position.returned
+        remaining = None if limit is None else max(limit - returned, 0)
+        take = (
+            remaining
+            if page_size is None
+            else (page_size if remaining is None else min(page_size, remaining))
+        )
+        state = _WalkState()
+        skip = offset if cursor is None else 0
+
+        def wanted() -> int | None:
+            if filtered or take is None:
+                return None
+            # One more than needed tells whether another page exists.
+            return skip + take - state.passed + (1 if page_size is not None else 0)
+
+        def items() -> Iterator[Any]:
+            count = skipped = 0
+            last_key: dict[str, Any] | None = None
+            if take == 0:
+                return
+            with self._storage(f"list {kind}"):
+                for raw in self._paged(operation, request, limit=wanted):
+                    value = decode(raw)
+                    if not accept(value):
+                        continue
+                    if skipped < skip:
+                        skipped += 1
+                        state.passed = skipped + count
+                        continue
+                    if take is not None and count == take:
+                        # There is more: the cursor resumes after the last item handed out.
+                        if page_size is not None and last_key is not None:
+                            state.next_cursor = self._cursors.encode(
+                                Cursor(kind, query, last_key, returned + count)
+                            )
+                        return
+                    count += 1
+                    state.passed = skipped + count
+                    last_key = key_of(raw, key_names)
+                    yield value
+                    walk_done = limit is not None and returned + count >= limit
+                    if count == take and (page_size is None or walk_done):
+                        return  # nothing more to hand out, and no cursor to make
+
+        return items(), lambda: state.next_cursor
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
+        """Run a transaction; ``None`` on success, else the cancellation reason codes.
+
+        Transaction conflicts (not retried by botocore) are retried with backoff.
+        botocore's ClientRequestToken makes retries after a lost response idempotent.
+        """
+        delay = 0.02
+        attempts = max(self.config.retry.max_attempts, 1)
+        for attempt in range(attempts):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return None
+            except ClientError as error:
+                if error_code(error) != _TRANSACTION_CANCELLED:
+                    raise
+                codes = [
+                    r.get("Code", "None") for r in error.response.get("CancellationReasons", [])
+                ]
+                if "TransactionConflict" in codes and attempt + 1 < attempts:
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                if "TransactionConflict" in codes:
+                    raise
+                return codes
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- maintenance ----------------------------------------------------------
+
+    def recount(self, session_id: str) -> Session:
+        """Recompute ``message_count``/``token_count`` from the messages."""
+        keys.check_session_id(session_id)
+        with self._storage("recount"):
+            result = recount_session(self.models, session_id)
+        if result is None:
+            raise SessionNotFoundError(session_id)
+        return result.to_domain()
+
+    def health(self) -> HealthStatus:
+        """``healthy``, ``degraded`` (a GSI or TTL not active) or ``unhealthy`` (no table)."""
+        started = time.perf_counter()
+        details: dict[str, Any] = {"table": self._table}
+        try:
+            table = self._client.describe_table(TableName=self._table)["Table"]
+            latency = (time.perf_counter() - started) * 1000
+            ttl = self._client.describe_time_to_live(TableName=self._table)["TimeToLiveDescription"]
+        except (ClientError, BotoCoreError) as error:
+            details["error"] = error_code(error) or type(error).__name__
+            return HealthStatus(
+                status="unhealthy",
+                latency_ms=(time.perf_counter() - started) * 1000,
+                details=details,
+            )
+        indexes = {
+            i["IndexName"]: i.get("IndexStatus") for i in table.get("GlobalSecondaryIndexes", [])
+        }
+        details.update(
+            table_status=table.get("TableStatus"), indexes=indexes, ttl=ttl.get("TimeToLiveStatus")
+        )
+        problems = [
+            f"{name} missing"
+            for name in (models.USER_INDEX_NAME, models.AGENT_INDEX_NAME)
+            if name not in indexes
+        ]
+        problems += [f"{name} {state}" for name, state in indexes.items() if state != "ACTIVE"]
+        if table.get("TableStatus") != "ACTIVE":
+            problems.append(f"table {table.get('TableStatus')}")
+        if ttl.get("TimeToLiveStatus") != "ENABLED" or ttl.get("AttributeName") != "ttl":
+            problems.append("TTL not enabled on 'ttl'")
+        if problems:
+            details["problems"] = problems
+        return HealthStatus(
+            status="degraded" if problems else "healthy", latency_ms=latency, details=details
+        )
+
+    def _check_owner_ids(self, user_id: str | None, agent_id: str | None) -> None:
+        if user_id is not None:
+            keys.check_user_id(user_id)
+        if agent_id is not None:
+            keys.check_agent_id(agent_id)
+
+    def close(self) -> None:
+        """Release the client's connections; the adapter refuses requests afterwards."""
+        self._closed = True
+        self.models.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,109 @@
+"""Expiry: finding and sweeping expired sessions, and the TTL stream handler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from session_store import keys
+from session_store._expressions import Expression
+from session_store._time import to_epoch_seconds
+from session_store.dynamodb._core import (
+    CONDITION_FAILED,
+    AdapterCore,
+    session_key,
+)
+from session_store.errors import (
+    ValidationError,
+    error_code,
+)
+
+
+class ExpiryMethods(AdapterCore):
+    """Expired sessions and the messages DynamoDB's TTL leaves behind."""
+
+    # --- expiry ---------------------------------------------------------------
+
+    def get_expired_sessions(self, before: datetime) -> list[str]:
+        """Ids of sessions with ``expires_at <= before`` (every page of a scan)."""
+        seconds = self._epoch(before)
+        e = Expression()
+        request = e.into(
+            {
+                "TableName": self._table,
+                "FilterExpression": f"{e.name('SK')} = {e.string(keys.META_SK)} AND "
+                f"{e.name('expiresAt')} <= {e.number(seconds)}",
+                "ProjectionExpression": f"{e.name('PK')}",
+            }
+        )
+        with self._storage("get_expired_sessions"):
+            return [keys.parse_session_pk(item["PK"]["S"]) for item in self._paged("Scan", request)]
+
+    @staticmethod
+    def _epoch(instant: datetime) -> int:
+        if not isinstance(instant, datetime):
+            raise ValidationError("expected a datetime")
+        try:
+            return to_epoch_seconds(instant)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+    def sweep_expired(self, before: datetime | None = None) -> int:
+        """Delete expired sessions with their messages; how many sessions were removed.
+
+        A session whose expiry moved past ``before`` meanwhile (sliding TTL) is left alone.
+        """
+        moment = self._now() if before is None else before
+        seconds = self._epoch(moment)
+        removed = 0
+        with self._storage("sweep_expired"):
+            for session_id in self.get_expired_sessions(moment):
+                e = Expression()
+                expires = e.name("expiresAt")
+                try:
+                    self._client.delete_item(
+                        **e.into(
+                            {
+                                "TableName": self._table,
+                                "Key": session_key(session_id),
+                                "ConditionExpression": f"{expires} <= {e.number(seconds)}",
+                            }
+                        )
+                    )
+                except ClientError as error:
+                    if error_code(error) != CONDITION_FAILED:
+                        raise
+                    continue
+                self._delete_messages(session_id)
+                removed += 1
+        return removed
+
+    def handle_stream_event(self, event: Mapping[str, Any]) -> int:
+        """Delete the messages of session items the TTL service removed; how many.
+
+        Takes a DynamoDB Streams Lambda event (any view type: keys suffice).
+        """
+        if not isinstance(event, Mapping) or not isinstance(event.get("Records", []), list):
+            raise ValidationError("expected a DynamoDB Streams event with a Records list")
+        deleted = 0
+        with self._storage("handle_stream_event"):
+            for record in event.get("Records", []):
+                if record.get("eventName") != "REMOVE":
+                    continue
+                identity = record.get("userIdentity") or {}
+                if (
+                    identity.get("type") != "Service"
+                    or identity.get("principalId") != "dynamodb.amazonaws.com"
+                ):
+                    continue  # a delete by an application, not by TTL
+                record_keys = (record.get("dynamodb") or {}).get("Keys") or {}
+                pk = record_keys.get("PK", {}).get("S", "")
+                if record_keys.get("SK", {}).get("S") != keys.META_SK or not pk.startswith(
+                    keys.SESSION_PREFIX
+                ):
+                    continue
+                deleted += self._delete_messages(keys.parse_session_pk(pk))[0]
+        return deleted

@@ -1,0 +1,428 @@
+"""Message methods: append, read, page, edit and delete messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from session_store import keys, models
+from session_store._expressions import Expression
+from session_store._time import format_iso, to_epoch_seconds
+from session_store.attributes import dumps_compact
+from session_store.counters import recount_session
+from session_store.cursor import fingerprint
+from session_store.domain import (
+    Message,
+    MessageQuery,
+    MessageRole,
+    MessageUpdate,
+    NewMessage,
+    Page,
+)
+from session_store.dynamodb._core import (
+    CONDITION_FAILED,
+    CONTEXT_PAGE,
+    SESSION_KEY,
+    AdapterCore,
+    all_messages_of,
+    checked_page_size,
+    decode_message,
+    key_of,
+    session_key,
+    uncount,
+    validated,
+)
+from session_store.errors import (
+    MessageNotFoundError,
+    SessionNotFoundError,
+    StorageError,
+    ValidationError,
+    error_code,
+)
+from session_store.ids import new_message_id
+from session_store.limits import check_item_size
+
+
+class MessageMethods(AdapterCore):
+    """Messages: one item each, addressed by a sort key derived from the id."""
+
+    # --- messages -------------------------------------------------------------
+
+    def add_message(self, session_id: str, data: NewMessage | Mapping[str, Any]) -> Message:
+        """Append a message and count it on the session, in one transaction.
+
+        ``SessionNotFoundError`` (nothing written) when the session is absent
+        or expired. The session's ``version`` is left alone.
+        """
+        keys.check_session_id(session_id)
+        new = validated(NewMessage, data)
+        message_id = new_message_id()
+        message = Message.model_validate(
+            {
+                **new.model_dump(),
+                "id": str(message_id),
+                "session_id": session_id,
+                "created_at": message_id.datetime,
+            }
+        )
+        item = models.Message.from_domain(message).serialize()
+        check_item_size(item, f"message of session {session_id!r}")
+        now = self._now()
+        e = Expression()
+        sets = [f"{e.name('lastActivityAt')} = {e.string(format_iso(now))}"]
+        expires_at = self._expiry(now)
+        if expires_at is not None:
+            seconds = e.number(to_epoch_seconds(expires_at))
+            sets += [f"{e.name('expiresAt')} = {seconds}", f"{e.name('ttl')} = {seconds}"]
+        expires = e.name("expiresAt")
+        update = e.into(
+            {
+                "TableName": self._table,
+                "Key": session_key(session_id),
+                "UpdateExpression": f"SET {', '.join(sets)} ADD {e.name('messageCount')} "
+                f"{e.number(1)}, {e.name('tokenCount')} {e.number(new.token_count or 0)}",
+                "ConditionExpression": f"attribute_exists({e.name('PK')}) AND "
+                f"(attribute_not_exists({expires}) OR {expires} > "
+                f"{e.number(to_epoch_seconds(now))})",
+            }
+        )
+        put = {
+            "TableName": self._table,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(#pk)",
+            "ExpressionAttributeNames": {"#pk": "PK"},
+        }
+        with self._storage("add_message"):
+            reasons = self._transact([{"Put": put}, {"Update": update}])
+        if reasons is not None:
+            if reasons[1] == "ConditionalCheckFailed":
+                raise SessionNotFoundError(session_id)
+            raise StorageError(f"add_message was cancelled: {reasons}")
+        return message
+
+    def _message_request(self, session_id: str, query: MessageQuery) -> tuple[dict[str, Any], bool]:
+        e = Expression()
+        sort = e.name("SK")
+        low = keys.message_sk_after(query.after) if query.after else keys.MESSAGE_PREFIX
+        high = keys.message_sk_before(query.before) if query.before else keys.MESSAGE_SK_END
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": f"{e.name('PK')} = {e.string(keys.session_pk(session_id))}"
+            f" AND {sort} BETWEEN {e.string(low)} AND {e.string(high)}",
+            "ConsistentRead": True,
+            "ScanIndexForward": query.order == "asc",
+        }
+        if query.roles:
+            role = e.name("role")
+            request["FilterExpression"] = (
+                f"{role} IN ({', '.join(e.string(r.value) for r in query.roles)})"
+            )
+        return e.into(request), bool(query.roles)
+
+    def _walk_messages(
+        self, session_id: str, query: MessageQuery, cursor: str | None, page_size: int | None
+    ) -> tuple[Iterator[Message], Callable[[], str | None]]:
+        keys.check_session_id(session_id)
+        if query.after and query.before and query.after >= query.before:
+            return iter(()), lambda: None
+        request, filtered = self._message_request(session_id, query)
+        fingerprint_of = fingerprint(
+            "messages", session_id, query.model_dump(mode="json", exclude={"offset"})
+        )
+        return self._walk(
+            kind="messages",
+            query=fingerprint_of,
+            operation="Query",
+            request=request,
+            key_names=SESSION_KEY,
+            filtered=filtered,
+            cursor=cursor,
+            page_size=page_size,
+            limit=query.limit,
+            offset=query.offset,
+            decode=decode_message,
+            accept=lambda _: True,
+        )
+
+    def iter_messages(
+        self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
+    ) -> Iterator[Message]:
+        """Messages in sort-key order (``desc`` reverses), read as consumed."""
+        chosen = validated(MessageQuery, query or {})
+        yield from self._walk_messages(session_id, chosen, None, None)[0]
+
+    def get_messages(
+        self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
+    ) -> list[Message]:
+        """Messages of a session (``[]`` for an unknown one); exact ``limit``/``offset``."""
+        return list(self.iter_messages(session_id, query))
+
+    def get_messages_page(
+        self,
+        session_id: str,
+        query: MessageQuery | Mapping[str, Any] | None = None,
+        *,
+        cursor: str | None = None,
+        page_size: int = 50,
+    ) -> Page[Message]:
+        """One page of ``get_messages``; pass ``next_cursor`` back for the next."""
+        chosen = validated(MessageQuery, query or {})
+        size = checked_page_size(page_size)
+        items, next_cursor = self._walk_messages(session_id, chosen, cursor, size)
+        return Page[Message](items=list(items), next_cursor=next_cursor())
+
+    def get_context_window(
+        self, session_id: str, max_tokens: int, *, reserve_tokens: int = 0
+    ) -> list[Message]:
+        """What fits a model's context: system messages plus the newest run of the rest.
+
+        Returns the session's system messages and the newest contiguous run
+        of other messages whose stored ``token_count`` (missing counts 0)
+        fits ``max_tokens - reserve_tokens`` together with them, oldest
+        first. Reads the system messages in one filtered query, then the
+        others newest first, stopping at the first page it does not need.
+        """
+        keys.check_session_id(session_id)
+        for name, value in (("max_tokens", max_tokens), ("reserve_tokens", reserve_tokens)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValidationError(f"{name} must be a non-negative int")
+        system = self.get_messages(session_id, {"roles": [MessageRole.SYSTEM]})
+        budget = max_tokens - reserve_tokens - sum(m.token_count or 0 for m in system)
+        others = [role for role in MessageRole if role is not MessageRole.SYSTEM]
+        request, _ = self._message_request(session_id, MessageQuery(order="desc", roles=others))
+        run: list[Message] = []
+        with self._storage("get_context_window"):
+            for raw in self._paged("Query", request, limit=lambda: CONTEXT_PAGE):
+                message = decode_message(raw)
+                budget -= message.token_count or 0
+                if budget < 0:
+                    break
+                run.append(message)
+        return sorted([*system, *run], key=lambda m: (m.created_at, m.id))
+
+    def _message_key(self, session_id: str, message_id: str) -> dict[str, Any] | None:
+        """The message's key, from its id alone; a listing only for ids without a timestamp."""
+        sort_key = keys.message_sk_for_id(message_id)
+        if sort_key is not None:
+            return {"PK": {"S": keys.session_pk(session_id)}, "SK": {"S": sort_key}}
+        e = Expression()
+        request = e.into(
+            {
+                "TableName": self._table,
+                "KeyConditionExpression": all_messages_of(e, session_id),
+                "FilterExpression": f"{e.name('id')} = {e.string(message_id)}",
+                "ProjectionExpression": f"{e.name('PK')}, {e.name('SK')}",
+                "ConsistentRead": True,
+            }
+        )
+        for item in self._paged("Query", request):
+            return key_of(item, SESSION_KEY)
+        return None
+
+    def update_message(
+        self,
+        session_id: str,
+        message_id: str,
+        updates: MessageUpdate | Mapping[str, Any],
+    ) -> Message:
+        """Change a message in place (1 request; 2 when ``token_count`` changes).
+
+        Sets ``updated_at``; keeps the session's ``token_count`` exact.
+        ``MessageNotFoundError`` when there is no such message.
+        """
+        keys.check_session_id(session_id)
+        keys.check_message_id(message_id)
+        change = validated(MessageUpdate, updates)
+        given = change.model_fields_set
+        with self._storage("update_message"):
+            key = self._message_key(session_id, message_id)
+            if key is None:
+                raise MessageNotFoundError(session_id, message_id)
+            now = self._now()
+            e = Expression()
+            sets: list[str] = []
+            removes: list[str] = []
+            if change.role is not None:
+                sets.append(f"{e.name('role')} = {e.string(change.role.value)}")
+            if change.content is not None:
+                content = (
+                    change.content
+                    if isinstance(change.content, str)
+                    else [block.model_dump(by_alias=True, mode="json") for block in change.content]
+                )
+                sets.append(
+                    f"{e.name('content')} = {e.value(models.Message.content.typed(content))}"
+                )
+            if "sequence" in given:
+                if change.sequence is None:
+                    removes.append(e.name("sequence"))
+                else:
+                    sets.append(f"{e.name('sequence')} = {e.number(change.sequence)}")
+            if "metadata" in given:
+                if change.metadata is None:
+                    removes.append(e.name("metadata"))
+                else:
+                    sets.append(
+                        f"{e.name('metadata')} = "
+                        f"{e.string(dumps_compact(models.json_shape(change.metadata)))}"
+                    )
+            sets.append(f"{e.name('updatedAt')} = {e.string(format_iso(now))}")
+            if "token_count" in given:
+                token_name = e.name("tokenCount")
+                if change.token_count is None:
+                    removes.append(token_name)
+                else:
+                    sets.append(f"{token_name} = {e.number(change.token_count)}")
+            expression = f"SET {', '.join(sets)}"
+            if removes:
+                expression += f" REMOVE {', '.join(removes)}"
+            exists = f"attribute_exists({e.name('PK')})"
+            if "token_count" not in given:
+                request = e.into(
+                    {
+                        "TableName": self._table,
+                        "Key": key,
+                        "UpdateExpression": expression,
+                        "ConditionExpression": exists,
+                        "ReturnValues": "ALL_NEW",
+                    }
+                )
+                try:
+                    response = self._client.update_item(**request)
+                except ClientError as error:
+                    if error_code(error) == CONDITION_FAILED:
+                        raise MessageNotFoundError(session_id, message_id) from None
+                    raise
+                return decode_message(response["Attributes"])
+            return self._update_message_tokens(
+                session_id=session_id,
+                message_id=message_id,
+                key=key,
+                e=e,
+                expression=expression,
+                exists=exists,
+                token_name=e.name("tokenCount"),
+                change=change,
+                now=now,
+            )
+
+    def _update_message_tokens(
+        self,
+        *,
+        session_id: str,
+        message_id: str,
+        key: dict[str, Any],
+        e: Expression,
+        expression: str,
+        exists: str,
+        token_name: str,
+        change: MessageUpdate,
+        now: datetime,
+    ) -> Message:
+        """Read the message, then update it and the session's ``token_count`` atomically."""
+        for _ in range(max(self.config.retry.max_attempts, 1) * 2):
+            current = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+            item = current.get("Item")
+            if item is None:
+                raise MessageNotFoundError(session_id, message_id)
+            old_tokens = int(item["tokenCount"]["N"]) if "tokenCount" in item else 0
+            guard = Expression()
+            guard.names.update(e.names)
+            guard.values.update(e.values)
+            if "tokenCount" in item:
+                unchanged = f"{token_name} = {guard.value(item['tokenCount'])}"
+            else:
+                unchanged = f"attribute_not_exists({token_name})"
+            message_update = guard.into(
+                {
+                    "TableName": self._table,
+                    "Key": key,
+                    "UpdateExpression": expression,
+                    "ConditionExpression": f"{exists} AND {unchanged}",
+                }
+            )
+            s = Expression()
+            session_update = s.into(
+                {
+                    "TableName": self._table,
+                    "Key": session_key(session_id),
+                    "UpdateExpression": f"ADD {s.name('tokenCount')} "
+                    f"{s.number((change.token_count or 0) - old_tokens)}",
+                    "ConditionExpression": f"attribute_exists({s.name('PK')})",
+                }
+            )
+            reasons = self._transact([{"Update": message_update}, {"Update": session_update}])
+            if reasons is None:
+                # A transaction returns no item: the result is what was read plus the change.
+                changed = {name: getattr(change, name) for name in change.model_fields_set}
+                return decode_message(item).model_copy(update={**changed, "updated_at": now})
+            if reasons[1] == "ConditionalCheckFailed":
+                raise SessionNotFoundError(session_id)
+            # The message changed between read and write: read again.
+        raise StorageError(f"update_message kept racing other writers on {message_id!r}")
+
+    def delete_message(self, session_id: str, message_id: str) -> None:
+        """Delete a message and uncount it (2 requests); idempotent."""
+        keys.check_session_id(session_id)
+        keys.check_message_id(message_id)
+        with self._storage("delete_message"):
+            key = self._message_key(session_id, message_id)
+            if key is None:
+                return
+            for _ in range(max(self.config.retry.max_attempts, 1) * 2):
+                current = self._client.get_item(
+                    TableName=self._table,
+                    Key=key,
+                    ConsistentRead=True,
+                    ProjectionExpression="#t",
+                    ExpressionAttributeNames={"#t": "tokenCount"},
+                )
+                if "Item" not in current:
+                    return
+                tokens = (
+                    int(current["Item"]["tokenCount"]["N"])
+                    if "tokenCount" in current["Item"]
+                    else 0
+                )
+                d = Expression()
+                token_name = d.name("tokenCount")
+                unchanged = (
+                    f"{token_name} = {d.number(tokens)}"
+                    if "tokenCount" in current["Item"]
+                    else f"attribute_not_exists({token_name})"
+                )
+                delete = d.into(
+                    {
+                        "TableName": self._table,
+                        "Key": key,
+                        "ConditionExpression": f"attribute_exists({d.name('PK')}) AND {unchanged}",
+                    }
+                )
+                session_update = uncount(self._table, session_id, 1, tokens)
+                reasons = self._transact([{"Delete": delete}, {"Update": session_update}])
+                if reasons is None:
+                    return
+                if reasons[0] == "ConditionalCheckFailed":
+                    continue  # deleted or changed meanwhile: look again
+                # Counters missing or drifted (or no session): delete alone, then recount.
+                self._client.delete_item(**delete)
+                recount_session(self.models, session_id)
+                return
+            raise StorageError(f"delete_message kept racing other writers on {message_id!r}")
+
+    def delete_all_messages(self, session_id: str) -> None:
+        """Delete every message; counters go down by exactly what was removed."""
+        keys.check_session_id(session_id)
+        with self._storage("delete_all_messages"):
+            count, tokens = self._delete_messages(session_id)
+            if count == 0:
+                return
+            try:
+                self._client.update_item(**uncount(self._table, session_id, count, tokens))
+            except ClientError as error:
+                if error_code(error) != CONDITION_FAILED:
+                    raise
+                recount_session(self.models, session_id)

@@ -1,0 +1,387 @@
+"""Session methods: create, read, update, delete and list sessions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from session_store import keys, models
+from session_store._expressions import Expression
+from session_store._time import format_iso, to_epoch_seconds
+from session_store.attributes import dumps_compact, to_native
+from session_store.cursor import fingerprint
+from session_store.domain import (
+    NewSession,
+    Page,
+    Session,
+    SessionFilters,
+    SessionUpdate,
+)
+from session_store.dynamodb._core import (
+    AGENT_INDEX_KEY,
+    CONDITION_FAILED,
+    SESSION_KEY,
+    USER_INDEX_KEY,
+    WRITE_TOKEN,
+    AdapterCore,
+    checked_page_size,
+    decode_session,
+    expired,
+    session_key,
+    validated,
+)
+from session_store.errors import (
+    ConcurrencyError,
+    SessionExistsError,
+    SessionNotFoundError,
+    ValidationError,
+    error_code,
+)
+from session_store.limits import check_item_size
+
+
+class SessionMethods(AdapterCore):
+    """Sessions: one item each, listed through GSI1, GSI2 or a scan."""
+
+    # --- sessions -------------------------------------------------------------
+
+    def create_session(self, data: NewSession | Mapping[str, Any]) -> Session:
+        """Store a new session (1 request). Never overwrites: ``SessionExistsError``."""
+        new = validated(NewSession, data)
+        session_id = keys.check_session_id(new.id if new.id is not None else str(uuid.uuid4()))
+        self._check_owner_ids(new.user_id, new.active_agent_id)
+        now = self._now()
+        fields = new.model_dump(exclude={"id"})
+        if fields["expires_at"] is None:
+            fields["expires_at"] = self._expiry(now)
+        session = Session.model_validate(
+            {**fields, "id": session_id, "created_at": now, "last_activity_at": now, "version": 1}
+        )
+        item = models.SessionMeta.from_domain(session).serialize()
+        check_item_size(item, f"session {session_id!r}")
+        expression = Expression()
+        request = expression.into(
+            {
+                "TableName": self._table,
+                "Item": item,
+                "ConditionExpression": f"attribute_not_exists({expression.name('PK')})",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        )
+        with self._storage("create_session"):
+            try:
+                self._client.put_item(**request)
+            except ClientError as error:
+                if error_code(error) != CONDITION_FAILED:
+                    raise
+                # A retry of our own put whose response was lost finds our item: success.
+                if error.response.get("Item") != item:
+                    raise SessionExistsError(session_id) from None
+        # Decoded from the item, so the value equals what a read returns (expiry in whole seconds).
+        return decode_session(item)
+
+    def get_session(self, session_id: str) -> Session | None:
+        """The session, or ``None`` when absent or expired (1 strongly consistent read)."""
+        keys.check_session_id(session_id)
+        with self._storage("get_session"):
+            response = self._client.get_item(
+                TableName=self._table, Key=session_key(session_id), ConsistentRead=True
+            )
+        item = response.get("Item")
+        if item is None or expired(item, to_epoch_seconds(self._now())):
+            return None
+        return decode_session(item)
+
+    def update_session(
+        self,
+        session_id: str,
+        updates: SessionUpdate | Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> Session:
+        """Apply ``updates`` in one conditional write; returns the stored session.
+
+        ``version`` goes up by one; ``last_activity_at`` (and, with
+        ``session_ttl``, ``expires_at``) is refreshed; GSI keys follow
+        user/agent/status. With ``expected_version`` the write happens only if
+        the stored version matches (``0`` matches a session without one),
+        else ``ConcurrencyError`` carrying the version found. A missing or
+        expired session is ``SessionNotFoundError``: an update never creates.
+        """
+        keys.check_session_id(session_id)
+        change = validated(SessionUpdate, updates)
+        if expected_version is not None and (
+            isinstance(expected_version, bool)
+            or not isinstance(expected_version, int)
+            or expected_version < 0
+        ):
+            raise ValidationError("expected_version must be a non-negative int")
+        given = change.model_fields_set
+        self._check_owner_ids(
+            change.user_id if "user_id" in given else None,
+            change.active_agent_id if "active_agent_id" in given else None,
+        )
+        now = self._now()
+        token = uuid.uuid4().hex
+        e = Expression()
+        sets: list[str] = []
+        removes: list[str] = []
+
+        def put(attribute: str, typed: dict[str, Any] | None) -> None:
+            if typed is None:
+                removes.append(e.name(attribute))
+            else:
+                sets.append(f"{e.name(attribute)} = {e.value(typed)}")
+
+        def text(value: str | None) -> dict[str, Any] | None:
+            return None if value is None else {"S": value}
+
+        def native(value: BaseModel | None) -> dict[str, Any] | None:
+            if value is None:
+                return None
+            return to_native(models.json_shape(value))
+
+        if "user_id" in given:
+            put("userId", text(change.user_id))
+            put("GSI1PK", text(keys.user_gsi_pk(change.user_id) if change.user_id else None))
+        if "active_agent_id" in given:
+            put("activeAgentId", text(change.active_agent_id))
+            put(
+                "GSI2PK",
+                text(keys.agent_gsi_pk(change.active_agent_id) if change.active_agent_id else None),
+            )
+        if change.status is not None:
+            put("status", {"S": change.status.value})
+            put("GSI2SK", {"S": keys.status_gsi_sk(change.status.value)})
+        if change.metadata is not None:
+            put(
+                "metadata",
+                {
+                    "S": dumps_compact(
+                        change.metadata.model_dump(by_alias=True, mode="json", exclude_none=True)
+                    )
+                },
+            )
+        if change.participants is not None:
+            put(
+                "participants",
+                {
+                    "S": dumps_compact(
+                        [
+                            p.model_dump(by_alias=True, mode="json", exclude_none=True)
+                            for p in change.participants
+                        ]
+                    )
+                },
+            )
+        if change.schema_version is not None:
+            put("schemaVersion", {"N": str(change.schema_version)})
+        for field, attribute in (
+            ("token_budget", "tokenBudget"),
+            ("compression", "compression"),
+            ("compression_state", "compressionState"),
+        ):
+            if field in given:
+                put(attribute, native(getattr(change, field)))
+        expires_at = change.expires_at if "expires_at" in given else self._expiry(now)
+        if "expires_at" in given or expires_at is not None:
+            seconds = None if expires_at is None else {"N": str(to_epoch_seconds(expires_at))}
+            put("expiresAt", seconds)
+            put("ttl", seconds)
+        put("lastActivityAt", {"S": format_iso(now)})
+        put(WRITE_TOKEN, {"S": token})
+        version = e.name("version")
+        token_name = e.name(WRITE_TOKEN)
+        token_value = e.string(token)
+        expires_name = e.name("expiresAt")
+        conditions = [
+            f"attribute_exists({e.name('PK')})",
+            f"(attribute_not_exists({expires_name}) OR {expires_name} > "
+            f"{e.number(to_epoch_seconds(now))})",
+            f"(attribute_not_exists({token_name}) OR {token_name} <> {token_value})",
+        ]
+        if expected_version is not None:
+            expected = e.number(expected_version)
+            if expected_version == 0:
+                conditions.append(f"(attribute_not_exists({version}) OR {version} = {expected})")
+            else:
+                conditions.append(f"{version} = {expected}")
+        expression = f"SET {', '.join(sets)} ADD {version} {e.number(1)}"
+        if removes:
+            expression += f" REMOVE {', '.join(removes)}"
+        request = e.into(
+            {
+                "TableName": self._table,
+                "Key": session_key(session_id),
+                "UpdateExpression": expression,
+                "ConditionExpression": " AND ".join(conditions),
+                "ReturnValues": "ALL_NEW",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        )
+        with self._storage("update_session"):
+            try:
+                response = self._client.update_item(**request)
+            except ClientError as error:
+                if error_code(error) != CONDITION_FAILED:
+                    raise
+                old: Any = error.response.get("Item")
+                if old is not None and old.get(WRITE_TOKEN) == {"S": token}:
+                    return decode_session(old)  # our own write, retried after a lost response
+                if old is None or expired(old, to_epoch_seconds(now)):
+                    raise SessionNotFoundError(session_id) from None
+                actual = int(old["version"]["N"]) if "version" in old else 0
+                if expected_version is not None and actual != expected_version:
+                    raise ConcurrencyError(session_id, expected_version, actual) from None
+                raise
+        return decode_session(response["Attributes"])
+
+    def delete_session(self, session_id: str) -> None:
+        """Delete the session and all its messages; idempotent.
+
+        The session item goes first, so no message can be added after the
+        listing starts (``add_message`` requires the session); a crash
+        midway leaves messages that calling ``delete_session`` again removes.
+        """
+        keys.check_session_id(session_id)
+        with self._storage("delete_session"):
+            self._client.delete_item(TableName=self._table, Key=session_key(session_id))
+            self._delete_messages(session_id)
+
+    # --- listing sessions ----------------------------------------------------
+
+    def _session_listing(
+        self, filters: SessionFilters
+    ) -> tuple[str, dict[str, Any], tuple[str, ...], bool]:
+        """(operation, request, key attributes, server-side filter present) for ``filters``."""
+        e = Expression()
+        request: dict[str, Any] = {"TableName": self._table}
+        conditions: list[str] = []
+        key_names: tuple[str, ...]
+
+        def created() -> str:
+            return e.name("createdAt")
+
+        if filters.user_id is not None:
+            operation, key_names = "Query", USER_INDEX_KEY
+            request["IndexName"] = models.USER_INDEX_NAME
+            request["ScanIndexForward"] = False
+            key = f"{e.name('GSI1PK')} = {e.string(keys.user_gsi_pk(filters.user_id))}"
+            after, before = filters.created_after, filters.created_before
+            sort = "GSI1SK"
+            if after is not None and before is not None:
+                key += (
+                    f" AND {e.name(sort)} BETWEEN {e.string(keys.created_at_gsi_sk(after))}"
+                    f" AND {e.string(keys.created_at_gsi_sk(before))}"
+                )
+                conditions.append(f"{created()} > {e.string(format_iso(after))}")
+                conditions.append(f"{created()} < {e.string(format_iso(before))}")
+            elif after is not None:
+                key += f" AND {e.name(sort)} > {e.string(keys.created_at_gsi_sk(after))}"
+            elif before is not None:
+                key += f" AND {e.name(sort)} < {e.string(keys.created_at_gsi_sk(before))}"
+            request["KeyConditionExpression"] = key
+            if filters.active_agent_id is not None:
+                conditions.append(
+                    f"{e.name('activeAgentId')} = {e.string(filters.active_agent_id)}"
+                )
+            if filters.status is not None:
+                conditions.append(f"{e.name('status')} = {e.string(filters.status.value)}")
+        else:
+            for bound, op in ((filters.created_after, ">"), (filters.created_before, "<")):
+                if bound is not None:
+                    conditions.append(f"{created()} {op} {e.string(format_iso(bound))}")
+            if filters.active_agent_id is not None:
+                operation, key_names = "Query", AGENT_INDEX_KEY
+                request["IndexName"] = models.AGENT_INDEX_NAME
+                key = f"{e.name('GSI2PK')} = {e.string(keys.agent_gsi_pk(filters.active_agent_id))}"
+                if filters.status is not None:
+                    key += (
+                        f" AND {e.name('GSI2SK')} = "
+                        f"{e.string(keys.status_gsi_sk(filters.status.value))}"
+                    )
+                request["KeyConditionExpression"] = key
+            else:
+                operation, key_names = "Scan", SESSION_KEY
+                conditions.append(f"{e.name('SK')} = {e.string(keys.META_SK)}")
+                conditions.append(f"begins_with({e.name('PK')}, {e.string(keys.SESSION_PREFIX)})")
+                if filters.status is not None:
+                    conditions.append(f"{e.name('status')} = {e.string(filters.status.value)}")
+        if filters.tags:
+            metadata = e.name("metadata")
+            # A pre-filter on the JSON text; the exact check happens in _session_matches.
+            any_tag = " OR ".join(
+                f"contains({metadata}, {e.string(dumps_compact(tag))})" for tag in filters.tags
+            )
+            conditions.append(f"({any_tag})")
+        if not filters.include_expired:
+            expires = e.name("expiresAt")
+            conditions.append(
+                f"(attribute_not_exists({expires}) OR {expires} > "
+                f"{e.number(to_epoch_seconds(self._now()))})"
+            )
+        if conditions:
+            request["FilterExpression"] = " AND ".join(conditions)
+        return operation, e.into(request), key_names, bool(conditions)
+
+    def _session_matches(self, session: Session, filters: SessionFilters) -> bool:
+        if filters.tags and not set(filters.tags) & set(session.metadata.tags or ()):
+            return False
+        return (
+            filters.include_expired
+            or session.expires_at is None
+            or (session.expires_at > self._now())
+        )
+
+    def iter_sessions(
+        self, filters: SessionFilters | Mapping[str, Any] | None = None
+    ) -> Iterator[Session]:
+        """Sessions matching ``filters``, read page by page as they are consumed."""
+        chosen = validated(SessionFilters, filters or {})
+        yield from self._walk_sessions(chosen, None, None)[0]
+
+    def list_sessions(
+        self, filters: SessionFilters | Mapping[str, Any] | None = None
+    ) -> list[Session]:
+        """Sessions matching ``filters``; ``limit``/``offset`` exact after filtering."""
+        return list(self.iter_sessions(filters))
+
+    def list_sessions_page(
+        self,
+        filters: SessionFilters | Mapping[str, Any] | None = None,
+        *,
+        cursor: str | None = None,
+        page_size: int = 50,
+    ) -> Page[Session]:
+        """One page of ``list_sessions``; pass ``next_cursor`` back for the next."""
+        chosen = validated(SessionFilters, filters or {})
+        size = checked_page_size(page_size)
+        items, next_cursor = self._walk_sessions(chosen, cursor, size)
+        return Page[Session](items=list(items), next_cursor=next_cursor())
+
+    def _walk_sessions(
+        self, filters: SessionFilters, cursor: str | None, page_size: int | None
+    ) -> tuple[Iterator[Session], Callable[[], str | None]]:
+        after, before = filters.created_after, filters.created_before
+        if after is not None and before is not None and after >= before:
+            return iter(()), lambda: None  # strict bounds with nothing between them
+        operation, request, key_names, filtered = self._session_listing(filters)
+        query = fingerprint("sessions", filters.model_dump(mode="json", exclude={"offset"}))
+        return self._walk(
+            kind="sessions",
+            query=query,
+            operation=operation,
+            request=request,
+            key_names=key_names,
+            filtered=filtered,
+            cursor=cursor,
+            page_size=page_size,
+            limit=filters.limit,
+            offset=filters.offset,
+            decode=decode_session,
+            accept=lambda session: self._session_matches(session, filters),
+        )
