@@ -6,6 +6,7 @@ The method groups (sessions, messages, expiry) build on ``AdapterCore``;
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -212,8 +213,8 @@ class AdapterCore:
         with self._storage("migrate"):
             return migrate(self.models)
 
-    def _delete_messages(self, session_id: str) -> tuple[int, int]:
-        """Delete every message of a session; ``(messages, tokens)`` removed."""
+    def _message_items(self, session_id: str) -> Iterator[dict[str, Any]]:
+        """Every message item of a session: keys and ``tokenCount`` only, oldest first."""
         e = Expression()
         request = e.into(
             {
@@ -223,18 +224,21 @@ class AdapterCore:
                 "ConsistentRead": True,
             }
         )
-        count = tokens = 0
+        return self._paged("Query", request)
+
+    def _delete_messages(self, session_id: str) -> int:
+        """Delete every message of a session, 25 a batch, uncounted; how many."""
+        count = 0
         batch: list[dict[str, Any]] = []
-        for item in self._paged("Query", request):
+        for item in self._message_items(session_id):
             batch.append(key_of(item, SESSION_KEY))
             count += 1
-            tokens += int(item["tokenCount"]["N"]) if "tokenCount" in item else 0
             if len(batch) == _BATCH_SIZE:
                 self._batch_delete(batch)
                 batch = []
         if batch:
             self._batch_delete(batch)
-        return count, tokens
+        return count
 
     def _batch_delete(self, item_keys: list[dict[str, Any]]) -> None:
         """One BatchWriteItem; unprocessed items are retried with backoff, never dropped."""
@@ -354,7 +358,7 @@ class AdapterCore:
         botocore's ClientRequestToken makes retries after a lost response idempotent.
         """
         delay = 0.02
-        attempts = max(self.config.retry.max_attempts, 1)
+        attempts = max(self.config.retry.max_attempts, 1) * 2
         for attempt in range(attempts):
             try:
                 self._client.transact_write_items(TransactItems=items)
@@ -366,8 +370,9 @@ class AdapterCore:
                     r.get("Code", "None") for r in error.response.get("CancellationReasons", [])
                 ]
                 if "TransactionConflict" in codes and attempt + 1 < attempts:
-                    time.sleep(delay)
-                    delay *= 2
+                    # Full jitter: writers that collided do not collide again in step.
+                    time.sleep(random.uniform(0, delay))
+                    delay = min(delay * 2, 1.0)
                     continue
                 if "TransactionConflict" in codes:
                     raise

@@ -105,5 +105,5 @@ class ExpiryMethods(AdapterCore):
                     keys.SESSION_PREFIX
                 ):
                     continue
-                deleted += self._delete_messages(keys.parse_session_pk(pk))[0]
+                deleted += self._delete_messages(keys.parse_session_pk(pk))
         return deleted

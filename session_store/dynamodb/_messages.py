@@ -45,6 +45,9 @@ from session_store.errors import (
 from session_store.ids import new_message_id
 from session_store.limits import check_item_size
 
+_TRANSACTION_DELETES = 99
+"""Deletes per ``delete_all_messages`` transaction: 100 items at most, one is the counters."""
+
 
 class MessageMethods(AdapterCore):
     """Messages: one item each, addressed by a sort key derived from the id."""
@@ -414,15 +417,74 @@ class MessageMethods(AdapterCore):
             raise StorageError(f"delete_message kept racing other writers on {message_id!r}")
 
     def delete_all_messages(self, session_id: str) -> None:
-        """Delete every message; counters go down by exactly what was removed."""
+        """Delete every message; counters go down by exactly what was removed.
+
+        Messages go in transactions of up to 99 deletes plus the counter
+        update, each delete conditioned on the message as listed, so a message
+        edited, deleted or added meanwhile is never miscounted (appends racing
+        the call stay counted). A session whose counters had drifted is
+        recounted instead.
+        """
         keys.check_session_id(session_id)
         with self._storage("delete_all_messages"):
-            count, tokens = self._delete_messages(session_id)
-            if count == 0:
+            chunk: list[dict[str, Any]] = []
+            for item in self._message_items(session_id):
+                chunk.append(item)
+                if len(chunk) == _TRANSACTION_DELETES:
+                    self._delete_counted(session_id, chunk)
+                    chunk = []
+            if chunk:
+                self._delete_counted(session_id, chunk)
+
+    def _delete_counted(self, session_id: str, listed: list[dict[str, Any]]) -> None:
+        """Delete listed messages and uncount exactly them, in one transaction."""
+        pending = {item["SK"]["S"]: item for item in listed}
+        for _ in range(max(self.config.retry.max_attempts, 1) * 2):
+            if not pending:
                 return
-            try:
-                self._client.update_item(**uncount(self._table, session_id, count, tokens))
-            except ClientError as error:
-                if error_code(error) != CONDITION_FAILED:
-                    raise
+            items = list(pending.values())
+            actions: list[dict[str, Any]] = []
+            for item in items:
+                d = Expression()
+                tokens = d.name("tokenCount")
+                unchanged = (
+                    f"{tokens} = {d.value(item['tokenCount'])}"
+                    if "tokenCount" in item
+                    else f"attribute_not_exists({tokens})"
+                )
+                actions.append(
+                    {
+                        "Delete": d.into(
+                            {
+                                "TableName": self._table,
+                                "Key": key_of(item, SESSION_KEY),
+                                "ConditionExpression": f"attribute_exists({d.name('PK')}) AND {unchanged}",
+                            }
+                        )
+                    }
+                )
+            total = sum(int(item["tokenCount"]["N"]) for item in items if "tokenCount" in item)
+            actions.append({"Update": uncount(self._table, session_id, len(items), total)})
+            reasons = self._transact(actions)
+            if reasons is None:
+                return
+            if reasons[-1] == "ConditionalCheckFailed":
+                # No session item, or counters that had drifted: delete, then recount.
+                self._batch_delete([key_of(item, SESSION_KEY) for item in items])
                 recount_session(self.models, session_id)
+                return
+            for item, reason in zip(items, reasons, strict=False):
+                if reason != "ConditionalCheckFailed":
+                    continue
+                current = self._client.get_item(
+                    TableName=self._table,
+                    Key=key_of(item, SESSION_KEY),
+                    ConsistentRead=True,
+                    ProjectionExpression="#p, #s, #t",
+                    ExpressionAttributeNames={"#p": "PK", "#s": "SK", "#t": "tokenCount"},
+                ).get("Item")
+                if current is None:
+                    del pending[item["SK"]["S"]]  # deleted meanwhile, and uncounted by its deleter
+                else:
+                    pending[item["SK"]["S"]] = current  # edited meanwhile: count what is there
+        raise StorageError("delete_all_messages kept racing other writers")
