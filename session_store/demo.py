@@ -1,23 +1,74 @@
-"""A short end-to-end run on an embedded DynamoDB (moto, in process).
+"""An agent conversation played end to end, showing what each step costs in DynamoDB requests.
 
-``python -m session_store.demo`` creates the table from the models, stores a
-session with a few messages, edits and pages through them, and reads them
-back, printing each step and the DynamoDB requests it cost.
+``session-store demo`` (or ``python -m session_store.demo``) runs on an
+embedded DynamoDB (moto, in process) unless given ``--endpoint-url``. It
+creates a uniquely named table from the models, then: a session for a user,
+messages with a tool call and its result, a hand-off to another agent, a
+stale optimistic write refused with ``ConcurrencyError``, paging through the
+history, the user's sessions listed through GSI1, and an expired session
+swept. It ends with a summary table of the operations and requests each step
+spent. On a real endpoint the demo table is deleted at the end.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO, TypeVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TextIO, TypeVar
 
+from rich.console import Console
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from session_store._time import utc_now
+from session_store.domain import Message
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import ConcurrencyError
 from session_store.testing.backends import MotoBackend, unique_table_name
 from session_store.testing.requests import count_requests
 
+__all__ = ["DemoStep", "main", "run"]
+
 T = TypeVar("T")
+
+_TITLE_WIDTH = 64
+_DEFAULT_REGION = "us-east-1"
+_OLD_SESSION_AGE = timedelta(days=40)
+_SESSION_TTL = timedelta(days=30)
+_ROLE_STYLES = {"user": "cyan", "assistant": "green", "system": "magenta", "tool": "yellow"}
+
+
+@dataclass
+class DemoStep:
+    """One step of the demo: what it did and the DynamoDB operations it sent."""
+
+    title: str
+    operations: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return len(self.operations)
+
+    def operation_summary(self) -> str:
+        counts: dict[str, int] = {}
+        for name in self.operations:
+            counts[name] = counts.get(name, 0) + 1
+        return ", ".join(name if n == 1 else f"{name} x{n}" for name, n in counts.items())
+
+
+class _Clock:
+    """The adapter's clock, which the demo can turn back to make an old session."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utc_now() + self.offset
 
 
 @contextmanager
@@ -26,125 +77,260 @@ def _embedded() -> Iterator[None]:
         yield
 
 
-def run(out: TextIO = sys.stdout, *, endpoint_url: str | None = None) -> int:
-    """Play the demo; returns the number of DynamoDB requests it made."""
-    context = _embedded() if endpoint_url is None else _noop()
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _say(console: Console, text: str, style: str = "") -> None:
+    console.print(Text(text, style=style), soft_wrap=True)
+
+
+def _show_message(console: Console, message: Message, speaker: str) -> None:
+    parts: list[tuple[str, str]] = []
+    if isinstance(message.content, str) and message.content:
+        parts.append((message.content, ""))
+    metadata = message.metadata
+    for call in (metadata.tool_calls or []) if metadata else []:
+        parts.append((f"→ {call.name}({call.arguments})", "bold yellow"))
+    for result in (metadata.tool_results or []) if metadata else []:
+        parts.append((f"(result of {result.tool_call_id})", "dim"))
+    line = Text("    ")
+    line.append(f"{speaker:>10}", style=_ROLE_STYLES.get(message.role.value, ""))
+    line.append(":")
+    for text, style in parts:
+        line.append(" ")
+        line.append(text, style=style)
+    console.print(line, soft_wrap=True)
+
+
+def run(
+    out: TextIO | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    console: Console | None = None,
+    observe: Callable[[DynamoDBAdapter], Any] | None = None,
+) -> int:
+    """Play the demo; returns the number of DynamoDB requests it made.
+
+    Prints to ``console`` (default: a console on ``out``, itself stdout by
+    default). ``observe`` is called with the adapter once it exists (the
+    command line's ``--verbose`` uses it to trace requests).
+    """
+    if console is None:
+        stream = sys.stdout if out is None else out
+        console = Console(file=stream, width=None if stream.isatty() else 100)
+    embedded = endpoint_url is None
+    table_name = unique_table_name("session-store-demo")
+    clock = _Clock()
+    steps: list[DemoStep] = []
+    started = time.perf_counter()
+    where = "embedded DynamoDB (moto, in process)" if embedded else endpoint_url
+    console.print(Rule(f"session-store demo · {where}", style="bold"))
+    _say(console, f"table {table_name}, sessions expire 30 days after their last activity", "dim")
     with (
-        context,
+        _embedded() if embedded else _nothing(),
         DynamoDBAdapter(
-            unique_table_name("session-store-demo"), region="us-east-1", endpoint_url=endpoint_url
+            table_name,
+            region=region or _DEFAULT_REGION,
+            endpoint_url=endpoint_url,
+            session_ttl=_SESSION_TTL,
+            clock=clock,
         ) as adapter,
     ):
-        total = 0
+        if observe is not None:
+            observe(adapter)
 
         def step(title: str, action: Callable[[], T]) -> T:
-            nonlocal total
+            record = DemoStep(title)
+            steps.append(record)
             with count_requests(adapter) as log:
                 try:
                     return action()
                 finally:
-                    total += log.total
-                    out.write(f"{title:<58} {log.total:>3} request(s)\n")
+                    record.operations = list(log.operations)
+                    line = Text(f"{len(steps):>2}. {title:<{_TITLE_WIDTH}}", style="bold")
+                    line.append(f" {record.requests:>3} request(s)", style="cyan")
+                    console.print(line, soft_wrap=True)
 
-        step("create the table from the models", adapter.create_table)
-        session = step(
-            "create a session for user alice",
-            lambda: adapter.create_session(
-                {
-                    "status": "active",
-                    "user_id": "alice",
-                    "active_agent_id": "triage",
-                    "metadata": {"title": "Refund for order 1042", "tags": ["billing"]},
-                }
-            ),
-        )
-        question = step(
-            "add the user's question",
-            lambda: adapter.add_message(
-                session.id, {"role": "user", "content": "Where is my refund?", "token_count": 6}
-            ),
-        )
-        step(
-            "add the agent's tool call",
-            lambda: adapter.add_message(
-                session.id,
-                {
-                    "role": "assistant",
-                    "content": "",
-                    "token_count": 14,
-                    "metadata": {
-                        "tool_calls": [
-                            {
-                                "id": "call_1",
-                                "name": "lookup_refund",
-                                "arguments": '{"order": 1042}',
-                            }
-                        ]
-                    },
-                },
-            ),
-        )
-        step(
-            "add the tool's result",
-            lambda: adapter.add_message(
-                session.id,
-                {
-                    "role": "tool",
-                    "content": "refund sent 2026-11-20",
-                    "token_count": 8,
-                    "metadata": {"tool_results": [{"tool_call_id": "call_1", "result": "sent"}]},
-                },
-            ),
-        )
-        step(
-            "hand the session to the billing agent",
-            lambda: adapter.update_session(
-                session.id, {"active_agent_id": "billing"}, expected_version=1
-            ),
-        )
         try:
-            step(
-                "a stale write with version 1 is refused",
-                lambda: adapter.update_session(
-                    session.id, {"status": "paused"}, expected_version=1
-                ),
-            )
-        except ConcurrencyError as error:
-            out.write(f"  -> ConcurrencyError: {error}\n")
+            _conversation(console, adapter, clock, step)
+        finally:
+            if not embedded:
+                step(
+                    "delete the demo table",
+                    lambda: adapter.models.client.delete_table(TableName=table_name),
+                )
+    total = sum(s.requests for s in steps)
+    console.print()
+    console.print(_summary(steps, total))
+    elapsed = time.perf_counter() - started
+    _say(console, f"total: {total} DynamoDB requests in {elapsed:.2f} s", "bold")
+    return total
+
+
+def _conversation(
+    console: Console,
+    adapter: DynamoDBAdapter,
+    clock: _Clock,
+    step: Callable[[str, Callable[[], Any]], Any],
+) -> None:
+    applied = step("create the table from the models and apply migrations", adapter.migrate)
+    _say(console, f"    applied {', '.join(applied) or 'nothing (already up to date)'}", "dim")
+
+    # Forty days ago alice asked about a password and never came back.
+    clock.offset = -_OLD_SESSION_AGE
+
+    def old_session() -> None:
+        old = adapter.create_session(
+            {
+                "status": "active",
+                "user_id": "alice",
+                "active_agent_id": "triage",
+                "metadata": {"title": "Password reset", "tags": ["account"]},
+            }
+        )
+        adapter.add_message(old.id, {"role": "user", "content": "I can't log in", "token_count": 4})
+
+    step("(40 days ago) alice opens a session, then goes quiet", old_session)
+    clock.offset = timedelta(0)
+
+    now = utc_now()
+    session = step(
+        "create a session for user alice, with the triage agent",
+        lambda: adapter.create_session(
+            {
+                "status": "active",
+                "user_id": "alice",
+                "active_agent_id": "triage",
+                "metadata": {"title": "Refund for order 1042", "tags": ["billing"]},
+                "participants": [
+                    {"id": "alice", "role": "user", "joined_at": now},
+                    {"id": "triage", "role": "agent", "joined_at": now},
+                ],
+            }
+        ),
+    )
+    _say(console, f"    session {session.id}, version {session.version}", "dim")
+    question = step(
+        "alice asks a question",
+        lambda: adapter.add_message(
+            session.id, {"role": "user", "content": "Where is my refnud?", "token_count": 6}
+        ),
+    )
+    _show_message(console, question, "alice")
+    call = step(
+        "the triage agent calls a tool",
+        lambda: adapter.add_message(
+            session.id,
+            {
+                "role": "assistant",
+                "content": "",
+                "token_count": 14,
+                "metadata": {
+                    "tool_calls": [
+                        {"id": "call_1", "name": "lookup_refund", "arguments": '{"order": 1042}'}
+                    ]
+                },
+            },
+        ),
+    )
+    _show_message(console, call, "triage")
+    result = step(
+        "the tool answers",
+        lambda: adapter.add_message(
+            session.id,
+            {
+                "role": "tool",
+                "content": "refund sent 2026-11-20",
+                "token_count": 8,
+                "metadata": {"tool_results": [{"tool_call_id": "call_1", "result": "sent"}]},
+            },
+        ),
+    )
+    _show_message(console, result, "tool")
+    handed = step(
+        "triage hands the session to the billing agent (expects version 1)",
+        lambda: adapter.update_session(
+            session.id,
+            {
+                "active_agent_id": "billing",
+                "participants": [
+                    *session.participants,
+                    {"id": "billing", "role": "agent", "joined_at": utc_now()},
+                ],
+            },
+            expected_version=1,
+        ),
+    )
+    _say(console, f"    now with {handed.active_agent_id}, version {handed.version}", "dim")
+    try:
         step(
-            "fix a typo in the question (1 request, any session size)",
-            lambda: adapter.update_message(
-                session.id, question.id, {"content": "Where's my refund?"}
-            ),
+            "a stale write with version 1 is refused",
+            lambda: adapter.update_session(session.id, {"status": "paused"}, expected_version=1),
         )
-        page = step(
-            "read the newest 2 messages",
-            lambda: adapter.get_messages_page(session.id, {"order": "desc"}, page_size=2),
-        )
-        for message in page.items:
-            out.write(f"  {message.role.value:>9}: {message.content!r}\n")
-        stored = step("read the session back", lambda: adapter.get_session(session.id))
-        assert stored is not None
-        out.write(
-            f"  version {stored.version}, {stored.message_count} messages, "
-            f"{stored.token_count} tokens, agent {stored.active_agent_id}\n"
-        )
-        listed = step(
-            "list alice's sessions through GSI1",
-            lambda: adapter.list_sessions({"user_id": "alice"}),
-        )
-        out.write(f"  {len(listed)} session(s): {[s.metadata.title for s in listed]}\n")
-        step("delete the session and its messages", lambda: adapter.delete_session(session.id))
-        out.write(f"{'total':<58} {total:>3} request(s)\n")
-        return total
+    except ConcurrencyError as error:
+        _say(console, f"    -> ConcurrencyError: {error}", "red")
+    step(
+        "fix the typo in alice's question (1 request, any session size)",
+        lambda: adapter.update_message(session.id, question.id, {"content": "Where is my refund?"}),
+    )
+
+    def page_through() -> list[list[Message]]:
+        pages = []
+        cursor = None
+        while True:
+            page = adapter.get_messages_page(session.id, cursor=cursor, page_size=2)
+            pages.append(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                return pages
+
+    pages = step("page through the history, 2 messages a page", page_through)
+    speakers = {"user": "alice", "assistant": "triage", "tool": "tool"}
+    for number, items in enumerate(pages, start=1):
+        _say(console, f"    page {number}", "dim")
+        for message in items:
+            _show_message(console, message, speakers.get(message.role.value, message.role.value))
+    stored = step("read the session back", lambda: adapter.get_session(session.id))
+    assert stored is not None
+    _say(
+        console,
+        f"    version {stored.version}, {stored.message_count} messages, "
+        f"{stored.token_count} tokens, agent {stored.active_agent_id}",
+        "dim",
+    )
+    listed = step(
+        "list alice's sessions through GSI1",
+        lambda: adapter.list_sessions({"user_id": "alice"}),
+    )
+    _say(
+        console,
+        f"    {len(listed)} session(s): {[s.metadata.title for s in listed]}"
+        " (the expired 'Password reset' is not listed)",
+        "dim",
+    )
+    swept = step("sweep expired sessions (and their messages)", adapter.sweep_expired)
+    _say(console, f"    removed {swept} expired session(s)", "dim")
+    step("delete the session and its messages", lambda: adapter.delete_session(session.id))
 
 
-@contextmanager
-def _noop() -> Iterator[None]:
-    yield
+def _summary(steps: list[DemoStep], total: int) -> Table:
+    table = Table(title="What it cost", title_justify="left", header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column("step")
+    table.add_column("DynamoDB operations")
+    table.add_column("requests", justify="right")
+    for number, record in enumerate(steps, start=1):
+        table.add_row(str(number), record.title, record.operation_summary(), str(record.requests))
+    table.add_section()
+    table.add_row("", "total", "", str(total), style="bold")
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m session_store.demo [--endpoint-url URL]``."""
     args = sys.argv[1:] if argv is None else argv
     endpoint = args[args.index("--endpoint-url") + 1] if "--endpoint-url" in args else None
     run(endpoint_url=endpoint)

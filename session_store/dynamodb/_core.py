@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
@@ -57,6 +57,7 @@ WRITE_TOKEN = "lastWriteId"
 """Per-call token on the session item: lets a retried update recognise its own write."""
 CONDITION_FAILED = "ConditionalCheckFailedException"
 _TRANSACTION_CANCELLED = "TransactionCanceledException"
+_TRANSACTION_CONFLICT = "TransactionConflictException"
 SESSION_KEY = ("PK", "SK")
 USER_INDEX_KEY = ("PK", "SK", "GSI1PK", "GSI1SK")
 AGENT_INDEX_KEY = ("PK", "SK", "GSI2PK", "GSI2SK")
@@ -350,6 +351,26 @@ class AdapterCore:
                         return  # nothing more to hand out, and no cursor to make
 
         return items(), lambda: state.next_cursor
+
+    def _write(self, operation: str, **request: Any) -> dict[str, Any]:
+        """A single-item write (``put_item``, ``update_item``, ``delete_item``).
+
+        An item inside another request's transaction answers
+        ``TransactionConflictException``, which botocore does not retry: it is
+        retried here with jittered backoff. The write did not happen, so
+        retrying is safe.
+        """
+        delay = 0.02
+        attempts = max(self.config.retry.max_attempts, 1) * 2
+        for attempt in range(attempts):
+            try:
+                return cast("dict[str, Any]", getattr(self._client, operation)(**request))
+            except ClientError as error:
+                if error_code(error) != _TRANSACTION_CONFLICT or attempt + 1 == attempts:
+                    raise
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
         """Run a transaction; ``None`` on success, else the cancellation reason codes.

@@ -64,14 +64,15 @@ class ExpiryMethods(AdapterCore):
                 e = Expression()
                 expires = e.name("expiresAt")
                 try:
-                    self._client.delete_item(
+                    self._write(
+                        "delete_item",
                         **e.into(
                             {
                                 "TableName": self._table,
                                 "Key": session_key(session_id),
                                 "ConditionExpression": f"{expires} <= {e.number(seconds)}",
                             }
-                        )
+                        ),
                     )
                 except ClientError as error:
                     if error_code(error) != CONDITION_FAILED:

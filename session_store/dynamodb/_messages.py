@@ -294,7 +294,7 @@ class MessageMethods(AdapterCore):
                     }
                 )
                 try:
-                    response = self._client.update_item(**request)
+                    response = self._write("update_item", **request)
                 except ClientError as error:
                     if error_code(error) == CONDITION_FAILED:
                         raise MessageNotFoundError(session_id, message_id) from None
@@ -411,7 +411,7 @@ class MessageMethods(AdapterCore):
                 if reasons[0] == "ConditionalCheckFailed":
                     continue  # deleted or changed meanwhile: look again
                 # Counters missing or drifted (or no session): delete alone, then recount.
-                self._client.delete_item(**delete)
+                self._write("delete_item", **delete)
                 recount_session(self.models, session_id)
                 return
             raise StorageError(f"delete_message kept racing other writers on {message_id!r}")
@@ -458,7 +458,9 @@ class MessageMethods(AdapterCore):
                             {
                                 "TableName": self._table,
                                 "Key": key_of(item, SESSION_KEY),
-                                "ConditionExpression": f"attribute_exists({d.name('PK')}) AND {unchanged}",
+                                "ConditionExpression": (
+                                    f"attribute_exists({d.name('PK')}) AND {unchanged}"
+                                ),
                             }
                         )
                     }

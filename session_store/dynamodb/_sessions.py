@@ -74,7 +74,7 @@ class SessionMethods(AdapterCore):
         )
         with self._storage("create_session"):
             try:
-                self._client.put_item(**request)
+                self._write("put_item", **request)
             except ClientError as error:
                 if error_code(error) != CONDITION_FAILED:
                     raise
@@ -225,7 +225,7 @@ class SessionMethods(AdapterCore):
         )
         with self._storage("update_session"):
             try:
-                response = self._client.update_item(**request)
+                response = self._write("update_item", **request)
             except ClientError as error:
                 if error_code(error) != CONDITION_FAILED:
                     raise
@@ -249,7 +249,7 @@ class SessionMethods(AdapterCore):
         """
         keys.check_session_id(session_id)
         with self._storage("delete_session"):
-            self._client.delete_item(TableName=self._table, Key=session_key(session_id))
+            self._write("delete_item", TableName=self._table, Key=session_key(session_id))
             self._delete_messages(session_id)
 
     # --- listing sessions ----------------------------------------------------

@@ -1,0 +1,621 @@
+"""The commands, as plain functions: ``command(settings, out, ...) -> exit code``.
+
+Each takes the global ``Settings`` and an ``Output`` and returns the exit
+code. Expected failures are raised (``SessionError``, ``CliError``, botocore
+errors) and turned into one line by the caller (``describe_error``); the
+command line in ``session_store.cli.app`` only parses options and calls these.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from session_store import demo as demo_module
+from session_store import migrations
+from session_store._time import utc_now
+from session_store.cli.config import CliError, RequestTracer, Settings, ensure_local_credentials
+from session_store.cli.output import (
+    Output,
+    message_json,
+    print_messages,
+    session_json,
+    session_summary,
+    sessions_table,
+    when,
+)
+from session_store.cli.schema import render_schema
+from session_store.cli.transfer import export_items, import_lines, item_line
+from session_store.domain import Message, Session
+from session_store.dynamodb import DynamoDBAdapter
+from session_store.errors import SessionNotFoundError, error_code, storage_error
+from session_store.iam import iam_policy as build_iam_policy
+from session_store.table import ProvisionedThroughput
+
+__all__ = [
+    "HEALTH_EXIT_CODES",
+    "demo",
+    "export",
+    "health",
+    "iam_policy",
+    "import_",
+    "local",
+    "messages",
+    "migrate",
+    "parse_since",
+    "require_moto",
+    "schema",
+    "sessions_delete",
+    "sessions_list",
+    "sessions_show",
+    "sweep",
+]
+
+HEALTH_EXIT_CODES = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+DEFAULT_LIST_LIMIT = 50
+DEFAULT_SHOWN_MESSAGES = 10
+_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def require_moto() -> None:
+    """The embedded DynamoDB needs moto: a clear error when it is not installed."""
+    if importlib.util.find_spec("moto") is None:
+        raise CliError(
+            "the embedded DynamoDB needs moto: pip install 'session-store[local]' "
+            "(or pass --endpoint-url to use a running endpoint)"
+        )
+
+
+# --- demo -----------------------------------------------------------------------
+
+
+def demo(settings: Settings, out: Output) -> int:
+    """Play the demo conversation (embedded moto, or ``settings.endpoint_url``)."""
+    if settings.endpoint_url is None:
+        require_moto()
+    else:
+        ensure_local_credentials(settings.endpoint_url)
+    tracer = RequestTracer(out)
+    demo_module.run(
+        endpoint_url=settings.endpoint_url,
+        region=settings.effective_region,
+        console=out.console,
+        observe=tracer.attach if settings.verbose else None,
+    )
+    return 0
+
+
+# --- migrations and schema ------------------------------------------------------
+
+
+class _NoteHandler(logging.Handler):
+    def __init__(self, out: Output) -> None:
+        super().__init__(logging.INFO)
+        self.out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.out.note(record.getMessage())
+
+
+@contextmanager
+def _migration_notes(out: Output) -> Iterator[None]:
+    """Show what the migrations runner logs (table created or adopted, each migration)."""
+    logger = logging.getLogger(migrations.__name__)
+    handler = _NoteHandler(out)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def _table_exists(adapter: DynamoDBAdapter) -> bool:
+    try:
+        adapter.models.client.describe_table(TableName=adapter.config.table_name)
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return False
+        raise storage_error(error, "describe_table") from error
+    except BotoCoreError as error:
+        raise storage_error(error, "describe_table") from error
+    return True
+
+
+def migrate(settings: Settings, out: Output, *, status: bool = False) -> int:
+    """Create or adopt the table and apply pending migrations; ``status`` only lists them."""
+    with settings.adapter(out) as adapter:
+        if status:
+            return _migration_status(adapter, out)
+        with _migration_notes(out):
+            done = adapter.migrate()
+    if done:
+        out.say(f"applied {len(done)} migration(s): {', '.join(done)}")
+    else:
+        out.say("nothing to apply: the table is up to date")
+    return 0
+
+
+def _migration_status(adapter: DynamoDBAdapter, out: Output) -> int:
+    known = migrations.discover()
+    exists = _table_exists(adapter)
+    done = migrations.applied(adapter.models) if exists else {}
+    table = Table(
+        title=Text(
+            f"table {adapter.config.table_name}"
+            + ("" if exists else " (does not exist yet: `session-store migrate` creates it)")
+        ),
+        title_justify="left",
+        header_style="bold",
+    )
+    table.add_column("migration")
+    table.add_column("state")
+    table.add_column("applied (UTC)")
+    table.add_column("description")
+    for migration in known:
+        applied_at = done.get(migration.name)
+        table.add_row(
+            migration.name,
+            Text("applied", style="green") if applied_at else Text("pending", style="yellow"),
+            when(applied_at),
+            migration.description.splitlines()[0],
+        )
+    for name in sorted(set(done) - {m.name for m in known}):
+        table.add_row(name, Text("applied", style="green"), when(done[name]), "(unknown here)")
+    out.console.print(table)
+    pending = [m for m in known if m.name not in done]
+    out.say(f"{len(known) - len(pending)} applied, {len(pending)} pending")
+    return 0
+
+
+def iam_policy(settings: Settings, out: Output, table_arn: str, *, admin: bool = False) -> int:
+    """Print the least-privilege IAM policy for the adapter on ``table_arn`` (JSON).
+
+    ``admin`` adds what ``migrate`` needs (creating and adopting the table).
+    """
+    del settings  # the ARN names the table
+    policy = build_iam_policy(table_arn, include_admin=admin)
+    out.stream.write(json.dumps(policy, indent=2) + "\n")
+    return 0
+
+
+def schema(
+    settings: Settings,
+    out: Output,
+    *,
+    output_format: str = "cloudformation-yaml",
+    stream: bool = False,
+    read_capacity: int | None = None,
+    write_capacity: int | None = None,
+) -> int:
+    """Print the table definition (CloudFormation JSON/YAML or boto3 ``create_table`` args)."""
+    if (read_capacity is None) != (write_capacity is None):
+        raise CliError("give both --read-capacity and --write-capacity, or neither (on-demand)")
+    provisioned = None
+    if read_capacity is not None and write_capacity is not None:
+        if read_capacity < 1 or write_capacity < 1:
+            raise CliError("capacity units must be at least 1")
+        provisioned = ProvisionedThroughput(read_capacity, write_capacity)
+    try:
+        text = render_schema(output_format, settings.table, provisioned=provisioned, stream=stream)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    out.stream.write(text)
+    return 0
+
+
+# --- sessions -------------------------------------------------------------------
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``7d``, ``12h``, ``30m``, ``2w``, ``90s`` ago, or an ISO date/time (UTC unless zoned)."""
+    value = text.strip()
+    match = _DURATION.match(value.lower())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return (now or utc_now()) - timedelta(**{_DURATION_UNITS[unit]: amount})
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise CliError(
+            f"cannot read --since {text!r}: give a duration (7d, 12h, 30m) or an ISO date"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _check_limit(limit: int | None, name: str = "--limit") -> None:
+    if limit is not None and limit < 0:
+        raise CliError(f"{name} must be 0 (no limit) or more")
+
+
+def sessions_list(
+    settings: Settings,
+    out: Output,
+    *,
+    user: str | None = None,
+    agent: str | None = None,
+    status: str | None = None,
+    tags: Sequence[str] = (),
+    since: str | None = None,
+    limit: int | None = DEFAULT_LIST_LIMIT,
+    include_expired: bool = False,
+    as_json: bool = False,
+) -> int:
+    """List sessions: a user's (GSI1, newest first), an agent's (GSI2), or all (a scan).
+
+    ``limit`` 0 or ``None`` lists every match; JSON lines stream page by page.
+    """
+    _check_limit(limit)
+    filters: dict[str, Any] = {"include_expired": include_expired}
+    if user is not None:
+        filters["user_id"] = user
+    if agent is not None:
+        filters["active_agent_id"] = agent
+    if status is not None:
+        filters["status"] = status
+    if tags:
+        filters["tags"] = list(tags)
+    if since is not None:
+        filters["created_after"] = parse_since(since)
+    if limit:
+        filters["limit"] = limit
+    with settings.adapter(out) as adapter:
+        if as_json:
+            for session in adapter.iter_sessions(filters):
+                out.json_line(session_json(session))
+            return 0
+        found = adapter.list_sessions(filters)
+    how = "GSI1" if user is not None else "GSI2" if agent is not None else "a scan"
+    if not found:
+        out.say(f"no sessions found (through {how})")
+        return 0
+    out.console.print(sessions_table(found, title=f"{len(found)} session(s), through {how}"))
+    if limit and len(found) == limit:
+        out.note(f"showing the first {limit}: pass --limit N (0 for all) to see more")
+    return 0
+
+
+def _existing(adapter: DynamoDBAdapter, session_id: str) -> Session:
+    session = adapter.get_session(session_id)
+    if session is None:
+        raise SessionNotFoundError(session_id)
+    return session
+
+
+def sessions_show(
+    settings: Settings,
+    out: Output,
+    session_id: str,
+    *,
+    messages: int = DEFAULT_SHOWN_MESSAGES,
+    as_json: bool = False,
+) -> int:
+    """Show a session and its newest ``messages`` messages (oldest of them first)."""
+    _check_limit(messages, "--messages")
+    with settings.adapter(out) as adapter:
+        session = _existing(adapter, session_id)
+        newest: list[Message] = []
+        if messages:
+            newest = adapter.get_messages(session_id, {"order": "desc", "limit": messages})
+            newest.reverse()
+    if as_json:
+        out.json_line(
+            {"session": session_json(session), "messages": [message_json(m) for m in newest]}
+        )
+        return 0
+    out.console.print(session_summary(session))
+    if newest:
+        out.console.print()
+        out.say(f"newest {len(newest)} of {session.message_count} message(s):", "bold")
+        print_messages(out.console, newest)
+    return 0
+
+
+def sessions_delete(
+    settings: Settings,
+    out: Output,
+    session_id: str,
+    *,
+    yes: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+) -> int:
+    """Delete a session and all its messages, after ``confirm`` says yes (unless ``yes``).
+
+    Without ``yes`` and without a way to ask (``confirm`` is ``None``, e.g.
+    no terminal), nothing is deleted and it is an error.
+    """
+    with settings.adapter(out) as adapter:
+        session = _existing(adapter, session_id)
+        title = f" ({session.metadata.title})" if session.metadata.title else ""
+        what = f"session {session.id}{title} and its {session.message_count} message(s)"
+        if not yes:
+            if confirm is None:
+                raise CliError(f"not deleting {what} without confirmation: pass --yes")
+            if not confirm(f"Delete {what}?"):
+                out.note("nothing deleted")
+                return 1
+        adapter.delete_session(session_id)
+    out.say(f"deleted session {session_id} and its {session.message_count} message(s)")
+    return 0
+
+
+def messages(
+    settings: Settings,
+    out: Output,
+    session_id: str,
+    *,
+    tail: int | None = None,
+    roles: Sequence[str] = (),
+    as_json: bool = False,
+) -> int:
+    """A session's messages, oldest first: all of them, or the newest ``tail``."""
+    _check_limit(tail, "--tail")
+    query: dict[str, Any] = {}
+    if roles:
+        query["roles"] = list(roles)
+    with settings.adapter(out) as adapter:
+        session = _existing(adapter, session_id)
+        chosen: list[Message] | Iterator[Message]
+        if tail:
+            chosen = adapter.get_messages(session_id, {**query, "order": "desc", "limit": tail})
+            chosen.reverse()
+        else:
+            chosen = adapter.iter_messages(session_id, query)
+        if as_json:
+            for message in chosen:
+                out.json_line(message_json(message))
+            return 0
+        title = f"session {session.id}"
+        if session.metadata.title:
+            title += f" ({session.metadata.title})"
+        out.say(title, "bold")
+        shown = print_messages(out.console, chosen)
+    if not shown:
+        out.say("no messages")
+    return 0
+
+
+# --- maintenance ----------------------------------------------------------------
+
+
+def sweep(settings: Settings, out: Output, *, dry_run: bool = False) -> int:
+    """Delete expired sessions and their messages; ``dry_run`` only lists them."""
+    with settings.adapter(out) as adapter:
+        if dry_run:
+            expired = adapter.get_expired_sessions(utc_now())
+            for session_id in expired:
+                out.say(session_id)
+            out.note(f"{len(expired)} expired session(s) would be deleted")
+            return 0
+        with out.err.status("sweeping expired sessions…"):
+            removed = adapter.sweep_expired()
+    out.say(f"deleted {removed} expired session(s) and their messages")
+    return 0
+
+
+def health(settings: Settings, out: Output, *, as_json: bool = False) -> int:
+    """Check the table: exit code 0 healthy, 1 degraded, 2 unhealthy."""
+    with settings.adapter(out) as adapter:
+        status = adapter.health()
+    if as_json:
+        out.json_line(status.model_dump(mode="json", exclude_none=True))
+    else:
+        style = {"healthy": "green", "degraded": "yellow"}.get(status.status, "red")
+        line = Text.assemble((status.status, f"bold {style}"))
+        if status.latency_ms is not None:
+            line.append(f"  {status.latency_ms:.0f} ms")
+        details = status.details or {}
+        line.append(f"  table {details.get('table', settings.table)}")
+        out.console.print(line)
+        for problem in details.get("problems", []):
+            out.console.print(Text(f"  - {problem}"))
+        if "error" in details:
+            out.console.print(Text(f"  - {details['error']}"))
+    return HEALTH_EXIT_CODES.get(status.status, 2)
+
+
+# --- export, import, local ------------------------------------------------------
+
+
+class _Counter:
+    """A running count on stderr while items stream (a terminal only)."""
+
+    def __init__(self, out: Output, verb: str) -> None:
+        self.progress: Progress | None = None
+        self.task: Any = None
+        if out.err.is_terminal:
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn(f"{verb} {{task.completed}} item(s)"),
+                TimeElapsedColumn(),
+                console=out.err,
+                transient=True,
+            )
+            self.task = self.progress.add_task(verb, total=None)
+
+    def __enter__(self) -> _Counter:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def update(self, count: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=count)
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[Any]:
+    """Write ``path`` through a temporary file that replaces it only when complete."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path.cwd())
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            yield stream
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _export_to(
+    adapter: DynamoDBAdapter,
+    out: Output,
+    target: str | None,
+    *,
+    session_ids: Sequence[str] = (),
+    user: str | None = None,
+) -> int:
+    count = 0
+    context: AbstractContextManager[Any] = (
+        nullcontext(out.stream) if target in (None, "-") else _atomic_file(Path(str(target)))
+    )
+    with context as stream, _Counter(out, "exported") as counter:
+        for item in export_items(adapter, session_ids=session_ids, user_id=user):
+            stream.write(item_line(item))
+            count += 1
+            if count % 100 == 0:
+                counter.update(count)
+    return count
+
+
+def export(
+    settings: Settings,
+    out: Output,
+    *,
+    session_ids: Sequence[str] = (),
+    user: str | None = None,
+    output: str | None = None,
+) -> int:
+    """Export sessions with their messages as JSON lines (DynamoDB's export format).
+
+    The given sessions, a user's sessions, or (neither) the whole table, to
+    ``output`` (a file, written whole or not at all) or stdout.
+    """
+    with settings.adapter(out) as adapter:
+        count = _export_to(adapter, out, output, session_ids=session_ids, user=user)
+    out.note(f"exported {count} item(s)")
+    return 0
+
+
+def import_(settings: Settings, out: Output, source: str) -> int:
+    """Import JSON lines written by ``export`` (a file, or ``-`` for stdin).
+
+    Items are written as they are (ids, timestamps, versions, counters);
+    importing twice changes nothing. The table must exist (``migrate``).
+    """
+    with settings.adapter(out) as adapter:
+        if not _table_exists(adapter):
+            raise CliError(
+                f"table {adapter.config.table_name!r} does not exist: "
+                "create it with `session-store migrate` first"
+            )
+        try:
+            lines = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
+        except OSError as error:
+            raise CliError(f"cannot read {source}: {error.strerror}") from None
+        with lines, _Counter(out, "imported") as counter:
+            result = import_lines(adapter, lines, progress=counter.update)
+    out.say(
+        f"imported {result.items} item(s): {result.sessions} session(s), "
+        f"{result.messages} message(s)"
+    )
+    return 0
+
+
+DEFAULT_LOCAL_TABLE = "session-store"
+DEFAULT_LOCAL_PORT = 8000
+
+
+def _until_interrupted() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def local(
+    settings: Settings,
+    out: Output,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_LOCAL_PORT,
+    data: str | None = None,
+    wait: Callable[[str], None] | None = None,
+) -> int:
+    """Serve an embedded DynamoDB (moto's server) with the table created and migrated.
+
+    Prints the environment variables that point an application at it, then
+    serves until interrupted (``wait``, given the endpoint URL, replaces that
+    wait). With ``data``, the table is loaded from that JSON-lines snapshot
+    when it exists, and saved to it on the way out.
+    """
+    require_moto()
+    from moto.server import ThreadedMotoServer
+
+    table = settings.table or DEFAULT_LOCAL_TABLE
+    snapshot = Path(data) if data else None
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    try:
+        server.start()
+    except OSError as error:
+        raise CliError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
+    bound_host, bound_port = server.get_host_and_port()
+    endpoint = f"http://{bound_host}:{bound_port}"
+    region = settings.effective_region or "us-east-1"
+    served = Settings(table=table, endpoint_url=endpoint, region=region, verbose=settings.verbose)
+    try:
+        with served.adapter(out) as adapter:
+            adapter.migrate()
+            if snapshot is not None and snapshot.exists():
+                with snapshot.open(encoding="utf-8") as lines:
+                    loaded = import_lines(adapter, lines)
+                out.note(f"loaded {loaded.items} item(s) from {snapshot}")
+            for name, value in (
+                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+                ("SESSION_STORE_TABLE", table),
+                ("AWS_REGION", region),
+                ("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "local")),
+                ("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "local")),
+            ):
+                out.stream.write(f"export {name}={value}\n")
+            out.stream.flush()
+            out.note(f"serving DynamoDB on {endpoint}, table {table!r}; Ctrl-C to stop")
+            try:
+                (wait or (lambda _: _until_interrupted()))(endpoint)
+            finally:
+                if snapshot is not None:
+                    count = _export_to(adapter, out, str(snapshot))
+                    out.note(f"saved {count} item(s) to {snapshot}")
+    finally:
+        server.stop()
+    return 0

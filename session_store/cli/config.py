@@ -1,0 +1,235 @@
+"""Where the command line finds its table, and what it says when it cannot.
+
+``Settings`` holds the global options (``--table``, ``--endpoint-url``,
+``--region``, ``--verbose``), each also read from the environment
+(``SESSION_STORE_TABLE``, ``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION`` /
+``AWS_DEFAULT_REGION``). Credentials come from the standard AWS chain; for
+an endpoint on this machine (moto, DynamoDB Local) placeholder credentials
+are used when the chain has none, since such endpoints accept any.
+
+``describe_error`` turns the failures a user can cause or fix (a missing
+table, a bad id, no credentials, an unreachable endpoint) into one line;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import botocore.session
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+from pynamodb.exceptions import PynamoDBException
+
+from session_store.cli.output import Output
+from session_store.dynamodb import DynamoDBAdapter
+from session_store.errors import SessionError, error_code
+
+__all__ = [
+    "DEFAULT_LOCAL_REGION",
+    "ENDPOINT_VARIABLE",
+    "REGION_VARIABLES",
+    "TABLE_VARIABLE",
+    "CliError",
+    "RequestTracer",
+    "Settings",
+    "describe_error",
+    "ensure_local_credentials",
+    "is_loopback",
+]
+
+TABLE_VARIABLE = "SESSION_STORE_TABLE"
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+DEFAULT_LOCAL_REGION = "us-east-1"
+"""The region used for an endpoint on this machine when none is configured."""
+_LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+_TRACE_WIDTH = 160
+_TRACED_PARAMETERS = (
+    "IndexName",
+    "Key",
+    "KeyConditionExpression",
+    "FilterExpression",
+    "UpdateExpression",
+    "ConditionExpression",
+    "ExpressionAttributeValues",
+    "Limit",
+    "ExclusiveStartKey",
+)
+
+
+class CliError(Exception):
+    """An expected failure of a command: printed as one line, with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def is_loopback(endpoint_url: str | None) -> bool:
+    """Whether ``endpoint_url`` points at this machine (moto, DynamoDB Local)."""
+    if not endpoint_url:
+        return False
+    host = urlparse(endpoint_url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@dataclass
+class RequestTracer:
+    """Prints each DynamoDB request of an adapter (``--verbose``) and counts them."""
+
+    out: Output
+    count: int = 0
+    _unique_id: str = field(default="", repr=False)
+
+    def attach(self, adapter: DynamoDBAdapter) -> None:
+        self._unique_id = f"session-store-cli-trace-{id(self)}"
+        adapter.models.client.meta.events.register(
+            "before-call.dynamodb", self._record, unique_id=self._unique_id
+        )
+
+    def detach(self, adapter: DynamoDBAdapter) -> None:
+        adapter.models.client.meta.events.unregister(
+            "before-call.dynamodb", unique_id=self._unique_id
+        )
+
+    def _record(self, model: Any, params: Mapping[str, Any] | None = None, **_: Any) -> None:
+        self.count += 1
+        self.out.note(f"dynamodb #{self.count} {model.name} {_summary(params)}".rstrip())
+
+
+def _summary(params: Mapping[str, Any] | None) -> str:
+    """The interesting parameters of a request, from its serialized JSON body."""
+    body = (params or {}).get("body")
+    try:
+        request = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        return ""
+    if not isinstance(request, dict):
+        return ""
+    parts = [f"table={request['TableName']}"] if "TableName" in request else []
+    for name in _TRACED_PARAMETERS:
+        if name in request:
+            parts.append(f"{name}={json.dumps(request[name], separators=(',', ':'))}")
+    if "TransactItems" in request:
+        parts.append(f"items={len(request['TransactItems'])}")
+    if "RequestItems" in request:
+        parts.append(f"tables={','.join(request['RequestItems'])}")
+    text = " ".join(parts)
+    return text if len(text) <= _TRACE_WIDTH else text[: _TRACE_WIDTH - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The global options every command gets."""
+
+    table: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    verbose: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment; ``overrides`` that are not ``None`` win."""
+        env = os.environ if environ is None else environ
+        region = next((env[name] for name in REGION_VARIABLES if env.get(name)), None)
+        values: dict[str, Any] = {
+            "table": env.get(TABLE_VARIABLE) or None,
+            "endpoint_url": env.get(ENDPOINT_VARIABLE) or None,
+            "region": region,
+        }
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    @property
+    def effective_region(self) -> str | None:
+        """The region to use: the configured one, or a default for a local endpoint."""
+        if self.region:
+            return self.region
+        return DEFAULT_LOCAL_REGION if is_loopback(self.endpoint_url) else None
+
+    def require_table(self) -> str:
+        if not self.table:
+            raise CliError(f"no table given: pass --table NAME or set {TABLE_VARIABLE}")
+        return self.table
+
+    @contextmanager
+    def adapter(self, out: Output) -> Iterator[DynamoDBAdapter]:
+        """A ``DynamoDBAdapter`` on the table, tracing its requests with ``verbose``."""
+        table = self.require_table()
+        ensure_local_credentials(self.endpoint_url)
+        tracer = RequestTracer(out)
+        with DynamoDBAdapter(
+            table, region=self.effective_region, endpoint_url=self.endpoint_url
+        ) as adapter:
+            if self.verbose:
+                tracer.attach(adapter)
+            try:
+                yield adapter
+            finally:
+                if self.verbose:
+                    tracer.detach(adapter)
+                    out.note(f"{tracer.count} DynamoDB request(s)")
+
+
+def ensure_local_credentials(endpoint_url: str | None) -> None:
+    """Placeholder credentials for an endpoint on this machine, when the AWS chain has none."""
+    if is_loopback(endpoint_url) and botocore.session.get_session().get_credentials() is None:
+        for name, value in _LOCAL_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def describe_error(error: BaseException, settings: Settings | None = None) -> str | None:
+    """One line for an expected failure; ``None`` for anything else (a bug)."""
+    settings = settings or Settings()
+    chain = list(_chain(error))
+    for link in chain:
+        if isinstance(link, CliError):
+            return str(link)
+        if isinstance(link, NoCredentialsError | PartialCredentialsError):
+            return (
+                "no AWS credentials found: configure a profile or set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY"
+            )
+        if isinstance(link, NoRegionError):
+            return "no AWS region: pass --region or set AWS_REGION"
+        if isinstance(link, EndpointConnectionError):
+            where = settings.endpoint_url or getattr(link, "kwargs", {}).get("endpoint_url", "")
+            return f"cannot reach DynamoDB at {where}: is the endpoint running?"
+        if error_code(link) == "ResourceNotFoundException":
+            table = settings.table or "?"
+            return (
+                f"table {table!r} does not exist"
+                f"{' at ' + settings.endpoint_url if settings.endpoint_url else ''}: "
+                "create it with `session-store migrate`"
+            )
+    first = chain[0]
+    if isinstance(first, SessionError):
+        return str(first)
+    for link in chain:
+        if isinstance(link, ClientError):
+            return f"DynamoDB refused the request: {link}"
+        if isinstance(link, BotoCoreError | PynamoDBException):
+            return f"DynamoDB request failed: {link}"
+    return None

@@ -1,0 +1,737 @@
+"""``MemoryAdapter``: the storage-adapter interface in process memory.
+
+Two uses:
+
+* **Your unit tests.** Code written against ``StorageAdapter`` can be tested
+  with ``MemoryAdapter()`` instead of a DynamoDB table (no moto, no network).
+  Inject ``clock`` to control time (``created_at``, ``last_activity_at``,
+  ``updated_at`` and expiry all follow it) and ``session_ttl`` for sliding
+  expiry, exactly as with ``DynamoDBAdapter``.
+* **The model in property tests.** ``tests/integration/test_stateful.py``
+  runs random operation sequences against ``DynamoDBAdapter`` and this class
+  side by side and checks they agree.
+
+Semantics are those of ``DynamoDBAdapter`` (see the specification, §3-§5):
+inputs are validated through the same domain models and key checks (plain
+mappings with snake_case or camelCase keys are accepted), every
+``ValidationError`` is raised before anything changes, and the same errors
+come out of the same situations: ``SessionExistsError``,
+``SessionNotFoundError`` (missing or expired), ``ConcurrencyError`` carrying
+the stored version, ``MessageNotFoundError``. ``version`` goes up by one on
+every ``update_session``; ``message_count``/``token_count`` follow every
+message write; ``expires_at`` is kept in whole seconds (truncated) as the
+table keeps it, and a session is expired once ``expires_at <= now``.
+
+Where DynamoDB leaves an order unspecified this class picks one:
+
+* ``list_sessions`` by ``user_id`` is newest first by ``created_at`` (as
+  GSI1), equal instants by descending id;
+* by ``active_agent_id`` (no ``user_id``) it is by status (as GSI2's sort
+  key ``STATUS#{status}``), then by id;
+* otherwise (a scan in DynamoDB, in no useful order) it is by id.
+
+Messages are in sort-key order (``MSG#{created_at}#{id}``, chronological;
+``desc`` reverses). Message ids are ULIDs from the same process-wide
+monotonic generator as ``DynamoDBAdapter``'s, so a message's ``created_at``
+is its id's timestamp, i.e. wall-clock time, not the injected ``clock``
+(exactly as in ``DynamoDBAdapter``).
+
+Cursors are opaque and checked like ``DynamoDBAdapter``'s (a cursor is
+valid only with the query that produced it, ``offset`` and ``page_size``
+aside), but they are not interchangeable with DynamoDB cursors. Values
+handed out are copies: changing them never changes what is stored. All
+methods are thread-safe (one lock). After ``close()`` every request is
+refused with ``StorageError``, as by a closed ``DynamoDBAdapter``; the adapter
+is also a context manager.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from session_store import keys, models
+from session_store._time import format_iso, from_epoch_seconds, to_epoch_seconds, utc_now
+from session_store.cursor import Cursor, CursorCodec, fingerprint
+from session_store.domain import (
+    HealthStatus,
+    Message,
+    MessageQuery,
+    MessageRole,
+    MessageUpdate,
+    NewMessage,
+    NewSession,
+    Page,
+    Session,
+    SessionFilters,
+    SessionUpdate,
+)
+from session_store.errors import (
+    ConcurrencyError,
+    MessageNotFoundError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StorageError,
+    ValidationError,
+)
+from session_store.ids import new_message_id
+from session_store.limits import check_item_size
+
+__all__ = ["MemoryAdapter"]
+
+_M = TypeVar("_M", bound=BaseModel)
+_T = TypeVar("_T")
+
+_SESSIONS_KIND = "memory-sessions"
+_MESSAGES_KIND = "memory-messages"
+
+
+def _validated(model: type[_M], data: object) -> _M:
+    """``data`` as ``model``; a plain mapping is validated, bad input is ``ValidationError``."""
+    if isinstance(data, model):
+        return data
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"expected {model.__name__} or a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(dict(data))
+    except PydanticValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or model.__name__}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ValidationError(f"invalid {model.__name__}: {problems}") from error
+
+
+def _page_size(page_size: object) -> int:
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise ValidationError("page_size must be an int of at least 1")
+    return page_size
+
+
+def _epoch(instant: object) -> int:
+    """Whole epoch seconds of an aware datetime; ``ValidationError`` otherwise."""
+    if not isinstance(instant, datetime):
+        raise ValidationError("expected a datetime")
+    try:
+        return to_epoch_seconds(instant)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+
+
+def _whole_seconds(instant: datetime | None) -> datetime | None:
+    """``instant`` truncated to whole seconds, as the table stores ``expiresAt``."""
+    return None if instant is None else from_epoch_seconds(to_epoch_seconds(instant))
+
+
+def _check_owner_ids(user_id: str | None, agent_id: str | None) -> None:
+    if user_id is not None:
+        keys.check_user_id(user_id)
+    if agent_id is not None:
+        keys.check_agent_id(agent_id)
+
+
+def _check_session_size(session: Session) -> None:
+    """The 400 KB item limit, measured on the item the table would hold."""
+    item = models.SessionMeta.from_domain(session).serialize()
+    check_item_size(item, f"session {session.id!r}")
+
+
+def _check_message_size(message: Message) -> None:
+    item = models.Message.from_domain(message).serialize()
+    check_item_size(item, f"message of session {message.session_id!r}")
+
+
+def _message_sort_key(message: Message) -> str:
+    return keys.message_sk(message.created_at, message.id)
+
+
+@dataclass(frozen=True)
+class _Listing(Generic[_T]):
+    """Items in walk order, each with its position key (unique, ordered as the walk)."""
+
+    items: list[tuple[tuple[str, ...], _T]]
+    descending: bool
+
+
+class MemoryAdapter:
+    """Sessions and messages in process memory, with ``DynamoDBAdapter``'s semantics.
+
+    ``session_ttl`` gives sliding expiry (``expires_at = now + ttl`` on
+    create, update and every appended message); ``clock`` returns "now" (an
+    aware datetime) and defaults to the wall clock at millisecond precision.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_ttl: timedelta | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        cursor_secret: bytes = b"session-store-memory-cursor",
+    ) -> None:
+        if session_ttl is not None and session_ttl <= timedelta(0):
+            raise ValidationError("session_ttl must be positive")
+        self.session_ttl = session_ttl
+        self._clock = clock
+        self._cursors = CursorCodec(cursor_secret)
+        self._lock = threading.RLock()
+        self._sessions: dict[str, Session] = {}
+        self._messages: dict[str, dict[str, Message]] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        with self._lock:
+            count = len(self._sessions)
+        return f"MemoryAdapter(sessions={count})"
+
+    # --- plumbing -------------------------------------------------------------
+
+    @contextmanager
+    def _request(self) -> Iterator[None]:
+        """Hold the lock for one operation; a closed adapter refuses it (as DynamoDBAdapter)."""
+        with self._request():
+            if self._closed:
+                raise StorageError("the adapter is closed", adapter="memory")
+            yield
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _expiry(self, now: datetime) -> datetime | None:
+        return None if self.session_ttl is None else now + self.session_ttl
+
+    @staticmethod
+    def _expired(session: Session, now: datetime) -> bool:
+        expires = session.expires_at
+        return expires is not None and to_epoch_seconds(expires) <= to_epoch_seconds(now)
+
+    def _live(self, session_id: str, now: datetime) -> Session:
+        """The stored, unexpired session; ``SessionNotFoundError`` otherwise."""
+        session = self._sessions.get(session_id)
+        if session is None or self._expired(session, now):
+            raise SessionNotFoundError(session_id)
+        return session
+
+    def _store(self, session: Session) -> Session:
+        self._sessions[session.id] = session
+        return session.model_copy(deep=True)
+
+    # --- table (no-ops, for code that also runs on DynamoDBAdapter) -----------
+
+    def create_table(self) -> bool:
+        """Nothing to create; ``False`` (as for a table that already exists)."""
+        return False
+
+    def migrate(self) -> list[str]:
+        """Nothing to migrate; ``[]``."""
+        return []
+
+    # --- sessions -------------------------------------------------------------
+
+    def create_session(self, data: NewSession | Mapping[str, Any]) -> Session:
+        """Store a new session; never overwrites (``SessionExistsError``)."""
+        new = _validated(NewSession, data)
+        session_id = keys.check_session_id(new.id if new.id is not None else str(uuid.uuid4()))
+        _check_owner_ids(new.user_id, new.active_agent_id)
+        with self._request():
+            now = self._now()
+            fields = new.model_dump(exclude={"id"})
+            if fields["expires_at"] is None:
+                fields["expires_at"] = self._expiry(now)
+            fields["expires_at"] = _whole_seconds(fields["expires_at"])
+            session = Session.model_validate(
+                {
+                    **fields,
+                    "id": session_id,
+                    "created_at": now,
+                    "last_activity_at": now,
+                    "version": 1,
+                }
+            )
+            _check_session_size(session)
+            # An expired session that was not swept yet still holds its id.
+            if session_id in self._sessions:
+                raise SessionExistsError(session_id)
+            return self._store(session)
+
+    def get_session(self, session_id: str) -> Session | None:
+        """The session, or ``None`` when absent or expired."""
+        keys.check_session_id(session_id)
+        with self._request():
+            session = self._sessions.get(session_id)
+            if session is None or self._expired(session, self._now()):
+                return None
+            return session.model_copy(deep=True)
+
+    def update_session(
+        self,
+        session_id: str,
+        updates: SessionUpdate | Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> Session:
+        """Apply ``updates``; ``version`` + 1, ``last_activity_at`` (and sliding expiry) refreshed.
+
+        ``SessionNotFoundError`` for a missing or expired session (checked
+        first), then ``ConcurrencyError`` when ``expected_version`` differs
+        from the stored version.
+        """
+        keys.check_session_id(session_id)
+        change = _validated(SessionUpdate, updates)
+        if expected_version is not None and (
+            isinstance(expected_version, bool)
+            or not isinstance(expected_version, int)
+            or expected_version < 0
+        ):
+            raise ValidationError("expected_version must be a non-negative int")
+        given = change.model_fields_set
+        _check_owner_ids(
+            change.user_id if "user_id" in given else None,
+            change.active_agent_id if "active_agent_id" in given else None,
+        )
+        with self._request():
+            now = self._now()
+            current = self._live(session_id, now)
+            if expected_version is not None and current.version != expected_version:
+                raise ConcurrencyError(session_id, expected_version, current.version)
+            data = current.model_dump()
+            data.update(change.model_dump(include=given - {"expires_at"}))
+            if "expires_at" in given:
+                data["expires_at"] = _whole_seconds(change.expires_at)
+            elif self.session_ttl is not None:
+                data["expires_at"] = _whole_seconds(self._expiry(now))
+            data["last_activity_at"] = now
+            data["version"] = current.version + 1
+            updated = Session.model_validate(data)
+            _check_session_size(updated)
+            return self._store(updated)
+
+    def delete_session(self, session_id: str) -> None:
+        """Remove the session and all its messages; idempotent."""
+        keys.check_session_id(session_id)
+        with self._request():
+            self._sessions.pop(session_id, None)
+            self._messages.pop(session_id, None)
+
+    # --- listing sessions -----------------------------------------------------
+
+    def _session_listing(self, filters: SessionFilters) -> _Listing[Session]:
+        after, before = filters.created_after, filters.created_before
+        if after is not None and before is not None and after >= before:
+            return _Listing([], descending=False)
+        now = self._now()
+        chosen: list[Session] = []
+        for session in self._sessions.values():
+            if filters.user_id is not None and session.user_id != filters.user_id:
+                continue
+            if (
+                filters.active_agent_id is not None
+                and session.active_agent_id != filters.active_agent_id
+            ):
+                continue
+            if filters.status is not None and session.status != filters.status:
+                continue
+            if after is not None and not session.created_at > after:
+                continue
+            if before is not None and not session.created_at < before:
+                continue
+            if filters.tags and not set(filters.tags) & set(session.metadata.tags or ()):
+                continue
+            if not filters.include_expired and self._expired(session, now):
+                continue
+            chosen.append(session)
+        keyed: list[tuple[tuple[str, ...], Session]]
+        if filters.user_id is not None:  # GSI1: newest first
+            keyed = [((format_iso(s.created_at), s.id), s) for s in chosen]
+            return _Listing(sorted(keyed, key=lambda pair: pair[0], reverse=True), True)
+        if filters.active_agent_id is not None:  # GSI2: by status
+            keyed = [((s.status.value, s.id), s) for s in chosen]
+        else:  # a scan: unordered in DynamoDB
+            keyed = [((s.id,), s) for s in chosen]
+        return _Listing(sorted(keyed, key=lambda pair: pair[0]), descending=False)
+
+    def _walk_sessions(
+        self, filters: SessionFilters, cursor: str | None, page_size: int | None
+    ) -> tuple[list[Session], str | None]:
+        query = fingerprint(_SESSIONS_KIND, filters.model_dump(mode="json", exclude={"offset"}))
+        with self._request():
+            listing = self._session_listing(filters)
+            return self._walk(
+                kind=_SESSIONS_KIND,
+                query=query,
+                listing=listing,
+                cursor=cursor,
+                page_size=page_size,
+                limit=filters.limit,
+                offset=filters.offset,
+            )
+
+    def iter_sessions(
+        self, filters: SessionFilters | Mapping[str, Any] | None = None
+    ) -> Iterator[Session]:
+        """Sessions matching ``filters`` (validated when iteration starts)."""
+        chosen = _validated(SessionFilters, filters or {})
+        yield from self._walk_sessions(chosen, None, None)[0]
+
+    def list_sessions(
+        self, filters: SessionFilters | Mapping[str, Any] | None = None
+    ) -> list[Session]:
+        """Sessions matching ``filters``; ``limit``/``offset`` count after filtering."""
+        return list(self.iter_sessions(filters))
+
+    def list_sessions_page(
+        self,
+        filters: SessionFilters | Mapping[str, Any] | None = None,
+        *,
+        cursor: str | None = None,
+        page_size: int = 50,
+    ) -> Page[Session]:
+        """One page of ``list_sessions``; pass ``next_cursor`` back for the next."""
+        chosen = _validated(SessionFilters, filters or {})
+        size = _page_size(page_size)
+        items, next_cursor = self._walk_sessions(chosen, cursor, size)
+        return Page[Session](items=items, next_cursor=next_cursor)
+
+    # --- generic page walk ----------------------------------------------------
+
+    def _walk(
+        self,
+        *,
+        kind: str,
+        query: str,
+        listing: _Listing[_M],
+        cursor: str | None,
+        page_size: int | None,
+        limit: int | None,
+        offset: int,
+    ) -> tuple[list[_M], str | None]:
+        """Skip ``offset``, stop at ``limit`` (across cursors), cut a page; copies of the items."""
+        items = listing.items
+        returned = 0
+        if cursor is not None:
+            if offset:
+                raise ValidationError("offset cannot be combined with a cursor")
+            position = self._cursors.decode(cursor, kind=kind, query=query)
+            raw_key = position.start_key.get("k")
+            if not isinstance(raw_key, list) or not all(isinstance(p, str) for p in raw_key):
+                raise ValidationError("malformed cursor")
+            last = tuple(raw_key)
+            items = [
+                pair for pair in items if (pair[0] < last if listing.descending else pair[0] > last)
+            ]
+            returned = position.returned
+        remaining = None if limit is None else max(limit - returned, 0)
+        take = (
+            remaining
+            if page_size is None
+            else (page_size if remaining is None else min(page_size, remaining))
+        )
+        if take == 0:
+            return [], None
+        candidates = items if cursor is not None else items[offset:]
+        page = candidates if take is None else candidates[:take]
+        more = take is not None and len(candidates) > take
+        walk_done = limit is not None and returned + len(page) >= limit
+        next_cursor = None
+        if page_size is not None and more and not walk_done and page:
+            next_cursor = self._cursors.encode(
+                Cursor(kind, query, {"k": list(page[-1][0])}, returned + len(page))
+            )
+        return [item.model_copy(deep=True) for _, item in page], next_cursor
+
+    # --- messages -------------------------------------------------------------
+
+    def add_message(self, session_id: str, data: NewMessage | Mapping[str, Any]) -> Message:
+        """Append a message and count it on the session; the session's ``version`` stays.
+
+        ``SessionNotFoundError`` (nothing written) when the session is absent or expired.
+        """
+        keys.check_session_id(session_id)
+        new = _validated(NewMessage, data)
+        message_id = new_message_id()
+        message = Message.model_validate(
+            {
+                **new.model_dump(),
+                "id": str(message_id),
+                "session_id": session_id,
+                "created_at": message_id.datetime,
+            }
+        )
+        _check_message_size(message)
+        with self._request():
+            now = self._now()
+            session = self._live(session_id, now)
+            expires_at = _whole_seconds(self._expiry(now))
+            counted = session.model_copy(
+                update={
+                    "message_count": session.message_count + 1,
+                    "token_count": session.token_count + (message.token_count or 0),
+                    "last_activity_at": now,
+                    **({"expires_at": expires_at} if expires_at is not None else {}),
+                }
+            )
+            self._sessions[session_id] = counted
+            self._messages.setdefault(session_id, {})[message.id] = message
+            return message.model_copy(deep=True)
+
+    def _message_listing(self, session_id: str, query: MessageQuery) -> _Listing[Message]:
+        after, before = query.after, query.before
+        if after is not None and before is not None and after >= before:
+            return _Listing([], descending=False)
+        roles = set(query.roles) if query.roles else None
+        chosen = [
+            (_message_sort_key(message), message)
+            for message in self._messages.get(session_id, {}).values()
+            if (after is None or message.created_at > after)
+            and (before is None or message.created_at < before)
+            and (roles is None or message.role in roles)
+        ]
+        descending = query.order == "desc"
+        chosen.sort(key=lambda pair: pair[0], reverse=descending)
+        return _Listing([((key,), message) for key, message in chosen], descending)
+
+    def _walk_messages(
+        self, session_id: str, query: MessageQuery, cursor: str | None, page_size: int | None
+    ) -> tuple[list[Message], str | None]:
+        keys.check_session_id(session_id)
+        query_fingerprint = fingerprint(
+            _MESSAGES_KIND, session_id, query.model_dump(mode="json", exclude={"offset"})
+        )
+        with self._request():
+            listing = self._message_listing(session_id, query)
+            return self._walk(
+                kind=_MESSAGES_KIND,
+                query=query_fingerprint,
+                listing=listing,
+                cursor=cursor,
+                page_size=page_size,
+                limit=query.limit,
+                offset=query.offset,
+            )
+
+    def iter_messages(
+        self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
+    ) -> Iterator[Message]:
+        """Messages in sort-key order (``desc`` reverses); validated when iteration starts."""
+        chosen = _validated(MessageQuery, query or {})
+        yield from self._walk_messages(session_id, chosen, None, None)[0]
+
+    def get_messages(
+        self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
+    ) -> list[Message]:
+        """Messages of a session (``[]`` for an unknown one); exact ``limit``/``offset``."""
+        return list(self.iter_messages(session_id, query))
+
+    def get_messages_page(
+        self,
+        session_id: str,
+        query: MessageQuery | Mapping[str, Any] | None = None,
+        *,
+        cursor: str | None = None,
+        page_size: int = 50,
+    ) -> Page[Message]:
+        """One page of ``get_messages``; pass ``next_cursor`` back for the next."""
+        chosen = _validated(MessageQuery, query or {})
+        size = _page_size(page_size)
+        items, next_cursor = self._walk_messages(session_id, chosen, cursor, size)
+        return Page[Message](items=items, next_cursor=next_cursor)
+
+    def get_context_window(
+        self, session_id: str, max_tokens: int, *, reserve_tokens: int = 0
+    ) -> list[Message]:
+        """What fits a model's context: system messages plus the newest run of the rest.
+
+        The session's system messages and the newest contiguous run of other
+        messages whose ``token_count`` (missing counts 0) fits ``max_tokens -
+        reserve_tokens`` together with them, oldest first.
+        """
+        keys.check_session_id(session_id)
+        for name, value in (("max_tokens", max_tokens), ("reserve_tokens", reserve_tokens)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValidationError(f"{name} must be a non-negative int")
+        with self._request():
+            ordered = sorted(self._messages.get(session_id, {}).values(), key=_message_sort_key)
+            system = [m for m in ordered if m.role is MessageRole.SYSTEM]
+            budget = max_tokens - reserve_tokens - sum(m.token_count or 0 for m in system)
+            run: list[Message] = []
+            for message in reversed(ordered):
+                if message.role is MessageRole.SYSTEM:
+                    continue
+                budget -= message.token_count or 0
+                if budget < 0:
+                    break
+                run.append(message)
+            chosen = sorted([*system, *run], key=_message_sort_key)
+            return [message.model_copy(deep=True) for message in chosen]
+
+    def update_message(
+        self,
+        session_id: str,
+        message_id: str,
+        updates: MessageUpdate | Mapping[str, Any],
+    ) -> Message:
+        """Change a message in place; sets ``updated_at``; keeps the session's ``token_count``.
+
+        ``MessageNotFoundError`` when there is no such message. Changing
+        ``token_count`` needs the session item (``SessionNotFoundError``
+        otherwise; an expired but unswept session is still there).
+        """
+        keys.check_session_id(session_id)
+        keys.check_message_id(message_id)
+        change = _validated(MessageUpdate, updates)
+        given = change.model_fields_set
+        with self._request():
+            current = self._messages.get(session_id, {}).get(message_id)
+            if current is None:
+                raise MessageNotFoundError(session_id, message_id)
+            now = self._now()
+            session = self._sessions.get(session_id)
+            if "token_count" in given and session is None:
+                raise SessionNotFoundError(session_id)
+            data = current.model_dump()
+            data.update(change.model_dump(include=given))
+            data["updated_at"] = now
+            updated = Message.model_validate(data)
+            _check_message_size(updated)
+            if "token_count" in given and session is not None:
+                delta = (updated.token_count or 0) - (current.token_count or 0)
+                self._sessions[session_id] = session.model_copy(
+                    update={"token_count": max(session.token_count + delta, 0)}
+                )
+            self._messages[session_id][message_id] = updated
+            return updated.model_copy(deep=True)
+
+    def _uncount(self, session_id: str, removed: list[Message]) -> None:
+        session = self._sessions.get(session_id)
+        if session is None or not removed:
+            return
+        tokens = sum(message.token_count or 0 for message in removed)
+        self._sessions[session_id] = session.model_copy(
+            update={
+                "message_count": max(session.message_count - len(removed), 0),
+                "token_count": max(session.token_count - tokens, 0),
+            }
+        )
+
+    def delete_message(self, session_id: str, message_id: str) -> None:
+        """Delete a message and uncount it; idempotent."""
+        keys.check_session_id(session_id)
+        keys.check_message_id(message_id)
+        with self._request():
+            removed = self._messages.get(session_id, {}).pop(message_id, None)
+            if removed is not None:
+                self._uncount(session_id, [removed])
+
+    def delete_all_messages(self, session_id: str) -> None:
+        """Delete every message; counters go down by exactly what was removed."""
+        keys.check_session_id(session_id)
+        with self._request():
+            removed = list(self._messages.pop(session_id, {}).values())
+            self._uncount(session_id, removed)
+
+    # --- expiry ---------------------------------------------------------------
+
+    def get_expired_sessions(self, before: datetime) -> list[str]:
+        """Ids of sessions with ``expires_at <= before`` (whole seconds), by id."""
+        seconds = _epoch(before)
+        with self._request():
+            return sorted(
+                session.id
+                for session in self._sessions.values()
+                if session.expires_at is not None
+                and to_epoch_seconds(session.expires_at) <= seconds
+            )
+
+    def sweep_expired(self, before: datetime | None = None) -> int:
+        """Delete expired sessions (``expires_at <= before``, default now) and their messages."""
+        with self._request():
+            moment = self._now() if before is None else before
+            expired = self.get_expired_sessions(moment)
+            for session_id in expired:
+                self._sessions.pop(session_id, None)
+                self._messages.pop(session_id, None)
+            return len(expired)
+
+    def handle_stream_event(self, event: Mapping[str, Any]) -> int:
+        """Act on a DynamoDB Streams Lambda event as ``DynamoDBAdapter`` does; messages deleted.
+
+        Only ``REMOVE`` records of session items (``SESSION#{id}`` / ``META``)
+        made by the TTL service (``userIdentity`` of type ``Service``,
+        ``dynamodb.amazonaws.com``) count. Such a record says the TTL service
+        removed the session item; there is no TTL service here, so the session
+        goes too (if still present), with its messages.
+        """
+        if not isinstance(event, Mapping) or not isinstance(event.get("Records", []), list):
+            raise ValidationError("expected a DynamoDB Streams event with a Records list")
+        deleted = 0
+        with self._request():
+            for record in event.get("Records", []):
+                if record.get("eventName") != "REMOVE":
+                    continue
+                identity = record.get("userIdentity") or {}
+                if (
+                    identity.get("type") != "Service"
+                    or identity.get("principalId") != "dynamodb.amazonaws.com"
+                ):
+                    continue  # a delete by an application, not by TTL
+                record_keys = (record.get("dynamodb") or {}).get("Keys") or {}
+                pk = record_keys.get("PK", {}).get("S", "")
+                if record_keys.get("SK", {}).get("S") != keys.META_SK or not pk.startswith(
+                    keys.SESSION_PREFIX
+                ):
+                    continue
+                session_id = keys.parse_session_pk(pk)
+                self._sessions.pop(session_id, None)
+                deleted += len(self._messages.pop(session_id, {}))
+        return deleted
+
+    # --- maintenance ----------------------------------------------------------
+
+    def recount(self, session_id: str) -> Session:
+        """Recompute ``message_count``/``token_count`` from the messages (expired ones too)."""
+        keys.check_session_id(session_id)
+        with self._request():
+            session = self._sessions.get(session_id)
+            if session is None:
+                raise SessionNotFoundError(session_id)
+            messages = self._messages.get(session_id, {}).values()
+            return self._store(
+                session.model_copy(
+                    update={
+                        "message_count": len(messages),
+                        "token_count": sum(m.token_count or 0 for m in messages),
+                    }
+                )
+            )
+
+    def health(self) -> HealthStatus:
+        """``healthy`` (there is nothing to reach); ``unhealthy`` once closed."""
+        with self._lock:
+            if self._closed:
+                return HealthStatus(
+                    status="unhealthy",
+                    latency_ms=0.0,
+                    details={"adapter": "memory", "closed": True},
+                )
+            count = len(self._sessions)
+        return HealthStatus(
+            status="healthy", latency_ms=0.0, details={"adapter": "memory", "sessions": count}
+        )
+
+    def close(self) -> None:
+        """Refuse requests from now on (``StorageError``), as a closed ``DynamoDBAdapter`` does."""
+        with self._lock:
+            self._closed = True
+
+    def __enter__(self) -> MemoryAdapter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
