@@ -36,7 +36,7 @@ __all__ = ["DemoStep", "main", "run"]
 
 T = TypeVar("T")
 
-_TITLE_WIDTH = 64
+_TITLE_WIDTH = 68
 _DEFAULT_REGION = "us-east-1"
 _OLD_SESSION_AGE = timedelta(days=40)
 _SESSION_TTL = timedelta(days=30)
@@ -47,6 +47,8 @@ _ROLE_STYLES = {"user": "cyan", "assistant": "green", "system": "magenta", "tool
 class DemoStep:
     """One step of the demo: what it did and the DynamoDB operations it sent."""
 
+    label: str
+    """A few words, for the summary table."""
     title: str
     operations: list[str] = field(default_factory=list)
 
@@ -142,8 +144,8 @@ def run(
         if observe is not None:
             observe(adapter)
 
-        def step(title: str, action: Callable[[], T]) -> T:
-            record = DemoStep(title)
+        def step(label: str, title: str, action: Callable[[], T]) -> T:
+            record = DemoStep(label, title)
             steps.append(record)
             with count_requests(adapter) as log:
                 try:
@@ -160,6 +162,7 @@ def run(
             if not embedded:
                 step(
                     "delete the demo table",
+                    "delete the demo table",
                     lambda: adapter.models.client.delete_table(TableName=table_name),
                 )
     total = sum(s.requests for s in steps)
@@ -174,9 +177,13 @@ def _conversation(
     console: Console,
     adapter: DynamoDBAdapter,
     clock: _Clock,
-    step: Callable[[str, Callable[[], Any]], Any],
+    step: Callable[[str, str, Callable[[], Any]], Any],
 ) -> None:
-    applied = step("create the table from the models and apply migrations", adapter.migrate)
+    applied = step(
+        "table and migrations",
+        "create the table from the models and apply migrations",
+        adapter.migrate,
+    )
     _say(console, f"    applied {', '.join(applied) or 'nothing (already up to date)'}", "dim")
 
     # Forty days ago alice asked about a password and never came back.
@@ -193,11 +200,12 @@ def _conversation(
         )
         adapter.add_message(old.id, {"role": "user", "content": "I can't log in", "token_count": 4})
 
-    step("(40 days ago) alice opens a session, then goes quiet", old_session)
+    step("an old session", "(40 days ago) alice opens a session, then goes quiet", old_session)
     clock.offset = timedelta(0)
 
     now = utc_now()
     session = step(
+        "create a session",
         "create a session for user alice, with the triage agent",
         lambda: adapter.create_session(
             {
@@ -214,6 +222,7 @@ def _conversation(
     )
     _say(console, f"    session {session.id}, version {session.version}", "dim")
     question = step(
+        "user message",
         "alice asks a question",
         lambda: adapter.add_message(
             session.id, {"role": "user", "content": "Where is my refnud?", "token_count": 6}
@@ -221,6 +230,7 @@ def _conversation(
     )
     _show_message(console, question, "alice")
     call = step(
+        "tool call",
         "the triage agent calls a tool",
         lambda: adapter.add_message(
             session.id,
@@ -238,6 +248,7 @@ def _conversation(
     )
     _show_message(console, call, "triage")
     result = step(
+        "tool result",
         "the tool answers",
         lambda: adapter.add_message(
             session.id,
@@ -251,6 +262,7 @@ def _conversation(
     )
     _show_message(console, result, "tool")
     handed = step(
+        "hand-off, version 1 -> 2",
         "triage hands the session to the billing agent (expects version 1)",
         lambda: adapter.update_session(
             session.id,
@@ -267,12 +279,14 @@ def _conversation(
     _say(console, f"    now with {handed.active_agent_id}, version {handed.version}", "dim")
     try:
         step(
+            "stale write refused",
             "a stale write with version 1 is refused",
             lambda: adapter.update_session(session.id, {"status": "paused"}, expected_version=1),
         )
     except ConcurrencyError as error:
         _say(console, f"    -> ConcurrencyError: {error}", "red")
     step(
+        "edit a message",
         "fix the typo in alice's question (1 request, any session size)",
         lambda: adapter.update_message(session.id, question.id, {"content": "Where is my refund?"}),
     )
@@ -287,13 +301,15 @@ def _conversation(
             if cursor is None:
                 return pages
 
-    pages = step("page through the history, 2 messages a page", page_through)
+    pages = step("page the history", "page through the history, 2 messages a page", page_through)
     speakers = {"user": "alice", "assistant": "triage", "tool": "tool"}
     for number, items in enumerate(pages, start=1):
         _say(console, f"    page {number}", "dim")
         for message in items:
             _show_message(console, message, speakers.get(message.role.value, message.role.value))
-    stored = step("read the session back", lambda: adapter.get_session(session.id))
+    stored = step(
+        "read the session", "read the session back", lambda: adapter.get_session(session.id)
+    )
     assert stored is not None
     _say(
         console,
@@ -302,6 +318,7 @@ def _conversation(
         "dim",
     )
     listed = step(
+        "list by user (GSI1)",
         "list alice's sessions through GSI1",
         lambda: adapter.list_sessions({"user_id": "alice"}),
     )
@@ -311,9 +328,15 @@ def _conversation(
         " (the expired 'Password reset' is not listed)",
         "dim",
     )
-    swept = step("sweep expired sessions (and their messages)", adapter.sweep_expired)
+    swept = step(
+        "sweep expired", "sweep expired sessions (and their messages)", adapter.sweep_expired
+    )
     _say(console, f"    removed {swept} expired session(s)", "dim")
-    step("delete the session and its messages", lambda: adapter.delete_session(session.id))
+    step(
+        "delete the session",
+        "delete the session and its messages",
+        lambda: adapter.delete_session(session.id),
+    )
 
 
 def _summary(steps: list[DemoStep], total: int) -> Table:
@@ -323,7 +346,7 @@ def _summary(steps: list[DemoStep], total: int) -> Table:
     table.add_column("DynamoDB operations")
     table.add_column("requests", justify="right")
     for number, record in enumerate(steps, start=1):
-        table.add_row(str(number), record.title, record.operation_summary(), str(record.requests))
+        table.add_row(str(number), record.label, record.operation_summary(), str(record.requests))
     table.add_section()
     table.add_row("", "total", "", str(total), style="bold")
     return table

@@ -171,8 +171,13 @@ def sessions_list(  # noqa: PLR0917 (typer passes every option by keyword)
         typer.Option("--since", help="Created after: a duration ago (7d, 12h) or an ISO date."),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", help="At most this many (0: all).")
-    ] = commands.DEFAULT_LIST_LIMIT,
+        int | None,
+        typer.Option(
+            "--limit",
+            help=f"At most this many (0: all). Default: {commands.DEFAULT_LIST_LIMIT}, "
+            "or all with --json.",
+        ),
+    ] = None,
     include_expired: Annotated[
         bool, typer.Option("--include-expired", help="Also sessions past their expiry.")
     ] = False,

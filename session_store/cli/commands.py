@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -257,15 +258,18 @@ def sessions_list(
     status: str | None = None,
     tags: Sequence[str] = (),
     since: str | None = None,
-    limit: int | None = DEFAULT_LIST_LIMIT,
+    limit: int | None = None,
     include_expired: bool = False,
     as_json: bool = False,
 ) -> int:
     """List sessions: a user's (GSI1, newest first), an agent's (GSI2), or all (a scan).
 
-    ``limit`` 0 or ``None`` lists every match; JSON lines stream page by page.
+    ``limit`` 0 lists every match; ``None`` means 50 for the table and every
+    match for JSON lines, which stream page by page.
     """
     _check_limit(limit)
+    if limit is None:
+        limit = 0 if as_json else DEFAULT_LIST_LIMIT
     filters: dict[str, Any] = {"include_expired": include_expired}
     if user is not None:
         filters["user_id"] = user
@@ -562,6 +566,17 @@ def _until_interrupted() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _check_free(host: str, port: int) -> None:
+    """Fail clearly on an address in use (moto's server would wait forever for it)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        raise CliError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
+
+
 def local(
     settings: Settings,
     out: Output,
@@ -583,12 +598,10 @@ def local(
 
     table = settings.table or DEFAULT_LOCAL_TABLE
     snapshot = Path(data) if data else None
+    _check_free(host, port)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    try:
-        server.start()
-    except OSError as error:
-        raise CliError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
+    server.start()
     bound_host, bound_port = server.get_host_and_port()
     endpoint = f"http://{bound_host}:{bound_port}"
     region = settings.effective_region or "us-east-1"

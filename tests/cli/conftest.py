@@ -1,0 +1,113 @@
+"""Fixtures for the command line's tests.
+
+The commands are called as functions on in-process moto (``settings`` points
+them at the ``adapter`` fixture's table); the smoke tests run the installed
+``session-store`` command in a subprocess against a moto server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from session_store.cli import Output, Settings
+from session_store.dynamodb import DynamoDBAdapter
+from session_store.testing.backends import unique_table_name
+
+COMMAND = Path(sys.executable).parent / "session-store"
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def settings(adapter: DynamoDBAdapter) -> Settings:
+    """Global options pointing at the ``adapter`` fixture's table."""
+    config = adapter.config
+    return Settings(table=config.table_name, endpoint_url=config.endpoint_url, region=config.region)
+
+
+@pytest.fixture
+def out() -> Output:
+    return Output.capture()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (a free port); its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def server_adapter(moto_server: str) -> Iterator[DynamoDBAdapter]:
+    """An adapter on a fresh, migrated table of the moto server."""
+    with DynamoDBAdapter(
+        unique_table_name("cli-smoke"), region="us-east-1", endpoint_url=moto_server
+    ) as made:
+        made.migrate()
+        yield made
+        made.models.client.delete_table(TableName=made.config.table_name)
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """The environment without session-store or endpoint settings, with fake credentials."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AWS_", "SESSION_STORE_"))
+    }
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_EC2_METADATA_DISABLED="true",
+        COLUMNS="160",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def environment() -> Callable[..., dict[str, str]]:
+    """``clean_environment``, for tests that build their own environment."""
+    return clean_environment
+
+
+@pytest.fixture
+def command() -> Path:
+    """The installed ``session-store`` executable."""
+    if not COMMAND.exists():
+        pytest.fail(f"{COMMAND} is not installed: pip install -e '.[dev]'")
+    return COMMAND
+
+
+@pytest.fixture
+def run_cli() -> RunCli:
+    """Run the installed ``session-store`` with arguments; the completed process."""
+    if not COMMAND.exists():
+        pytest.fail(f"{COMMAND} is not installed: pip install -e '.[dev]'")
+
+    def run(
+        *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(COMMAND), *args],
+            capture_output=True,
+            text=True,
+            env=clean_environment() if env is None else env,
+            input=stdin if stdin is not None else "",
+            timeout=60,
+            check=False,
+        )
+
+    return run
