@@ -72,9 +72,31 @@ class CursorCodec:
         payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
         if len(raw) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(payload)):
             raise ValidationError("malformed or altered cursor")
-        data = json.loads(payload)
+        try:
+            data = json.loads(payload)
+        except ValueError:  # JSON and UTF-8 decoding errors alike
+            raise ValidationError("malformed cursor") from None
+        if not isinstance(data, dict):
+            raise ValidationError("malformed cursor")
         if data.get("v") != _VERSION or data.get("k") != kind:
             raise ValidationError("cursor belongs to another kind of listing")
         if data.get("q") != query:
             raise ValidationError("cursor belongs to another query")
-        return Cursor(kind, query, dict(data["s"]), int(data["n"]))
+        start, returned = data.get("s"), data.get("n")
+        if (
+            isinstance(returned, bool)
+            or not isinstance(returned, int)
+            or returned < 0
+            or not isinstance(start, dict)
+            or not start
+            or not all(
+                isinstance(name, str) and _is_string_value(value) for name, value in start.items()
+            )
+        ):
+            raise ValidationError("malformed cursor")
+        return Cursor(kind, query, start, returned)
+
+
+def _is_string_value(value: object) -> bool:
+    """A DynamoDB-JSON string: every key attribute of this table is one."""
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("S"), str)

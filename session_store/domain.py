@@ -152,7 +152,7 @@ class _Open(_Wire):
         if self.model_extra:
             try:
                 _finite_json(self.model_extra)
-            except TypeError:
+            except (TypeError, RecursionError):
                 raise ValueError("unknown keys must hold JSON values") from None
         return self
 

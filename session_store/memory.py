@@ -196,7 +196,7 @@ class MemoryAdapter:
     @contextmanager
     def _request(self) -> Iterator[None]:
         """Hold the lock for one operation; a closed adapter refuses it (as DynamoDBAdapter)."""
-        with self._request():
+        with self._lock:
             if self._closed:
                 raise StorageError("the adapter is closed", adapter="memory")
             yield

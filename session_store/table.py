@@ -10,6 +10,7 @@ make a live table match it.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,8 +39,7 @@ __all__ = [
 ]
 
 TTL_ATTRIBUTE = "ttl"
-_MIN_TABLE_NAME = 3
-_MAX_TABLE_NAME = 255
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,10 @@ class TableConfig:
     max_pool_connections: int = 10
 
     def __post_init__(self) -> None:
-        if not isinstance(self.table_name, str) or not (
-            _MIN_TABLE_NAME <= len(self.table_name) <= _MAX_TABLE_NAME
-        ):
-            raise ValidationError("table name must be a string of 3 to 255 characters")
+        if not isinstance(self.table_name, str) or not _TABLE_NAME.fullmatch(self.table_name):
+            raise ValidationError(
+                "table name must be 3 to 255 characters of letters, digits, '_', '-' and '.'"
+            )
 
 
 @dataclass(frozen=True)

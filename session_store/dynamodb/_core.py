@@ -50,6 +50,11 @@ DEFAULT_CURSOR_SECRET = b"session-store-cursor"
 """Cursor checksum key: catches edits and misuse; set your own to make cursors unforgeable."""
 
 _M = TypeVar("_M", bound=BaseModel)
+_MAX_TTL = timedelta(days=36_500)
+MAX_PAGE_SIZE = 10_000
+"""Largest page: more is a mistake (DynamoDB reads at most 1 MB a request anyway)."""
+MAX_TAG_PREFILTER = 20
+"""Above this many tags the server-side pre-filter is dropped (expression size limits)."""
 _BATCH_SIZE = 25
 CONTEXT_PAGE = 100
 """Items evaluated per page by the newest-first read of ``get_context_window``."""
@@ -80,8 +85,12 @@ def validated(model: type[_M], data: object) -> _M:
 
 
 def checked_page_size(page_size: object) -> int:
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-        raise ValidationError("page_size must be an int of at least 1")
+    if (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not 1 <= page_size <= MAX_PAGE_SIZE
+    ):
+        raise ValidationError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}")
     return page_size
 
 
@@ -156,8 +165,14 @@ class AdapterCore:
         clock: Callable[[], datetime] = utc_now,
         max_pool_connections: int = 10,
     ) -> None:
-        if session_ttl is not None and session_ttl <= timedelta(0):
-            raise ValidationError("session_ttl must be positive")
+        if session_ttl is not None and (
+            not isinstance(session_ttl, timedelta) or not timedelta(0) < session_ttl <= _MAX_TTL
+        ):
+            raise ValidationError("session_ttl must be a timedelta between 0 and 100 years")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ValidationError("retry must be a RetryPolicy")
+        if not isinstance(cursor_secret, bytes) or not cursor_secret:
+            raise ValidationError("cursor_secret must be non-empty bytes")
         self.config = TableConfig(
             table_name,
             region=region,

@@ -121,7 +121,7 @@ class MessageMethods(AdapterCore):
         if query.roles:
             role = e.name("role")
             request["FilterExpression"] = (
-                f"{role} IN ({', '.join(e.string(r.value) for r in query.roles)})"
+                f"{role} IN ({', '.join(e.string(r) for r in sorted(set(query.roles)))})"
             )
         return e.into(request), bool(query.roles)
 
@@ -154,7 +154,7 @@ class MessageMethods(AdapterCore):
         self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
     ) -> Iterator[Message]:
         """Messages in sort-key order (``desc`` reverses), read as consumed."""
-        chosen = validated(MessageQuery, query or {})
+        chosen = validated(MessageQuery, {} if query is None else query)
         yield from self._walk_messages(session_id, chosen, None, None)[0]
 
     def get_messages(
@@ -172,7 +172,7 @@ class MessageMethods(AdapterCore):
         page_size: int = 50,
     ) -> Page[Message]:
         """One page of ``get_messages``; pass ``next_cursor`` back for the next."""
-        chosen = validated(MessageQuery, query or {})
+        chosen = validated(MessageQuery, {} if query is None else query)
         size = checked_page_size(page_size)
         items, next_cursor = self._walk_messages(session_id, chosen, cursor, size)
         return Page[Message](items=list(items), next_cursor=next_cursor())
@@ -241,9 +241,6 @@ class MessageMethods(AdapterCore):
         change = validated(MessageUpdate, updates)
         given = change.model_fields_set
         with self._storage("update_message"):
-            key = self._message_key(session_id, message_id)
-            if key is None:
-                raise MessageNotFoundError(session_id, message_id)
             now = self._now()
             e = Expression()
             sets: list[str] = []
@@ -282,6 +279,10 @@ class MessageMethods(AdapterCore):
             expression = f"SET {', '.join(sets)}"
             if removes:
                 expression += f" REMOVE {', '.join(removes)}"
+            check_item_size(e.values, f"update of message {message_id!r}")
+            key = self._message_key(session_id, message_id)
+            if key is None:
+                raise MessageNotFoundError(session_id, message_id)
             exists = f"attribute_exists({e.name('PK')})"
             if "token_count" not in given:
                 request = e.into(

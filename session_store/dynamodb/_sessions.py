@@ -24,6 +24,7 @@ from session_store.domain import (
 from session_store.dynamodb._core import (
     AGENT_INDEX_KEY,
     CONDITION_FAILED,
+    MAX_TAG_PREFILTER,
     SESSION_KEY,
     USER_INDEX_KEY,
     WRITE_TOKEN,
@@ -213,6 +214,7 @@ class SessionMethods(AdapterCore):
         expression = f"SET {', '.join(sets)} ADD {version} {e.number(1)}"
         if removes:
             expression += f" REMOVE {', '.join(removes)}"
+        check_item_size(e.values, f"update of session {session_id!r}")
         request = e.into(
             {
                 "TableName": self._table,
@@ -311,11 +313,12 @@ class SessionMethods(AdapterCore):
                 conditions.append(f"begins_with({e.name('PK')}, {e.string(keys.SESSION_PREFIX)})")
                 if filters.status is not None:
                     conditions.append(f"{e.name('status')} = {e.string(filters.status.value)}")
-        if filters.tags:
+        if filters.tags and len(set(filters.tags)) <= MAX_TAG_PREFILTER:
             metadata = e.name("metadata")
             # A pre-filter on the JSON text; the exact check happens in _session_matches.
             any_tag = " OR ".join(
-                f"contains({metadata}, {e.string(dumps_compact(tag))})" for tag in filters.tags
+                f"contains({metadata}, {e.string(dumps_compact(tag))})"
+                for tag in sorted(set(filters.tags))
             )
             conditions.append(f"({any_tag})")
         if not filters.include_expired:
@@ -341,7 +344,7 @@ class SessionMethods(AdapterCore):
         self, filters: SessionFilters | Mapping[str, Any] | None = None
     ) -> Iterator[Session]:
         """Sessions matching ``filters``, read page by page as they are consumed."""
-        chosen = validated(SessionFilters, filters or {})
+        chosen = validated(SessionFilters, {} if filters is None else filters)
         yield from self._walk_sessions(chosen, None, None)[0]
 
     def list_sessions(
@@ -358,7 +361,7 @@ class SessionMethods(AdapterCore):
         page_size: int = 50,
     ) -> Page[Session]:
         """One page of ``list_sessions``; pass ``next_cursor`` back for the next."""
-        chosen = validated(SessionFilters, filters or {})
+        chosen = validated(SessionFilters, {} if filters is None else filters)
         size = checked_page_size(page_size)
         items, next_cursor = self._walk_sessions(chosen, cursor, size)
         return Page[Session](items=list(items), next_cursor=next_cursor())
@@ -366,6 +369,7 @@ class SessionMethods(AdapterCore):
     def _walk_sessions(
         self, filters: SessionFilters, cursor: str | None, page_size: int | None
     ) -> tuple[Iterator[Session], Callable[[], str | None]]:
+        self._check_owner_ids(filters.user_id, filters.active_agent_id)
         after, before = filters.created_after, filters.created_before
         if after is not None and before is not None and after >= before:
             return iter(()), lambda: None  # strict bounds with nothing between them

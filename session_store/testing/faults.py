@@ -26,10 +26,12 @@ Faults, per DynamoDB operation name and per send (every retry is a new send):
   (``THROTTLING``, ``THROTTLING_EXCEPTION``), 5xx (``INTERNAL_ERROR``,
   ``SERVICE_UNAVAILABLE``), ``TRANSACTION_CONFLICT`` (a
   ``TransactionCanceledException`` whose ``CancellationReasons`` has one entry
-  per item of the request). Connection failures are raised as the exceptions
-  botocore's own HTTP session raises for them (``CONNECTION_RESET``:
-  ``ConnectionClosedError`` wrapping urllib3's ``ProtocolError``;
-  ``READ_TIMEOUT``: ``ReadTimeoutError``; ``CONNECT_ERROR``:
+  per item of the request, the first a ``TransactionConflict``),
+  ``ITEM_IN_TRANSACTION`` (the ``TransactionConflictException`` a single-item
+  write gets when its item is in another request's transaction). Connection
+  failures are raised as the exceptions botocore's own HTTP session raises for
+  them (``CONNECTION_RESET``: ``ConnectionClosedError`` wrapping urllib3's
+  ``ProtocolError``; ``READ_TIMEOUT``: ``ReadTimeoutError``; ``CONNECT_ERROR``:
   ``EndpointConnectionError``).
 - ``lose_response(op, then=...)``: send the request for real (DynamoDB applies
   the write), then throw the response away and answer with ``then`` instead, so
@@ -96,6 +98,7 @@ __all__ = [
     "CONNECTION_RESET",
     "CONNECT_ERROR",
     "INTERNAL_ERROR",
+    "ITEM_IN_TRANSACTION",
     "READ_TIMEOUT",
     "SERVICE_UNAVAILABLE",
     "THROTTLING",
@@ -199,6 +202,13 @@ SERVICE_UNAVAILABLE = Fault.error(503, "ServiceUnavailable", "Service unavailabl
 TRANSACTION_CONFLICT = Fault(
     "TransactionConflict", status=400, code="TransactionCanceledException", cancellation=True
 )
+ITEM_IN_TRANSACTION = Fault.error(
+    400,
+    "TransactionConflictException",
+    "Transaction is ongoing for the item",
+    name="ItemInTransaction",
+)
+"""What a single-item write meets when its item is part of another request's transaction."""
 CONNECTION_RESET = Fault.exception("ConnectionReset", _connection_reset)
 READ_TIMEOUT = Fault.exception("ReadTimeout", _read_timeout)
 CONNECT_ERROR = Fault.exception("ConnectError", _connect_error)
