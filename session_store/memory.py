@@ -90,6 +90,15 @@ __all__ = ["MemoryAdapter"]
 _M = TypeVar("_M", bound=BaseModel)
 _T = TypeVar("_T")
 
+MAX_PAGE_SIZE = 10_000
+"""Largest ``page_size`` accepted (as ``DynamoDBAdapter``)."""
+_MAX_TTL = timedelta(days=36_500)
+_EPOCH = from_epoch_seconds(0)
+_PROBE_TIMES = {
+    "session": {"created_at": _EPOCH, "last_activity_at": _EPOCH},
+    "message": {"created_at": _EPOCH},
+}
+"""Stand-in instants for checking what an update writes before the item is read."""
 _SESSIONS_KIND = "memory-sessions"
 _MESSAGES_KIND = "memory-messages"
 
@@ -111,8 +120,12 @@ def _validated(model: type[_M], data: object) -> _M:
 
 
 def _page_size(page_size: object) -> int:
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-        raise ValidationError("page_size must be an int of at least 1")
+    if (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not 1 <= page_size <= MAX_PAGE_SIZE
+    ):
+        raise ValidationError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}")
     return page_size
 
 
@@ -122,8 +135,8 @@ def _epoch(instant: object) -> int:
         raise ValidationError("expected a datetime")
     try:
         return to_epoch_seconds(instant)
-    except ValueError as error:
-        raise ValidationError(str(error)) from None
+    except (ValueError, OverflowError) as error:
+        raise ValidationError(f"invalid instant: {error}") from None
 
 
 def _whole_seconds(instant: datetime | None) -> datetime | None:
@@ -153,6 +166,50 @@ def _message_sort_key(message: Message) -> str:
     return keys.message_sk(message.created_at, message.id)
 
 
+def _ttl_removed_session(record: object) -> str | None:
+    """The id of the session item a stream record says TTL removed, else ``None``.
+
+    ``ValidationError`` for a record that is not shaped like a stream record.
+    """
+    if not isinstance(record, Mapping):
+        raise ValidationError("a stream record must be a mapping")
+    identity = record.get("userIdentity") or {}
+    change = record.get("dynamodb") or {}
+    if not isinstance(identity, Mapping) or not isinstance(change, Mapping):
+        raise ValidationError("a stream record's userIdentity and dynamodb must be mappings")
+    if record.get("eventName") != "REMOVE" or (
+        identity.get("type"),
+        identity.get("principalId"),
+    ) != ("Service", "dynamodb.amazonaws.com"):
+        return None  # not a removal, or a delete by an application rather than TTL
+    record_keys = change.get("Keys") or {}
+    if not isinstance(record_keys, Mapping):
+        raise ValidationError("a stream record's Keys must be a mapping")
+    pk, sk = record_keys.get("PK"), record_keys.get("SK")
+    if not (isinstance(pk, Mapping) and isinstance(sk, Mapping)):
+        return None
+    pk_text, sk_text = pk.get("S"), sk.get("S")
+    if sk_text != keys.META_SK or not isinstance(pk_text, str):
+        return None
+    try:
+        return keys.parse_session_pk(pk_text)
+    except ValueError:
+        return None  # not a session partition
+
+
+def _start_key_of(position: tuple[str, ...]) -> dict[str, Any]:
+    """A cursor's start key (string attributes, as DynamoDB keys) from a listing position."""
+    return {f"k{index}": {"S": part} for index, part in enumerate(position)}
+
+
+def _position_of(start_key: Mapping[str, Any]) -> tuple[str, ...]:
+    """The listing position a cursor's start key holds; ``ValidationError`` if it holds none."""
+    try:
+        return tuple(start_key[f"k{index}"]["S"] for index in range(len(start_key)))
+    except (KeyError, TypeError):
+        raise ValidationError("malformed cursor") from None
+
+
 @dataclass(frozen=True)
 class _Listing(Generic[_T]):
     """Items in walk order, each with its position key (unique, ordered as the walk)."""
@@ -176,8 +233,14 @@ class MemoryAdapter:
         clock: Callable[[], datetime] = utc_now,
         cursor_secret: bytes = b"session-store-memory-cursor",
     ) -> None:
-        if session_ttl is not None and session_ttl <= timedelta(0):
-            raise ValidationError("session_ttl must be positive")
+        if session_ttl is not None and (
+            not isinstance(session_ttl, timedelta) or not timedelta(0) < session_ttl <= _MAX_TTL
+        ):
+            raise ValidationError("session_ttl must be a timedelta between 0 and 100 years")
+        if not callable(clock):
+            raise ValidationError("clock must be a callable returning an aware datetime")
+        if not isinstance(cursor_secret, bytes) or not cursor_secret:
+            raise ValidationError("cursor_secret must be non-empty bytes")
         self.session_ttl = session_ttl
         self._clock = clock
         self._cursors = CursorCodec(cursor_secret)
@@ -296,6 +359,13 @@ class MemoryAdapter:
             change.user_id if "user_id" in given else None,
             change.active_agent_id if "active_agent_id" in given else None,
         )
+        # What the update writes is checked before the session is looked at (as DynamoDB).
+        written = change.model_dump(include=given - {"expires_at"}, exclude_none=True)
+        _check_session_size(
+            Session.model_validate(
+                {"status": "active", **written, "id": session_id, **_PROBE_TIMES["session"]}
+            )
+        )
         with self._request():
             now = self._now()
             current = self._live(session_id, now)
@@ -360,6 +430,7 @@ class MemoryAdapter:
     def _walk_sessions(
         self, filters: SessionFilters, cursor: str | None, page_size: int | None
     ) -> tuple[list[Session], str | None]:
+        _check_owner_ids(filters.user_id, filters.active_agent_id)
         query = fingerprint(_SESSIONS_KIND, filters.model_dump(mode="json", exclude={"offset"}))
         with self._request():
             listing = self._session_listing(filters)
@@ -377,7 +448,7 @@ class MemoryAdapter:
         self, filters: SessionFilters | Mapping[str, Any] | None = None
     ) -> Iterator[Session]:
         """Sessions matching ``filters`` (validated when iteration starts)."""
-        chosen = _validated(SessionFilters, filters or {})
+        chosen = _validated(SessionFilters, {} if filters is None else filters)
         yield from self._walk_sessions(chosen, None, None)[0]
 
     def list_sessions(
@@ -394,7 +465,7 @@ class MemoryAdapter:
         page_size: int = 50,
     ) -> Page[Session]:
         """One page of ``list_sessions``; pass ``next_cursor`` back for the next."""
-        chosen = _validated(SessionFilters, filters or {})
+        chosen = _validated(SessionFilters, {} if filters is None else filters)
         size = _page_size(page_size)
         items, next_cursor = self._walk_sessions(chosen, cursor, size)
         return Page[Session](items=items, next_cursor=next_cursor)
@@ -419,10 +490,7 @@ class MemoryAdapter:
             if offset:
                 raise ValidationError("offset cannot be combined with a cursor")
             position = self._cursors.decode(cursor, kind=kind, query=query)
-            raw_key = position.start_key.get("k")
-            if not isinstance(raw_key, list) or not all(isinstance(p, str) for p in raw_key):
-                raise ValidationError("malformed cursor")
-            last = tuple(raw_key)
+            last = _position_of(position.start_key)
             items = [
                 pair for pair in items if (pair[0] < last if listing.descending else pair[0] > last)
             ]
@@ -442,7 +510,7 @@ class MemoryAdapter:
         next_cursor = None
         if page_size is not None and more and not walk_done and page:
             next_cursor = self._cursors.encode(
-                Cursor(kind, query, {"k": list(page[-1][0])}, returned + len(page))
+                Cursor(kind, query, _start_key_of(page[-1][0]), returned + len(page))
             )
         return [item.model_copy(deep=True) for _, item in page], next_cursor
 
@@ -520,7 +588,7 @@ class MemoryAdapter:
         self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
     ) -> Iterator[Message]:
         """Messages in sort-key order (``desc`` reverses); validated when iteration starts."""
-        chosen = _validated(MessageQuery, query or {})
+        chosen = _validated(MessageQuery, {} if query is None else query)
         yield from self._walk_messages(session_id, chosen, None, None)[0]
 
     def get_messages(
@@ -538,7 +606,7 @@ class MemoryAdapter:
         page_size: int = 50,
     ) -> Page[Message]:
         """One page of ``get_messages``; pass ``next_cursor`` back for the next."""
-        chosen = _validated(MessageQuery, query or {})
+        chosen = _validated(MessageQuery, {} if query is None else query)
         size = _page_size(page_size)
         items, next_cursor = self._walk_messages(session_id, chosen, cursor, size)
         return Page[Message](items=items, next_cursor=next_cursor)
@@ -587,6 +655,12 @@ class MemoryAdapter:
         keys.check_message_id(message_id)
         change = _validated(MessageUpdate, updates)
         given = change.model_fields_set
+        # What the update writes is checked before the message is looked for (as DynamoDB).
+        written = change.model_dump(include=given, exclude_none=True)
+        probe = {"role": "user", "content": "", **written, **_PROBE_TIMES["message"]}
+        _check_message_size(
+            Message.model_validate({**probe, "id": message_id, "session_id": session_id})
+        )
         with self._request():
             current = self._messages.get(session_id, {}).get(message_id)
             if current is None:
@@ -670,26 +744,14 @@ class MemoryAdapter:
         """
         if not isinstance(event, Mapping) or not isinstance(event.get("Records", []), list):
             raise ValidationError("expected a DynamoDB Streams event with a Records list")
+        # Every record is checked before anything is deleted.
+        removed = [_ttl_removed_session(record) for record in event.get("Records", [])]
         deleted = 0
         with self._request():
-            for record in event.get("Records", []):
-                if record.get("eventName") != "REMOVE":
-                    continue
-                identity = record.get("userIdentity") or {}
-                if (
-                    identity.get("type") != "Service"
-                    or identity.get("principalId") != "dynamodb.amazonaws.com"
-                ):
-                    continue  # a delete by an application, not by TTL
-                record_keys = (record.get("dynamodb") or {}).get("Keys") or {}
-                pk = record_keys.get("PK", {}).get("S", "")
-                if record_keys.get("SK", {}).get("S") != keys.META_SK or not pk.startswith(
-                    keys.SESSION_PREFIX
-                ):
-                    continue
-                session_id = keys.parse_session_pk(pk)
-                self._sessions.pop(session_id, None)
-                deleted += len(self._messages.pop(session_id, {}))
+            for session_id in removed:
+                if session_id is not None:
+                    self._sessions.pop(session_id, None)
+                    deleted += len(self._messages.pop(session_id, {}))
         return deleted
 
     # --- maintenance ----------------------------------------------------------

@@ -55,32 +55,49 @@ class ExpiryMethods(AdapterCore):
         """Delete expired sessions with their messages; how many sessions were removed.
 
         A session whose expiry moved past ``before`` meanwhile (sliding TTL) is left alone.
+        When ``before`` is not in the future, messages go first and the session
+        item last: an expired session accepts no writes, and a sweep that fails
+        midway still finds the session next time. With a future ``before``, a
+        live session's expiry may still move, so its item goes first (and
+        ``delete_session`` or the stream handler finishes an interrupted sweep).
         """
         moment = self._now() if before is None else before
         seconds = self._epoch(moment)
+        messages_first = moment <= self._now()
         removed = 0
         with self._storage("sweep_expired"):
             for session_id in self.get_expired_sessions(moment):
-                e = Expression()
-                expires = e.name("expiresAt")
-                try:
-                    self._write(
-                        "delete_item",
-                        **e.into(
-                            {
-                                "TableName": self._table,
-                                "Key": session_key(session_id),
-                                "ConditionExpression": f"{expires} <= {e.number(seconds)}",
-                            }
-                        ),
-                    )
-                except ClientError as error:
-                    if error_code(error) != CONDITION_FAILED:
-                        raise
+                if messages_first:
+                    self._delete_messages(session_id)
+                if not self._delete_if_expired(session_id, seconds):
                     continue
-                self._delete_messages(session_id)
+                if not messages_first:
+                    self._delete_messages(session_id)
                 removed += 1
         return removed
+
+    def _delete_if_expired(self, session_id: str, seconds: int) -> bool:
+        """Delete the session item if it expires by ``seconds``; whether it is gone now."""
+        e = Expression()
+        expires = e.name("expiresAt")
+        try:
+            self._write(
+                "delete_item",
+                **e.into(
+                    {
+                        "TableName": self._table,
+                        "Key": session_key(session_id),
+                        "ConditionExpression": f"{expires} <= {e.number(seconds)}",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                ),
+            )
+        except ClientError as error:
+            if error_code(error) != CONDITION_FAILED:
+                raise
+            # No item: already deleted (e.g. our own retried delete). An item: expiry moved.
+            return "Item" not in error.response
+        return True
 
     def handle_stream_event(self, event: Mapping[str, Any]) -> int:
         """Delete the messages of session items the TTL service removed; how many.

@@ -103,6 +103,10 @@ class MessageMethods(AdapterCore):
         if reasons is not None:
             if reasons[1] == "ConditionalCheckFailed":
                 raise SessionNotFoundError(session_id)
+            if reasons[0] == "ConditionalCheckFailed" and reasons[1] == "None":
+                # The message's key is this call's fresh id: only our own earlier
+                # attempt (a retry after a lost response) can have written it.
+                return message
             raise StorageError(f"add_message was cancelled: {reasons}")
         return message
 

@@ -231,7 +231,7 @@ class Rule:
     times: int | None = 1
     """How many sends it fires on; ``None``: all of them."""
     skip: int = 0
-    """Matching sends to let through before firing."""
+    """Matching sends this rule lets pass before firing (later rules may still take them)."""
     attempts: frozenset[int] | None = None
     """botocore attempt numbers (1 = first try of an API call) it applies to; ``None``: any."""
     when: Callable[[Mapping[str, Any]], bool] | None = None
