@@ -283,7 +283,7 @@ class MessageMethods(AdapterCore):
             expression = f"SET {', '.join(sets)}"
             if removes:
                 expression += f" REMOVE {', '.join(removes)}"
-            check_item_size(e.values, f"update of message {message_id!r}")
+            check_item_size(e.assigned(sets), f"update of message {message_id!r}")
             key = self._message_key(session_id, message_id)
             if key is None:
                 raise MessageNotFoundError(session_id, message_id)

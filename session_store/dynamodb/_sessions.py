@@ -214,7 +214,7 @@ class SessionMethods(AdapterCore):
         expression = f"SET {', '.join(sets)} ADD {version} {e.number(1)}"
         if removes:
             expression += f" REMOVE {', '.join(removes)}"
-        check_item_size(e.values, f"update of session {session_id!r}")
+        check_item_size(e.assigned(sets), f"update of session {session_id!r}")
         request = e.into(
             {
                 "TableName": self._table,
