@@ -4,9 +4,10 @@ Two uses:
 
 * **Your unit tests.** Code written against ``StorageAdapter`` can be tested
   with ``MemoryAdapter()`` instead of a DynamoDB table (no moto, no network).
-  Inject ``clock`` to control time (``created_at``, ``last_activity_at``,
-  ``updated_at`` and expiry all follow it) and ``session_ttl`` for sliding
-  expiry, exactly as with ``DynamoDBAdapter``.
+  Inject ``clock`` to control time (a session's ``created_at`` and
+  ``last_activity_at``, a message's ``updated_at`` and every expiry check
+  follow it) and ``session_ttl`` for sliding expiry, exactly as with
+  ``DynamoDBAdapter``.
 * **The model in property tests.** ``tests/integration/test_stateful.py``
   runs random operation sequences against ``DynamoDBAdapter`` and this class
   side by side and checks they agree.
