@@ -40,6 +40,7 @@ from session_store.errors import (
     StorageError,
     ValidationError,
 )
+from session_store.memory import MemoryAdapter
 from session_store.protocol import StorageAdapter
 from session_store.table import (
     BoundModels,
@@ -62,6 +63,7 @@ __all__ = [
     "HealthStatus",
     "ImageUrl",
     "ImageUrlBlock",
+    "MemoryAdapter",
     "Message",
     "MessageMetadata",
     "MessageNotFoundError",
