@@ -430,6 +430,8 @@ class AdapterCore:
         """``healthy``, ``degraded`` (a GSI or TTL not active) or ``unhealthy`` (no table)."""
         started = time.perf_counter()
         details: dict[str, Any] = {"table": self._table}
+        if self._closed:
+            return HealthStatus(status="unhealthy", details={**details, "error": "closed"})
         try:
             table = self._client.describe_table(TableName=self._table)["Table"]
             latency = (time.perf_counter() - started) * 1000

@@ -161,23 +161,12 @@ class SessionMethods(AdapterCore):
         if change.metadata is not None:
             put(
                 "metadata",
-                {
-                    "S": dumps_compact(
-                        change.metadata.model_dump(by_alias=True, mode="json", exclude_none=True)
-                    )
-                },
+                {"S": dumps_compact(models.json_shape(change.metadata))},
             )
         if change.participants is not None:
             put(
                 "participants",
-                {
-                    "S": dumps_compact(
-                        [
-                            p.model_dump(by_alias=True, mode="json", exclude_none=True)
-                            for p in change.participants
-                        ]
-                    )
-                },
+                {"S": dumps_compact([models.json_shape(p) for p in change.participants])},
             )
         if change.schema_version is not None:
             put("schemaVersion", {"N": str(change.schema_version)})

@@ -244,3 +244,20 @@ def test_recount_fixes_drifted_counters(adapter: DynamoDBAdapter) -> None:
     assert (fixed.message_count, fixed.token_count) == (2, 7)
     with pytest.raises(SessionNotFoundError):
         adapter.recount("ghost")
+
+
+def test_update_keeps_null_values_under_unknown_metadata_keys(adapter: DynamoDBAdapter) -> None:
+    created = adapter.create_session({"status": "active"})
+    updated = adapter.update_session(created.id, {"metadata": {"title": "t", "archivedBy": None}})
+    assert updated.metadata.model_extra == {"archivedBy": None}
+    assert adapter.get_session(created.id) == updated
+
+
+def test_health_of_a_closed_adapter_is_unhealthy(adapter: DynamoDBAdapter) -> None:
+    closed = DynamoDBAdapter(
+        adapter.config.table_name,
+        region=adapter.config.region,
+        endpoint_url=adapter.config.endpoint_url,
+    )
+    closed.close()
+    assert closed.health().status == "unhealthy"

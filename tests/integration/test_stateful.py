@@ -172,11 +172,7 @@ def session_metadata(extra_values: st.SearchStrategy[Any]) -> st.SearchStrategy[
 
 
 new_session_metadata = session_metadata(json_values)
-# BUG (DynamoDBAdapter.update_session): it writes metadata with
-# ``model_dump(exclude_none=True)`` instead of ``models.json_shape``, so an
-# unknown top-level metadata key whose value is null is dropped (create_session
-# keeps it). Updates leave null out of unknown keys until that is fixed.
-updated_session_metadata = session_metadata(json_values.filter(lambda value: value is not None))
+updated_session_metadata = new_session_metadata
 token_budgets = st.fixed_dictionaries(
     {
         "max_tokens": st.integers(0, 1000),
