@@ -57,9 +57,9 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 
 from session_store import keys, models
+from session_store._inputs import checked_page_size, ttl_removed_session, validated
 from session_store._time import format_iso, from_epoch_seconds, to_epoch_seconds, utc_now
 from session_store.cursor import Cursor, CursorCodec, fingerprint
 from session_store.domain import (
@@ -91,8 +91,6 @@ __all__ = ["MemoryAdapter"]
 _M = TypeVar("_M", bound=BaseModel)
 _T = TypeVar("_T")
 
-MAX_PAGE_SIZE = 10_000
-"""Largest ``page_size`` accepted (as ``DynamoDBAdapter``)."""
 _MAX_TTL = timedelta(days=36_500)
 _EPOCH = from_epoch_seconds(0)
 _PROBE_TIMES = {
@@ -102,32 +100,6 @@ _PROBE_TIMES = {
 """Stand-in instants for checking what an update writes before the item is read."""
 _SESSIONS_KIND = "memory-sessions"
 _MESSAGES_KIND = "memory-messages"
-
-
-def _validated(model: type[_M], data: object) -> _M:
-    """``data`` as ``model``; a plain mapping is validated, bad input is ``ValidationError``."""
-    if isinstance(data, model):
-        return data
-    if not isinstance(data, Mapping):
-        raise ValidationError(f"expected {model.__name__} or a mapping, got {type(data).__name__}")
-    try:
-        return model.model_validate(dict(data))
-    except PydanticValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or model.__name__}: {e['msg']}"
-            for e in error.errors()
-        )
-        raise ValidationError(f"invalid {model.__name__}: {problems}") from error
-
-
-def _page_size(page_size: object) -> int:
-    if (
-        isinstance(page_size, bool)
-        or not isinstance(page_size, int)
-        or not 1 <= page_size <= MAX_PAGE_SIZE
-    ):
-        raise ValidationError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}")
-    return page_size
 
 
 def _epoch(instant: object) -> int:
@@ -165,37 +137,6 @@ def _check_message_size(message: Message) -> None:
 
 def _message_sort_key(message: Message) -> str:
     return keys.message_sk(message.created_at, message.id)
-
-
-def _ttl_removed_session(record: object) -> str | None:
-    """The id of the session item a stream record says TTL removed, else ``None``.
-
-    ``ValidationError`` for a record that is not shaped like a stream record.
-    """
-    if not isinstance(record, Mapping):
-        raise ValidationError("a stream record must be a mapping")
-    identity = record.get("userIdentity") or {}
-    change = record.get("dynamodb") or {}
-    if not isinstance(identity, Mapping) or not isinstance(change, Mapping):
-        raise ValidationError("a stream record's userIdentity and dynamodb must be mappings")
-    if record.get("eventName") != "REMOVE" or (
-        identity.get("type"),
-        identity.get("principalId"),
-    ) != ("Service", "dynamodb.amazonaws.com"):
-        return None  # not a removal, or a delete by an application rather than TTL
-    record_keys = change.get("Keys") or {}
-    if not isinstance(record_keys, Mapping):
-        raise ValidationError("a stream record's Keys must be a mapping")
-    pk, sk = record_keys.get("PK"), record_keys.get("SK")
-    if not (isinstance(pk, Mapping) and isinstance(sk, Mapping)):
-        return None
-    pk_text, sk_text = pk.get("S"), sk.get("S")
-    if sk_text != keys.META_SK or not isinstance(pk_text, str):
-        return None
-    try:
-        return keys.parse_session_pk(pk_text)
-    except ValueError:
-        return None  # not a session partition
 
 
 def _start_key_of(position: tuple[str, ...]) -> dict[str, Any]:
@@ -301,7 +242,7 @@ class MemoryAdapter:
 
     def create_session(self, data: NewSession | Mapping[str, Any]) -> Session:
         """Store a new session; never overwrites (``SessionExistsError``)."""
-        new = _validated(NewSession, data)
+        new = validated(NewSession, data)
         session_id = keys.check_session_id(new.id if new.id is not None else str(uuid.uuid4()))
         _check_owner_ids(new.user_id, new.active_agent_id)
         with self._request():
@@ -348,7 +289,7 @@ class MemoryAdapter:
         from the stored version.
         """
         keys.check_session_id(session_id)
-        change = _validated(SessionUpdate, updates)
+        change = validated(SessionUpdate, updates)
         if expected_version is not None and (
             isinstance(expected_version, bool)
             or not isinstance(expected_version, int)
@@ -449,7 +390,7 @@ class MemoryAdapter:
         self, filters: SessionFilters | Mapping[str, Any] | None = None
     ) -> Iterator[Session]:
         """Sessions matching ``filters`` (validated when iteration starts)."""
-        chosen = _validated(SessionFilters, {} if filters is None else filters)
+        chosen = validated(SessionFilters, {} if filters is None else filters)
         yield from self._walk_sessions(chosen, None, None)[0]
 
     def list_sessions(
@@ -466,8 +407,8 @@ class MemoryAdapter:
         page_size: int = 50,
     ) -> Page[Session]:
         """One page of ``list_sessions``; pass ``next_cursor`` back for the next."""
-        chosen = _validated(SessionFilters, {} if filters is None else filters)
-        size = _page_size(page_size)
+        chosen = validated(SessionFilters, {} if filters is None else filters)
+        size = checked_page_size(page_size)
         items, next_cursor = self._walk_sessions(chosen, cursor, size)
         return Page[Session](items=items, next_cursor=next_cursor)
 
@@ -523,7 +464,7 @@ class MemoryAdapter:
         ``SessionNotFoundError`` (nothing written) when the session is absent or expired.
         """
         keys.check_session_id(session_id)
-        new = _validated(NewMessage, data)
+        new = validated(NewMessage, data)
         message_id = new_message_id()
         message = Message.model_validate(
             {
@@ -589,7 +530,7 @@ class MemoryAdapter:
         self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
     ) -> Iterator[Message]:
         """Messages in sort-key order (``desc`` reverses); validated when iteration starts."""
-        chosen = _validated(MessageQuery, {} if query is None else query)
+        chosen = validated(MessageQuery, {} if query is None else query)
         yield from self._walk_messages(session_id, chosen, None, None)[0]
 
     def get_messages(
@@ -607,8 +548,8 @@ class MemoryAdapter:
         page_size: int = 50,
     ) -> Page[Message]:
         """One page of ``get_messages``; pass ``next_cursor`` back for the next."""
-        chosen = _validated(MessageQuery, {} if query is None else query)
-        size = _page_size(page_size)
+        chosen = validated(MessageQuery, {} if query is None else query)
+        size = checked_page_size(page_size)
         items, next_cursor = self._walk_messages(session_id, chosen, cursor, size)
         return Page[Message](items=items, next_cursor=next_cursor)
 
@@ -654,7 +595,7 @@ class MemoryAdapter:
         """
         keys.check_session_id(session_id)
         keys.check_message_id(message_id)
-        change = _validated(MessageUpdate, updates)
+        change = validated(MessageUpdate, updates)
         given = change.model_fields_set
         # What the update writes is checked before the message is looked for (as DynamoDB).
         written = change.model_dump(include=given, exclude_none=True)
@@ -746,7 +687,7 @@ class MemoryAdapter:
         if not isinstance(event, Mapping) or not isinstance(event.get("Records", []), list):
             raise ValidationError("expected a DynamoDB Streams event with a Records list")
         # Every record is checked before anything is deleted.
-        removed = [_ttl_removed_session(record) for record in event.get("Records", [])]
+        removed = [ttl_removed_session(record) for record in event.get("Records", [])]
         deleted = 0
         with self._request():
             for session_id in removed:

@@ -16,7 +16,6 @@ from typing import Any, Self, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 
 from session_store import keys, models
 from session_store._expressions import Expression
@@ -51,8 +50,6 @@ DEFAULT_CURSOR_SECRET = b"session-store-cursor"
 
 _M = TypeVar("_M", bound=BaseModel)
 _MAX_TTL = timedelta(days=36_500)
-MAX_PAGE_SIZE = 10_000
-"""Largest page: more is a mistake (DynamoDB reads at most 1 MB a request anyway)."""
 MAX_TAG_PREFILTER = 20
 """Above this many tags the server-side pre-filter is dropped (expression size limits)."""
 _BATCH_SIZE = 25
@@ -66,32 +63,6 @@ _TRANSACTION_CONFLICT = "TransactionConflictException"
 SESSION_KEY = ("PK", "SK")
 USER_INDEX_KEY = ("PK", "SK", "GSI1PK", "GSI1SK")
 AGENT_INDEX_KEY = ("PK", "SK", "GSI2PK", "GSI2SK")
-
-
-def validated(model: type[_M], data: object) -> _M:
-    """``data`` as ``model``; a plain mapping is validated, bad input is ``ValidationError``."""
-    if isinstance(data, model):
-        return data
-    if not isinstance(data, Mapping):
-        raise ValidationError(f"expected {model.__name__} or a mapping, got {type(data).__name__}")
-    try:
-        return model.model_validate(dict(data))
-    except PydanticValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or model.__name__}: {e['msg']}"
-            for e in error.errors()
-        )
-        raise ValidationError(f"invalid {model.__name__}: {problems}") from error
-
-
-def checked_page_size(page_size: object) -> int:
-    if (
-        isinstance(page_size, bool)
-        or not isinstance(page_size, int)
-        or not 1 <= page_size <= MAX_PAGE_SIZE
-    ):
-        raise ValidationError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}")
-    return page_size
 
 
 def key_of(item: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:

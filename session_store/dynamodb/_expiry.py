@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from session_store import keys
 from session_store._expressions import Expression
+from session_store._inputs import ttl_removed_session
 from session_store._time import to_epoch_seconds
 from session_store.dynamodb._core import (
     CONDITION_FAILED,
@@ -106,41 +107,10 @@ class ExpiryMethods(AdapterCore):
         """
         if not isinstance(event, Mapping) or not isinstance(event.get("Records", []), list):
             raise ValidationError("expected a DynamoDB Streams event with a Records list")
-        sessions = [_ttl_removed_session(record) for record in event.get("Records", [])]
+        sessions = [ttl_removed_session(record) for record in event.get("Records", [])]
         deleted = 0
         with self._storage("handle_stream_event"):
             for session_id in sessions:
                 if session_id is not None:
                     deleted += self._delete_messages(session_id)
         return deleted
-
-
-def _ttl_removed_session(record: object) -> str | None:
-    """The id of the session item a stream record says TTL removed, else ``None``.
-
-    Raises ``ValidationError`` for a record that is not shaped like a stream record.
-    """
-    if not isinstance(record, Mapping):
-        raise ValidationError("a stream record must be a mapping")
-    identity = record.get("userIdentity") or {}
-    change = record.get("dynamodb") or {}
-    if not isinstance(identity, Mapping) or not isinstance(change, Mapping):
-        raise ValidationError("a stream record's userIdentity and dynamodb must be mappings")
-    if record.get("eventName") != "REMOVE" or (
-        identity.get("type"),
-        identity.get("principalId"),
-    ) != ("Service", "dynamodb.amazonaws.com"):
-        return None  # not a removal, or a delete by an application rather than TTL
-    record_keys = change.get("Keys") or {}
-    if not isinstance(record_keys, Mapping):
-        raise ValidationError("a stream record's Keys must be a mapping")
-    pk, sk = record_keys.get("PK"), record_keys.get("SK")
-    if not (isinstance(pk, Mapping) and isinstance(sk, Mapping)):
-        return None
-    pk_text, sk_text = pk.get("S"), sk.get("S")
-    if sk_text != keys.META_SK or not isinstance(pk_text, str):
-        return None
-    try:
-        return keys.parse_session_pk(pk_text)
-    except ValueError:
-        return None  # not a session partition

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from session_store import keys, models
 from session_store._expressions import Expression
+from session_store._inputs import checked_page_size, validated
 from session_store._time import format_iso, to_epoch_seconds
 from session_store.attributes import dumps_compact
 from session_store.counters import recount_session
@@ -28,12 +29,10 @@ from session_store.dynamodb._core import (
     SESSION_KEY,
     AdapterCore,
     all_messages_of,
-    checked_page_size,
     decode_message,
     key_of,
     session_key,
     uncount,
-    validated,
 )
 from session_store.errors import (
     MessageNotFoundError,

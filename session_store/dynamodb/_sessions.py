@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from session_store import keys, models
 from session_store._expressions import Expression
+from session_store._inputs import checked_page_size, validated
 from session_store._time import format_iso, to_epoch_seconds
 from session_store.attributes import dumps_compact, to_native
 from session_store.cursor import fingerprint
@@ -29,11 +30,9 @@ from session_store.dynamodb._core import (
     USER_INDEX_KEY,
     WRITE_TOKEN,
     AdapterCore,
-    checked_page_size,
     decode_session,
     expired,
     session_key,
-    validated,
 )
 from session_store.errors import (
     ConcurrencyError,

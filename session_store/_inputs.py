@@ -1,0 +1,79 @@
+"""Input checks shared by the adapters: models from mappings, page sizes, stream records.
+
+Everything here runs before any request and raises ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from session_store import keys
+from session_store.errors import ValidationError
+
+__all__ = ["MAX_PAGE_SIZE", "checked_page_size", "ttl_removed_session", "validated"]
+
+_M = TypeVar("_M", bound=BaseModel)
+
+MAX_PAGE_SIZE = 10_000
+"""Largest page: more is a mistake (DynamoDB reads at most 1 MB a request anyway)."""
+
+
+def validated(model: type[_M], data: object) -> _M:
+    """``data`` as ``model``; a plain mapping is validated, bad input is ``ValidationError``."""
+    if isinstance(data, model):
+        return data
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"expected {model.__name__} or a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(dict(data))
+    except PydanticValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or model.__name__}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ValidationError(f"invalid {model.__name__}: {problems}") from error
+
+
+def checked_page_size(page_size: object) -> int:
+    if (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not 1 <= page_size <= MAX_PAGE_SIZE
+    ):
+        raise ValidationError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}")
+    return page_size
+
+
+def ttl_removed_session(record: object) -> str | None:
+    """The id of the session item a stream record says TTL removed, else ``None``.
+
+    Raises ``ValidationError`` for a record that is not shaped like a stream record.
+    """
+    if not isinstance(record, Mapping):
+        raise ValidationError("a stream record must be a mapping")
+    identity = record.get("userIdentity") or {}
+    change = record.get("dynamodb") or {}
+    if not isinstance(identity, Mapping) or not isinstance(change, Mapping):
+        raise ValidationError("a stream record's userIdentity and dynamodb must be mappings")
+    if record.get("eventName") != "REMOVE" or (
+        identity.get("type"),
+        identity.get("principalId"),
+    ) != ("Service", "dynamodb.amazonaws.com"):
+        return None  # not a removal, or a delete by an application rather than TTL
+    record_keys = change.get("Keys") or {}
+    if not isinstance(record_keys, Mapping):
+        raise ValidationError("a stream record's Keys must be a mapping")
+    pk, sk = record_keys.get("PK"), record_keys.get("SK")
+    if not (isinstance(pk, Mapping) and isinstance(sk, Mapping)):
+        return None
+    pk_text, sk_text = pk.get("S"), sk.get("S")
+    if sk_text != keys.META_SK or not isinstance(pk_text, str):
+        return None
+    try:
+        return keys.parse_session_pk(pk_text)
+    except ValueError:
+        return None  # not a session partition
