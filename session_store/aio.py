@@ -339,9 +339,9 @@ class AsyncDynamoDBAdapter:
 
     # --- table ------------------------------------------------------------------
 
-    async def create_table(self) -> bool:
+    async def create_table(self, *, stream: bool | None = None) -> bool:
         """Create the table from the models if missing (GSIs, TTL); waits until ACTIVE."""
-        return await self._run(self._sync.create_table)
+        return await self._run(self._sync.create_table, stream=stream)
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations (creating or adopting the table first); their names."""

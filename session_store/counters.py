@@ -29,7 +29,7 @@ counters, so a recount racing one of its appends can miss it; run it again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -65,8 +65,11 @@ class MessageTotals:
     token_count: int
 
 
-def count_messages(bound: BoundModels, session_id: str) -> MessageTotals:
-    """Count a session's messages and their tokens (strongly consistent, every page)."""
+def message_items(bound: BoundModels, session_id: str) -> Iterator[dict[str, Any]]:
+    """Every message item of a session, keys and ``tokenCount`` only, oldest first.
+
+    Strongly consistent, every page, read as consumed.
+    """
     request: dict[str, Any] = {
         "TableName": bound.config.table_name,
         "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :msg)",
@@ -78,15 +81,21 @@ def count_messages(bound: BoundModels, session_id: str) -> MessageTotals:
         },
         "ConsistentRead": True,
     }
-    messages = tokens = 0
     while True:
         page = bound.client.query(**request)
-        for item in page.get("Items", []):
-            messages += 1
-            tokens += _number(item.get("tokenCount"))
+        yield from page.get("Items", [])
         if "LastEvaluatedKey" not in page:
-            return MessageTotals(messages, tokens)
+            return
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def count_messages(bound: BoundModels, session_id: str) -> MessageTotals:
+    """Count a session's messages and their tokens (strongly consistent, every page)."""
+    messages = tokens = 0
+    for item in message_items(bound, session_id):
+        messages += 1
+        tokens += _number(item.get("tokenCount"))
+    return MessageTotals(messages, tokens)
 
 
 def recount_session(

@@ -330,6 +330,17 @@ def _refuse_store_owned(data: Any, owned: tuple[str, ...], what: str) -> Any:
     return data
 
 
+_U = TypeVar("_U", bound=BaseModel)
+
+
+def _refuse_removal(update: _U, required: tuple[str, ...]) -> _U:
+    """``update``, unless it sets one of the ``required`` fields to ``None``."""
+    for name in required:
+        if name in update.model_fields_set and getattr(update, name) is None:
+            raise ValueError(f"{name} cannot be removed")
+    return update
+
+
 class SessionUpdate(_Input):
     """Fields to change. Only the fields given are written.
 
@@ -355,10 +366,7 @@ class SessionUpdate(_Input):
 
     @model_validator(mode="after")
     def _required_stay_set(self) -> SessionUpdate:
-        for name in ("status", "metadata", "participants", "schema_version"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be removed")
-        return self
+        return _refuse_removal(self, ("status", "metadata", "participants", "schema_version"))
 
 
 class NewMessage(_Input):
@@ -387,10 +395,7 @@ class MessageUpdate(_Input):
 
     @model_validator(mode="after")
     def _required_stay_set(self) -> MessageUpdate:
-        for name in ("role", "content"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be removed")
-        return self
+        return _refuse_removal(self, ("role", "content"))
 
 
 Limit = Annotated[int, Field(ge=0, le=MAX_LIMIT)]

@@ -230,7 +230,7 @@ class MemoryAdapter:
 
     # --- table (no-ops, for code that also runs on DynamoDBAdapter) -----------
 
-    def create_table(self) -> bool:
+    def create_table(self, *, stream: bool | None = None) -> bool:
         """Nothing to create; ``False`` (as for a table that already exists)."""
         return False
 

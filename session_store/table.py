@@ -264,10 +264,11 @@ def _enable_ttl(client: DynamoDBClient, table_name: str) -> bool:
     return True
 
 
-def create_table(bound: BoundModels) -> bool:
+def create_table(bound: BoundModels, *, stream: bool | None = None) -> bool:
     """Create the table from the models unless it exists; wait until ACTIVE; TTL on.
 
-    Idempotent. Returns whether the table was created by this call.
+    ``stream`` (default: the config's) adds a KEYS_ONLY stream to a table this
+    call creates. Idempotent. Returns whether the table was created by this call.
     """
     client = bound.client
     config = bound.config
@@ -276,7 +277,9 @@ def create_table(bound: BoundModels) -> bool:
         try:
             client.create_table(
                 **table_definition(
-                    config.table_name, provisioned=config.provisioned, stream=config.stream
+                    config.table_name,
+                    provisioned=config.provisioned,
+                    stream=config.stream if stream is None else stream,
                 )
             )
             created = True

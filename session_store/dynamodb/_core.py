@@ -12,15 +12,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel
 
 from session_store import keys, models
 from session_store._expressions import Expression
 from session_store._time import utc_now
-from session_store.counters import recount_session
+from session_store.counters import message_items, recount_session
 from session_store.cursor import Cursor, CursorCodec
 from session_store.domain import (
     HealthStatus,
@@ -48,7 +47,6 @@ from session_store.table import (
 DEFAULT_CURSOR_SECRET = b"session-store-cursor"
 """Cursor checksum key: catches edits and misuse; set your own to make cursors unforgeable."""
 
-_M = TypeVar("_M", bound=BaseModel)
 _MAX_TTL = timedelta(days=36_500)
 MAX_TAG_PREFILTER = 20
 """Above this many tags the server-side pre-filter is dropped (expression size limits)."""
@@ -190,10 +188,14 @@ class AdapterCore:
 
     # --- table ----------------------------------------------------------------
 
-    def create_table(self) -> bool:
-        """Create the table from the models if missing (GSIs, TTL); waits until ACTIVE."""
+    def create_table(self, *, stream: bool | None = None) -> bool:
+        """Create the table from the models if missing (GSIs, TTL); waits until ACTIVE.
+
+        ``stream=True`` gives a new table a KEYS_ONLY stream (for
+        ``handle_stream_event``); the default is the adapter's ``stream`` setting.
+        """
         with self._storage("create_table"):
-            return create_table(self.models)
+            return create_table(self.models, stream=stream)
 
     def migrate(self) -> list[str]:
         """Apply pending migrations (creating or adopting the table first); their names."""
@@ -202,16 +204,9 @@ class AdapterCore:
 
     def _message_items(self, session_id: str) -> Iterator[dict[str, Any]]:
         """Every message item of a session: keys and ``tokenCount`` only, oldest first."""
-        e = Expression()
-        request = e.into(
-            {
-                "TableName": self._table,
-                "KeyConditionExpression": all_messages_of(e, session_id),
-                "ProjectionExpression": f"{e.name('PK')}, {e.name('SK')}, {e.name('tokenCount')}",
-                "ConsistentRead": True,
-            }
-        )
-        return self._paged("Query", request)
+        if self._closed:
+            raise StorageError("the adapter is closed")
+        return message_items(self.models, session_id)
 
     def _delete_messages(self, session_id: str) -> int:
         """Delete every message of a session, 25 a batch, uncounted; how many."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from session_store import DynamoDBAdapter
 from session_store.table import (
     BoundModels,
     ProvisionedThroughput,
@@ -91,3 +92,16 @@ def test_provisioned_table_is_created(table_config: TableConfig) -> None:
         assert table["StreamSpecification"]["StreamEnabled"] is True
     finally:
         models.close()
+
+
+def test_adapter_create_table_with_a_stream(table_config: TableConfig) -> None:
+    with DynamoDBAdapter(
+        table_config.table_name, region=table_config.region, endpoint_url=table_config.endpoint_url
+    ) as adapter:
+        assert adapter.create_table(stream=True) is True
+        table = adapter.models.client.describe_table(TableName=table_config.table_name)["Table"]
+        assert table["StreamSpecification"] == {
+            "StreamEnabled": True,
+            "StreamViewType": "KEYS_ONLY",
+        }
+        assert adapter.create_table(stream=True) is False
