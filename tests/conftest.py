@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import settings
 
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.table import BoundModels, TableConfig, bind_models, create_table
@@ -22,6 +23,13 @@ from session_store.testing.backends import Backend, EndpointBackend, MotoBackend
 from session_store.testing.dynamodb_local import DynamoDBLocal
 
 ENDPOINT_VARIABLE = "SESSION_STORE_TEST_ENDPOINT"
+
+# Property tests explore at random on a developer's machine; in CI (``CI`` set,
+# as ``.ci/run`` does) they replay a fixed sequence, so a landing fails only for
+# the change it brings. Run without ``CI`` to keep searching for new cases.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

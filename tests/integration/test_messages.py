@@ -178,8 +178,9 @@ def test_update_message_token_count_keeps_session_exact(
 
 
 def test_update_missing_message(adapter: DynamoDBAdapter, session: Session) -> None:
-    add(adapter, session, 1)
-    fake = add(adapter, session, 1)[0].id[:-1] + "Z"
+    real = add(adapter, session, 1)[0].id
+    # Same timestamp (same sort-key prefix), different random part: no such message.
+    fake = real[:-1] + ("Y" if real.endswith("Z") else "Z")
     with pytest.raises(MessageNotFoundError):
         adapter.update_message(session.id, fake, {"content": "x"})
     with pytest.raises(MessageNotFoundError):
