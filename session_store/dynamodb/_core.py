@@ -53,8 +53,15 @@ MAX_TAG_PREFILTER = 20
 _BATCH_SIZE = 25
 CONTEXT_PAGE = 100
 """Items evaluated per page by the newest-first read of ``get_context_window``."""
-WRITE_TOKEN = "lastWriteId"
-"""Per-call token on the session item: lets a retried update recognise its own write."""
+RECENT_WRITE_IDS = tuple(f"recentWriteId{n}" for n in range(1, 9))
+"""Attributes holding the tokens of the session's last 8 updates, newest first.
+
+Each ``update_session`` call writes a fresh token into the first and shifts the
+others down by one (in the same update: every operand reads the item as it was
+before it), and refuses to apply if its token is already among them. So a
+retry of an update whose response was lost recognises its own write even when
+up to 7 other updates landed in between.
+"""
 CONDITION_FAILED = "ConditionalCheckFailedException"
 _TRANSACTION_CANCELLED = "TransactionCanceledException"
 _TRANSACTION_CONFLICT = "TransactionConflictException"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -26,9 +27,9 @@ from session_store.dynamodb._core import (
     AGENT_INDEX_KEY,
     CONDITION_FAILED,
     MAX_TAG_PREFILTER,
+    RECENT_WRITE_IDS,
     SESSION_KEY,
     USER_INDEX_KEY,
-    WRITE_TOKEN,
     AdapterCore,
     decode_session,
     expired,
@@ -182,16 +183,21 @@ class SessionMethods(AdapterCore):
             put("expiresAt", seconds)
             put("ttl", seconds)
         put("lastActivityAt", {"S": format_iso(now)})
-        put(WRITE_TOKEN, {"S": token})
-        version = e.name("version")
-        token_name = e.name(WRITE_TOKEN)
         token_value = e.string(token)
+        history = [e.name(attribute) for attribute in RECENT_WRITE_IDS]
+        sets.append(f"{history[0]} = {token_value}")
+        # Shift the older tokens down; a slot not written yet takes this token.
+        sets.extend(
+            f"{newer_slot} = if_not_exists({older_slot}, {token_value})"
+            for older_slot, newer_slot in itertools.pairwise(history)
+        )
+        version = e.name("version")
         expires_name = e.name("expiresAt")
         conditions = [
             f"attribute_exists({e.name('PK')})",
             f"(attribute_not_exists({expires_name}) OR {expires_name} > "
             f"{e.number(to_epoch_seconds(now))})",
-            f"(attribute_not_exists({token_name}) OR {token_name} <> {token_value})",
+            f"NOT ({token_value} IN ({', '.join(history)}))",
         ]
         if expected_version is not None:
             expected = e.number(expected_version)
@@ -220,8 +226,12 @@ class SessionMethods(AdapterCore):
                 if error_code(error) != CONDITION_FAILED:
                     raise
                 old: Any = error.response.get("Item")
-                if old is not None and old.get(WRITE_TOKEN) == {"S": token}:
-                    return decode_session(old)  # our own write, retried after a lost response
+                if old is not None and any(
+                    old.get(attribute) == {"S": token} for attribute in RECENT_WRITE_IDS
+                ):
+                    # Our own write, retried after a lost response: it was applied
+                    # once; the session as stored now is the result.
+                    return decode_session(old)
                 if old is None or expired(old, to_epoch_seconds(now)):
                     raise SessionNotFoundError(session_id) from None
                 actual = int(old["version"]["N"]) if "version" in old else 0

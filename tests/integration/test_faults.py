@@ -46,7 +46,6 @@ from botocore.exceptions import (
 
 from session_store import (
     AsyncDynamoDBAdapter,
-    ConcurrencyError,
     DynamoDBAdapter,
     Message,
     RetryPolicy,
@@ -56,6 +55,7 @@ from session_store import (
     TableConfig,
 )
 from session_store.counters import count_messages
+from session_store.dynamodb._core import RECENT_WRITE_IDS, session_key
 from session_store.errors import error_code
 from session_store.ids import new_message_id
 from session_store.models import Message as MessageItem
@@ -743,68 +743,70 @@ def test_create_session_after_a_lost_response_with_realistic_sessions(
 
 # --- lost responses racing another writer ----------------------------------------------
 #
-# Between a lost response and botocore's retry (a backoff of milliseconds) another
-# client writes the same item. The retry must still recognise the applied write.
+# Between a lost response and botocore's retry (a backoff of milliseconds, or a
+# read timeout) other clients write the same item. The retry must still recognise
+# the applied write: the session keeps the tokens of its last 8 updates.
 
-UPDATE_SESSION_NOT_IDEMPOTENT_UNDER_RACE = (
-    "update_session recognises its own retried write only through lastWriteId == its token; a "
-    "concurrent update between the lost response and botocore's retry replaces lastWriteId, so "
-    "the retry {consequence}. Fix: remember more than the last token (e.g. a small "
-    "per-session set/list of recent write ids, trimmed by age) or send the update as a "
-    "one-item TransactWriteItems so botocore's ClientRequestToken makes its retries "
-    "idempotent (then read ALL_NEW separately, or return what was written)."
-)
+INTERVENING = pytest.mark.parametrize("intervening", [1, len(RECENT_WRITE_IDS) - 1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=UPDATE_SESSION_NOT_IDEMPOTENT_UNDER_RACE.format(
-        consequence="is applied a second time: version goes up by 3 for 2 updates"
-    ),
-)
-def test_update_session_lost_response_raced_by_another_update(
-    backend: Backend, make_adapter: Callable[[int], DynamoDBAdapter]
+@INTERVENING
+def test_update_session_lost_response_raced_by_other_updates(
+    backend: Backend, make_adapter: Callable[[int], DynamoDBAdapter], intervening: int
 ) -> None:
     world = seed(make_adapter(3), 0)
     other = make_adapter(3)
 
-    def concurrent_update() -> None:
-        other.update_session(world.sid, {"metadata": {"title": "theirs"}})
+    def concurrent_updates() -> None:
+        for n in range(intervening):
+            other.update_session(world.sid, {"metadata": {"title": f"theirs {n}"}})
 
-    plan = FaultPlan(lose_response("UpdateItem", side_effect=concurrent_update))
+    plan = FaultPlan(lose_response("UpdateItem", side_effect=concurrent_updates))
     with inject(world.adapter, plan) as injector:
-        world.adapter.update_session(world.sid, {"status": "paused"})
+        result = world.adapter.update_session(world.sid, {"status": "paused"})
     injector.assert_exhausted()
     stored = world.adapter.get_session(world.sid)
     assert stored is not None
-    assert (stored.status.value, stored.metadata.title) == ("paused", "theirs")
-    assert stored.version == world.session.version + 2  # one increment per update
+    last_title = f"theirs {intervening - 1}"
+    assert (stored.status.value, stored.metadata.title) == ("paused", last_title)
+    assert stored.version == world.session.version + 1 + intervening  # one per update
+    assert result == stored  # the retry answers with the session as stored now
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConcurrencyError,
-    reason=UPDATE_SESSION_NOT_IDEMPOTENT_UNDER_RACE.format(
-        consequence="with expected_version fails its version condition and raises a false "
-        "ConcurrencyError although its write was applied (as version expected + 1)"
-    ),
-)
-def test_update_session_with_expected_version_lost_response_raced_by_another_update(
-    backend: Backend, make_adapter: Callable[[int], DynamoDBAdapter]
+@INTERVENING
+def test_update_session_with_expected_version_lost_response_raced_by_other_updates(
+    backend: Backend, make_adapter: Callable[[int], DynamoDBAdapter], intervening: int
 ) -> None:
     world = seed(make_adapter(3), 0)
     other = make_adapter(3)
 
-    def concurrent_update() -> None:
-        other.update_session(world.sid, {"metadata": {"title": "theirs"}})
+    def concurrent_updates() -> None:
+        for n in range(intervening):
+            other.update_session(world.sid, {"metadata": {"title": f"theirs {n}"}})
 
-    plan = FaultPlan(lose_response("UpdateItem", side_effect=concurrent_update))
-    with inject(world.adapter, plan):
-        result = world.adapter.update_session(
+    plan = FaultPlan(lose_response("UpdateItem", side_effect=concurrent_updates))
+    with inject(world.adapter, plan) as injector:
+        result = world.adapter.update_session(  # no false ConcurrencyError
             world.sid, {"status": "paused"}, expected_version=world.session.version
         )
-    assert result.version == world.session.version + 1
+    injector.assert_exhausted()
+    assert result.status.value == "paused"
+    assert result.version == world.session.version + 1 + intervening
+    assert world.adapter.get_session(world.sid) == result
+
+
+def test_update_session_history_of_write_ids_stays_bounded(
+    backend: Backend, make_adapter: Callable[[int], DynamoDBAdapter]
+) -> None:
+    world = seed(make_adapter(3), 0)
+    for n in range(len(RECENT_WRITE_IDS) + 3):
+        world.adapter.update_session(world.sid, {"metadata": {"title": f"t{n}"}})
+    item = world.adapter.models.client.get_item(
+        TableName=world.adapter.config.table_name, Key=session_key(world.sid), ConsistentRead=True
+    )["Item"]
+    tokens = [item[name]["S"] for name in RECENT_WRITE_IDS]
+    assert len(set(tokens)) == len(RECENT_WRITE_IDS)  # the 8 newest, all distinct
+    assert {name for name in item if name.startswith("recentWrite")} == set(RECENT_WRITE_IDS)
 
 
 def test_delete_all_messages_lost_response_raced_by_an_append(

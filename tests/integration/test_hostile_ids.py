@@ -33,6 +33,7 @@ from session_store import (
     Session,
     SessionStatus,
 )
+from session_store.dynamodb._core import RECENT_WRITE_IDS
 from session_store.testing.requests import count_requests
 
 NORMAL_ID = "other"
@@ -112,7 +113,7 @@ def schema_attributes(adapter: DynamoDBAdapter) -> set[str]:
         for model in (bound.SessionMeta, bound.Message, bound.MigrationRecord)
         for attribute in model.get_attributes().values()
     }
-    return names | {"lastWriteId"}  # the update's idempotency token
+    return names | set(RECENT_WRITE_IDS)  # the updates' idempotency tokens
 
 
 def _expression_scopes(node: Any) -> Iterator[dict[str, Any]]:
