@@ -67,13 +67,22 @@ def ttl_removed_session(record: object) -> str | None:
     record_keys = change.get("Keys") or {}
     if not isinstance(record_keys, Mapping):
         raise ValidationError("a stream record's Keys must be a mapping")
-    pk, sk = record_keys.get("PK"), record_keys.get("SK")
-    if not (isinstance(pk, Mapping) and isinstance(sk, Mapping)):
-        return None
-    pk_text, sk_text = pk.get("S"), sk.get("S")
-    if sk_text != keys.META_SK or not isinstance(pk_text, str):
+    if "PK" not in record_keys or "SK" not in record_keys:
+        return None  # not an item of this table's layout
+    pk_text, sk_text = (_string_key(record_keys[name], name) for name in ("PK", "SK"))
+    if sk_text != keys.META_SK:
         return None
     try:
         return keys.parse_session_pk(pk_text)
     except ValueError:
         return None  # not a session partition
+
+
+def _string_key(value: object, name: str) -> str:
+    """The text of a key attribute in DynamoDB JSON (``{"S": text}``), every key here is one."""
+    text = value.get("S") if isinstance(value, Mapping) else None
+    if not isinstance(text, str):
+        raise ValidationError(
+            f"a stream record's {name} key must be a DynamoDB string ({{'S': ...}})"
+        )
+    return text

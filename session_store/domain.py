@@ -27,8 +27,10 @@ from pydantic import (
     Field,
     JsonValue,
     PlainSerializer,
+    TypeAdapter,
     model_validator,
 )
+from pydantic import ValidationError as PydanticValidationError
 from pydantic.alias_generators import to_camel
 
 from session_store._time import format_iso, to_millisecond
@@ -97,6 +99,7 @@ def _finite_json(value: Any) -> Any:
 
 JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_finite_json)]
 """A JSON object (string keys, JSON values, finite numbers)."""
+_JSON_OBJECT: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
 
 
 class SessionStatus(StrEnum):
@@ -148,12 +151,15 @@ class _Open(_Wire):
     model_config = ConfigDict(extra="allow")
 
     @model_validator(mode="after")
-    def _finite_extras(self) -> _Open:
+    def _json_extras(self) -> _Open:
         if self.model_extra:
             try:
-                _finite_json(self.model_extra)
-            except (TypeError, RecursionError):
+                extras = _JSON_OBJECT.validate_python(self.model_extra)
+            except PydanticValidationError:
+                # str keys, JSON values (json.dumps alone would turn int keys into str)
                 raise ValueError("unknown keys must hold JSON values") from None
+            _finite_json(extras)
+            self.__pydantic_extra__ = extras
         return self
 
 
@@ -401,6 +407,18 @@ class MessageUpdate(_Input):
 Limit = Annotated[int, Field(ge=0, le=MAX_LIMIT)]
 
 
+def _utf8_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text that is not valid unicode (a lone surrogate)") from None
+    return text
+
+
+Utf8Text = Annotated[str, AfterValidator(_utf8_text)]
+"""A string DynamoDB can store or compare: UTF-8 encodable, so no lone surrogates."""
+
+
 class SessionFilters(_Input):
     """Which sessions ``list_sessions`` returns.
 
@@ -412,7 +430,7 @@ class SessionFilters(_Input):
     user_id: str | None = None
     status: SessionStatus | None = None
     active_agent_id: str | None = None
-    tags: list[str] | None = None
+    tags: list[Utf8Text] | None = None
     created_after: UtcDateTime | None = None
     created_before: UtcDateTime | None = None
     limit: Limit | None = None

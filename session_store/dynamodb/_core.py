@@ -275,6 +275,7 @@ class AdapterCore:
         operation: str,
         request: dict[str, Any],
         key_names: tuple[str, ...],
+        pinned: Mapping[str, str],
         filtered: bool,
         cursor: str | None,
         page_size: int | None,
@@ -285,6 +286,10 @@ class AdapterCore:
     ) -> tuple[Iterator[Any], Callable[[], str | None]]:
         """Walk a listing: skip ``offset``, stop at ``limit`` (across cursors), page it.
 
+        A cursor's start key must have exactly ``key_names`` and the values in
+        ``pinned`` (the partition the query reads): a cursor signed for this
+        query but pointing elsewhere is refused, not sent.
+
         Returns the items and a function giving the next cursor once they are consumed.
         """
         returned = 0
@@ -292,7 +297,12 @@ class AdapterCore:
             if offset:
                 raise ValidationError("offset cannot be combined with a cursor")
             position = self._cursors.decode(cursor, kind=kind, query=query)
-            request = {**request, "ExclusiveStartKey": position.start_key}
+            start = position.start_key
+            if set(start) != set(key_names) or any(
+                start[name] != {"S": value} for name, value in pinned.items()
+            ):
+                raise ValidationError("cursor does not point into this listing")
+            request = {**request, "ExclusiveStartKey": start}
             returned = position.returned
         remaining = None if limit is None else max(limit - returned, 0)
         take = (

@@ -144,6 +144,7 @@ class MessageMethods(AdapterCore):
             operation="Query",
             request=request,
             key_names=SESSION_KEY,
+            pinned={"PK": keys.session_pk(session_id)},
             filtered=filtered,
             cursor=cursor,
             page_size=page_size,

@@ -256,18 +256,24 @@ class SessionMethods(AdapterCore):
 
     def _session_listing(
         self, filters: SessionFilters
-    ) -> tuple[str, dict[str, Any], tuple[str, ...], bool]:
-        """(operation, request, key attributes, server-side filter present) for ``filters``."""
+    ) -> tuple[str, dict[str, Any], tuple[str, ...], dict[str, str], bool]:
+        """What to send for ``filters``.
+
+        (operation, request, key attributes of the items read, the key values
+        every one of them has, server-side filter present).
+        """
         e = Expression()
         request: dict[str, Any] = {"TableName": self._table}
         conditions: list[str] = []
         key_names: tuple[str, ...]
+        pinned: dict[str, str]
 
         def created() -> str:
             return e.name("createdAt")
 
         if filters.user_id is not None:
             operation, key_names = "Query", USER_INDEX_KEY
+            pinned = {"GSI1PK": keys.user_gsi_pk(filters.user_id)}
             request["IndexName"] = models.USER_INDEX_NAME
             request["ScanIndexForward"] = False
             key = f"{e.name('GSI1PK')} = {e.string(keys.user_gsi_pk(filters.user_id))}"
@@ -297,6 +303,7 @@ class SessionMethods(AdapterCore):
                     conditions.append(f"{created()} {op} {e.string(format_iso(bound))}")
             if filters.active_agent_id is not None:
                 operation, key_names = "Query", AGENT_INDEX_KEY
+                pinned = {"GSI2PK": keys.agent_gsi_pk(filters.active_agent_id)}
                 request["IndexName"] = models.AGENT_INDEX_NAME
                 key = f"{e.name('GSI2PK')} = {e.string(keys.agent_gsi_pk(filters.active_agent_id))}"
                 if filters.status is not None:
@@ -307,6 +314,7 @@ class SessionMethods(AdapterCore):
                 request["KeyConditionExpression"] = key
             else:
                 operation, key_names = "Scan", SESSION_KEY
+                pinned = {"SK": keys.META_SK}
                 conditions.append(f"{e.name('SK')} = {e.string(keys.META_SK)}")
                 conditions.append(f"begins_with({e.name('PK')}, {e.string(keys.SESSION_PREFIX)})")
                 if filters.status is not None:
@@ -327,7 +335,7 @@ class SessionMethods(AdapterCore):
             )
         if conditions:
             request["FilterExpression"] = " AND ".join(conditions)
-        return operation, e.into(request), key_names, bool(conditions)
+        return operation, e.into(request), key_names, pinned, bool(conditions)
 
     def _session_matches(self, session: Session, filters: SessionFilters) -> bool:
         if filters.tags and not set(filters.tags) & set(session.metadata.tags or ()):
@@ -371,7 +379,7 @@ class SessionMethods(AdapterCore):
         after, before = filters.created_after, filters.created_before
         if after is not None and before is not None and after >= before:
             return iter(()), lambda: None  # strict bounds with nothing between them
-        operation, request, key_names, filtered = self._session_listing(filters)
+        operation, request, key_names, pinned, filtered = self._session_listing(filters)
         query = fingerprint("sessions", filters.model_dump(mode="json", exclude={"offset"}))
         return self._walk(
             kind="sessions",
@@ -379,6 +387,7 @@ class SessionMethods(AdapterCore):
             operation=operation,
             request=request,
             key_names=key_names,
+            pinned=pinned,
             filtered=filtered,
             cursor=cursor,
             page_size=page_size,

@@ -11,8 +11,7 @@ limits) run on every backend, on the per-test ``adapter`` fixture.
 
 Limits are DynamoDB's, computed here rather than read from the adapter: a
 partition key holds at most 2048 UTF-8 bytes, a sort key 1024, an item
-400 KB. Cases marked ``xfail(strict=True)`` are known bugs (see each
-reason): fix the adapter and remove the mark.
+400 KB.
 """
 
 from __future__ import annotations
@@ -146,17 +145,9 @@ def refused(seed: Seed, call: Call) -> ValidationError:
     return raised.value
 
 
-def cases(table: dict[str, Call], *, xfail: dict[str, str] | None = None) -> list[Any]:
-    """``pytest.param``s from ``{id: call}``; ids in ``xfail`` get a strict xfail mark."""
-    known = xfail or {}
-    unknown = set(known) - set(table)
-    assert not unknown, f"xfail ids without a case: {unknown}"
-    return [
-        pytest.param(call, id=name, marks=[pytest.mark.xfail(strict=True, reason=known[name])])
-        if name in known
-        else pytest.param(call, id=name)
-        for name, call in table.items()
-    ]
+def cases(table: dict[str, Call]) -> list[Any]:
+    """``pytest.param``s from ``{id: call}``."""
+    return [pytest.param(call, id=name) for name, call in table.items()]
 
 
 def session(**fields: Any) -> dict[str, Any]:
@@ -666,6 +657,18 @@ SIGNED_PAYLOADS: dict[str, Call] = {
             s={**_payload(s.messages_cursor)["s"], "PK": {"S": f"SESSION#{s.other_session_id}"}},
         ),
     ),
+    "start-key-of-a-message-in-a-session-listing": lambda s: s.adapter.list_sessions_page(
+        {},
+        cursor=forged(
+            s.sessions_cursor,
+            s={"PK": {"S": f"SESSION#{s.session_id}"}, "SK": {"S": "MSG#000000000000001#x"}},
+        ),
+    ),
+    "start-key-missing-its-sort-key": lambda s: s.adapter.get_messages_page(
+        s.session_id,
+        {},
+        cursor=forged(s.messages_cursor, s={"PK": {"S": f"SESSION#{s.session_id}"}}),
+    ),
     "count-str": lambda s: s.adapter.list_sessions_page(
         {}, cursor=forged(s.sessions_cursor, n="x")
     ),
@@ -681,13 +684,6 @@ SIGNED_PAYLOADS: dict[str, Call] = {
     "payload-list": lambda s: s.adapter.list_sessions_page({}, cursor=signed(b"[1,2]")),
     "payload-not-json": lambda s: s.adapter.list_sessions_page({}, cursor=signed(b"\xff\xfe{")),
 }
-FOREIGN_START_KEY_BUG = (
-    "CursorCodec.decode checks the payload's shape but not that the start key belongs to the "
-    "query: a signed cursor whose 's' holds another session's partition key is sent as the "
-    "ExclusiveStartKey of this session's Query, and an empty last page comes back (the walk "
-    "silently ends); SPEC §3/§4: a cursor is valid only with the query that produced it, "
-    "misuse is a ValidationError. Require the start key's partition key to be the query's"
-)
 
 
 @pytest.mark.parametrize(
@@ -696,7 +692,6 @@ FOREIGN_START_KEY_BUG = (
         *cases(CURSORS),
         *cases(
             {f"signed-{name}": call for name, call in SIGNED_PAYLOADS.items()},
-            xfail={"signed-start-key-of-another-session": FOREIGN_START_KEY_BUG},
         ),
     ],
 )
@@ -941,22 +936,11 @@ JSON_CASES: dict[str, Call] = {
     for hole, put in JSON_HOLES.items()
     for label, make in NON_JSON.items()
 }
-INT_KEYS_KEPT = (
-    "_Open._finite_extras only checks json.dumps, which turns int keys into strings: an "
-    "int-keyed map under an unknown metadata key is accepted and comes back with str keys; "
-    "require str keys (validate extras as JsonValue)"
-)
 
 
 @pytest.mark.parametrize(
     "call",
-    cases(
-        JSON_CASES,
-        xfail={
-            "session-unknown-metadata-key-int-keyed-map": INT_KEYS_KEPT,
-            "message-unknown-metadata-key-int-keyed-map": INT_KEYS_KEPT,
-        },
-    ),
+    cases(JSON_CASES),
 )
 def test_nan_inf_and_non_json_values_in_free_form_metadata_are_refused(
     seed: Seed, call: Call
@@ -1030,12 +1014,6 @@ def test_deep_and_unencodable_json_is_refused(seed: Seed, call: Call) -> None:
 
 # --- lone surrogates in stored strings ------------------------------------------
 
-SURROGATE_FILTER_BUG = (
-    "a lone surrogate in SessionFilters.tags is not refused, unlike one in user_id or "
-    "active_agent_id: list_sessions sends a Scan with it in the tags pre-filter and returns "
-    "[] (moto and DynamoDB Local accept it; the string is not valid UTF-8, which DynamoDB "
-    "may reject as StorageError); refuse it with ValidationError before the request"
-)
 SURROGATES: dict[str, Call] = {
     "session-title": lambda s: s.adapter.create_session(
         session(metadata={"title": HIGH_SURROGATE})
@@ -1067,7 +1045,7 @@ SURROGATES: dict[str, Call] = {
 }
 
 
-@pytest.mark.parametrize("call", cases(SURROGATES, xfail={"filters-tag": SURROGATE_FILTER_BUG}))
+@pytest.mark.parametrize("call", cases(SURROGATES))
 def test_lone_surrogates_in_stored_strings_are_refused(seed: Seed, call: Call) -> None:
     refused(seed, call)
 
@@ -1240,11 +1218,6 @@ SHAPES.update(
         "stream-records-map": lambda s: s.adapter.handle_stream_event({"Records": {}}),
     }
 )
-STREAM_KEY_BUG = (
-    "handle_stream_event refuses records, userIdentity, dynamodb and Keys that are not "
-    "mappings, but a key value whose 'S' is not a str (PK {'S': 7}) is silently skipped "
-    "(returns 0) instead of ValidationError; refuse non-mapping PK/SK and non-str 'S' too"
-)
 SHAPES.update(
     {
         "stream-record-none": lambda s: s.adapter.handle_stream_event({"Records": [None]}),
@@ -1278,13 +1251,7 @@ FALSY_CASES: dict[str, Call] = {
 
 @pytest.mark.parametrize(
     "call",
-    [
-        *cases(
-            SHAPES,
-            xfail={"stream-key-int": STREAM_KEY_BUG},
-        ),
-        *cases(FALSY_CASES),
-    ],
+    [*cases(SHAPES), *cases(FALSY_CASES)],
 )
 def test_inputs_that_are_not_mappings_where_one_is_required_are_refused(
     seed: Seed, call: Call

@@ -20,8 +20,7 @@ Fault counts stay low: botocore's standard mode backs off up to 1 s (x 2 per
 retry) on throttling and up to 25 ms (x 2) on other errors. The three big
 matrices (retried faults, faults past the budget, lost responses) are one test
 each: every cell gets a session and an adapter of its own on the test's table,
-and cells run four at a time, so their backoff sleeps overlap. Known bugs are
-separate ``xfail(strict=True)`` tests, taken out of the matrices.
+and cells run four at a time, so their backoff sleeps overlap.
 """
 
 from __future__ import annotations
