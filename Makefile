@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 demo: install
-	$(BIN)/python -m session_store.demo
+	$(BIN)/session-store demo
 
 # Caches and build output; `distclean` also drops the venv and node_modules.
 clean:

@@ -146,7 +146,12 @@ class AsyncStorageAdapter(Protocol):
         self, session_id: str, max_tokens: int, *, reserve_tokens: int = 0
     ) -> list[Message]: ...
     async def get_expired_sessions(self, before: datetime) -> list[str]: ...
-    async def sweep_expired(self, before: datetime | None = None) -> int: ...
+    async def sweep_expired(
+        self,
+        before: datetime | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int: ...
     async def recount(self, session_id: str) -> Session: ...
     async def health(self) -> HealthStatus: ...
     async def close(self) -> None: ...
@@ -472,9 +477,17 @@ class AsyncDynamoDBAdapter:
         """Ids of sessions with ``expires_at <= before`` (every page of a scan)."""
         return await self._run(self._sync.get_expired_sessions, before)
 
-    async def sweep_expired(self, before: datetime | None = None) -> int:
-        """Delete expired sessions with their messages; how many sessions were removed."""
-        return await self._run(self._sync.sweep_expired, before)
+    async def sweep_expired(
+        self,
+        before: datetime | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Delete expired sessions with their messages; how many sessions were removed.
+
+        ``progress(done, total)`` runs on the worker thread, as in the sync adapter.
+        """
+        return await self._run(self._sync.sweep_expired, before, progress=progress)
 
     async def handle_stream_event(self, event: Mapping[str, Any]) -> int:
         """Delete the messages of session items the TTL service removed; how many."""

@@ -665,14 +665,26 @@ class MemoryAdapter:
                 and to_epoch_seconds(session.expires_at) <= seconds
             )
 
-    def sweep_expired(self, before: datetime | None = None) -> int:
-        """Delete expired sessions (``expires_at <= before``, default now) and their messages."""
+    def sweep_expired(
+        self,
+        before: datetime | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Delete expired sessions (``expires_at <= before``, default now) and their messages.
+
+        ``progress(done, total)`` as in ``DynamoDBAdapter.sweep_expired``.
+        """
         with self._request():
             moment = self._now() if before is None else before
             expired = self.get_expired_sessions(moment)
-            for session_id in expired:
+            if progress is not None:
+                progress(0, len(expired))
+            for done, session_id in enumerate(expired, start=1):
                 self._sessions.pop(session_id, None)
                 self._messages.pop(session_id, None)
+                if progress is not None:
+                    progress(done, len(expired))
             return len(expired)
 
     def handle_stream_event(self, event: Mapping[str, Any]) -> int:

@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -411,8 +419,10 @@ def sweep(settings: Settings, out: Output, *, dry_run: bool = False) -> int:
                 out.say(session_id)
             out.note(f"{len(expired)} expired session(s) would be deleted")
             return 0
-        with out.err.status("sweeping expired sessions…"):
-            removed = adapter.sweep_expired()
+        with _Bar(out, "sweeping expired sessions") as bar:
+            removed = adapter.sweep_expired(
+                progress=lambda done, total: bar.update(done, total=total)
+            )
     out.say(f"deleted {removed} expired session(s) and their messages")
     return 0
 
@@ -441,34 +451,52 @@ def health(settings: Settings, out: Output, *, as_json: bool = False) -> int:
 # --- export, import, local ------------------------------------------------------
 
 
-class _Counter:
-    """A running count on stderr while items stream (a terminal only)."""
+class _Bar:
+    """A progress bar on stderr while work streams (on a terminal only).
 
-    def __init__(self, out: Output, verb: str) -> None:
+    ``total=None`` while the amount of work is unknown: the bar pulses and
+    the count still shows. ``unit="bytes"`` shows sizes instead of counts.
+    """
+
+    def __init__(
+        self, out: Output, description: str, *, total: int | None = None, unit: str = "items"
+    ) -> None:
         self.progress: Progress | None = None
         self.task: Any = None
         if out.err.is_terminal:
+            amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
             self.progress = Progress(
                 SpinnerColumn(),
-                TextColumn(f"{verb} {{task.completed}} item(s)"),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                amount,
                 TimeElapsedColumn(),
                 console=out.err,
                 transient=True,
             )
-            self.task = self.progress.add_task(verb, total=None)
+            self.task = self.progress.add_task(description, total=total)
 
-    def __enter__(self) -> _Counter:
+    def __enter__(self) -> _Bar:
         if self.progress is not None:
             self.progress.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         if self.progress is not None:
+            self.progress.refresh()
             self.progress.stop()
 
-    def update(self, count: int) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, completed=count)
+    def update(
+        self, completed: int, *, total: int | None = None, description: str | None = None
+    ) -> None:
+        if self.progress is None:
+            return
+        changes: dict[str, Any] = {"completed": completed}
+        if total is not None:
+            changes["total"] = total
+        if description is not None:
+            changes["description"] = description
+        self.progress.update(self.task, **changes)
 
 
 @contextmanager
@@ -496,13 +524,22 @@ def _export_to(
     context: AbstractContextManager[Any] = (
         nullcontext(out.stream) if target in (None, "-") else _atomic_file(Path(str(target)))
     )
-    with context as stream, _Counter(out, "exported") as counter:
+    whole_table = not session_ids and user is None
+    estimate = _item_count_estimate(adapter) if whole_table and out.err.is_terminal else None
+    with context as stream, _Bar(out, "exporting", total=estimate) as bar:
         for item in export_items(adapter, session_ids=session_ids, user_id=user):
             stream.write(item_line(item))
             count += 1
             if count % 100 == 0:
-                counter.update(count)
+                bar.update(count, total=None if estimate is None else max(estimate, count))
+        bar.update(count, total=count)
     return count
+
+
+def _item_count_estimate(adapter: DynamoDBAdapter) -> int | None:
+    """The table's item count as DynamoDB last computed it (about every six hours)."""
+    described = adapter.models.client.describe_table(TableName=adapter.config.table_name)
+    return described["Table"].get("ItemCount") or None
 
 
 def export(
@@ -540,8 +577,15 @@ def import_(settings: Settings, out: Output, source: str) -> int:
             lines = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
         except OSError as error:
             raise CliError(f"cannot read {source}: {error.strerror}") from None
-        with lines, _Counter(out, "imported") as counter:
-            result = import_lines(adapter, lines, progress=counter.update)
+        # A file's bar follows the bytes read (its size is known); stdin's counts items.
+        size = None if source == "-" else os.fstat(lines.fileno()).st_size
+        with lines, _Bar(out, "importing", total=size, unit="bytes" if size else "items") as bar:
+
+            def report(items: int) -> None:
+                done = items if size is None else lines.buffer.tell()
+                bar.update(done, description=f"imported {items} item(s)")
+
+            result = import_lines(adapter, lines, progress=report)
     out.say(
         f"imported {result.items} item(s): {result.sessions} session(s), "
         f"{result.messages} message(s)"

@@ -54,11 +54,20 @@ class Output:
         return cls(console, Console(stderr=True))
 
     @classmethod
-    def capture(cls, width: int = 160) -> Output:
-        """Both streams into memory (no colours, fixed width); read with ``text``/``errors``."""
+    def capture(cls, width: int = 160, *, terminal: bool = False) -> Output:
+        """Both streams into memory (no colours, fixed width); read with ``text``/``errors``.
+
+        ``terminal=True`` makes stderr act as a terminal, so progress bars draw.
+        """
         return cls(
             Console(file=io.StringIO(), width=width, color_system=None, soft_wrap=False),
-            Console(file=io.StringIO(), width=width, color_system=None, soft_wrap=True),
+            Console(
+                file=io.StringIO(),
+                width=width,
+                color_system=None,
+                soft_wrap=True,
+                force_terminal=terminal or None,
+            ),
         )
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -52,8 +52,16 @@ class ExpiryMethods(AdapterCore):
         except (ValueError, OverflowError) as error:
             raise ValidationError(f"invalid instant: {error}") from None
 
-    def sweep_expired(self, before: datetime | None = None) -> int:
+    def sweep_expired(
+        self,
+        before: datetime | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
         """Delete expired sessions with their messages; how many sessions were removed.
+
+        ``progress(done, total)`` is called once the expired sessions are known
+        (``done == 0``) and after each of them is handled.
 
         A session whose expiry moved past ``before`` meanwhile (sliding TTL) is left alone.
         When ``before`` is not in the future, messages go first and the session
@@ -66,16 +74,25 @@ class ExpiryMethods(AdapterCore):
         seconds = self._epoch(moment)
         messages_first = moment <= self._now()
         removed = 0
+        report = progress or (lambda done, total: None)
         with self._storage("sweep_expired"):
-            for session_id in self.get_expired_sessions(moment):
-                if messages_first:
-                    self._delete_messages(session_id)
-                if not self._delete_if_expired(session_id, seconds):
-                    continue
-                if not messages_first:
-                    self._delete_messages(session_id)
-                removed += 1
+            expired = self.get_expired_sessions(moment)
+            report(0, len(expired))
+            for done, session_id in enumerate(expired, start=1):
+                if self._sweep_one(session_id, seconds, messages_first=messages_first):
+                    removed += 1
+                report(done, len(expired))
         return removed
+
+    def _sweep_one(self, session_id: str, seconds: int, *, messages_first: bool) -> bool:
+        """Remove one expired session and its messages; whether it was removed."""
+        if messages_first:
+            self._delete_messages(session_id)
+        if not self._delete_if_expired(session_id, seconds):
+            return False
+        if not messages_first:
+            self._delete_messages(session_id)
+        return True
 
     def _delete_if_expired(self, session_id: str, seconds: int) -> bool:
         """Delete the session item if it expires by ``seconds``; whether it is gone now."""

@@ -356,3 +356,15 @@ def test_sessions_list_default_limit(adapter: DynamoDBAdapter, settings: Setting
     assert f"{cli.DEFAULT_LIST_LIMIT} session(s)" in shown.text()
     assert len(_listed_ids(settings, user="many")) == cli.DEFAULT_LIST_LIMIT + 1  # JSON: all
     assert len(_listed_ids(settings, user="many", limit=3)) == 3
+
+
+def test_sweep_draws_a_progress_bar_on_a_terminal(
+    adapter: DynamoDBAdapter, settings: Settings
+) -> None:
+    for name in ("gone-1", "gone-2", "gone-3"):
+        _session(adapter, name, expires_at=utc_now() - timedelta(minutes=1))
+    out = Output.capture(terminal=True)
+    assert cli.sweep(settings, out) == 0
+    assert "sweeping expired sessions" in out.errors()
+    assert "3/3" in out.errors()
+    assert "deleted 3 expired session(s)" in out.text()

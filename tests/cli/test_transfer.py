@@ -174,3 +174,25 @@ def test_local_refuses_a_busy_port(moto_server: str) -> None:
     port = int(moto_server.rsplit(":", 1)[1])
     with pytest.raises(CliError, match=f"cannot serve on 127.0.0.1:{port}"):
         cli.local(Settings(), Output.capture(), port=port, wait=lambda _: None)
+
+
+def test_export_and_import_draw_progress_bars_on_a_terminal(
+    adapter: DynamoDBAdapter, target: DynamoDBAdapter, tmp_path: Path
+) -> None:
+    _fill(adapter)
+    snapshot = tmp_path / "all.jsonl"
+    exported = Output.capture(terminal=True)
+    assert cli.export(_settings(adapter), exported, output=str(snapshot)) == 0
+    # The whole table's bar starts from DynamoDB's item count estimate and ends full.
+    assert "exporting" in exported.errors()
+    assert "35/35" in exported.errors()
+
+    imported = Output.capture(terminal=True)
+    assert cli.import_(_settings(target), imported, str(snapshot)) == 0
+    size = snapshot.stat().st_size
+    assert "imported 35 item(s)" in imported.errors()  # the bar's description
+    assert f"{size / 1000:.1f}/{size / 1000:.1f} kB" in imported.errors()  # bytes read of all
+
+    quiet = Output.capture()  # not a terminal: no bar, only the summary
+    assert cli.import_(_settings(target), quiet, str(snapshot)) == 0
+    assert quiet.errors() == ""

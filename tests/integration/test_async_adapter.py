@@ -190,7 +190,9 @@ def test_every_method_works_through_the_async_adapter(table_config: TableConfig)
             await db.add_message(session.id, {"role": "user", "content": "left behind"})
             assert await db.handle_stream_event(ttl_removal(session.id)) == 1
             assert await db.get_messages(session.id) == []
-            assert await db.sweep_expired(later) == 1
+            swept: list[tuple[int, int]] = []
+            assert await db.sweep_expired(later, progress=lambda *c: swept.append(c)) == 1
+            assert swept == [(0, 1), (1, 1)]
             assert await db.get_session(session.id) is None
 
             other = await db.create_session({"status": "active"})

@@ -139,6 +139,20 @@ def test_sweep_leaves_a_session_whose_expiry_moved(
     assert timed.get_session(session.id) is not None
 
 
+def test_sweep_reports_progress_per_session_handled(
+    timed: DynamoDBAdapter, clock: list[datetime]
+) -> None:
+    soon = clock[0] + timedelta(minutes=1)
+    moved = timed.create_session({"status": "active", "expires_at": soon})
+    timed.create_session({"status": "active", "expires_at": soon})
+    timed.update_session(moved.id, {"expires_at": soon + timedelta(hours=1)})
+    timed.create_session({"status": "active", "expires_at": soon - timedelta(seconds=1)})
+    calls: list[tuple[int, int]] = []
+    removed = timed.sweep_expired(soon, progress=lambda done, total: calls.append((done, total)))
+    assert removed == 2
+    assert calls == [(0, 2), (1, 2), (2, 2)]  # the moved session was never expired by `soon`
+
+
 def test_stream_handler_deletes_messages_of_ttl_removed_sessions(
     timed: DynamoDBAdapter, clock: list[datetime]
 ) -> None:

@@ -533,7 +533,11 @@ def test_get_expired_and_sweep(memory: MemoryAdapter, clock: Clock) -> None:
     clock.advance(seconds=5)
     assert memory.sweep_expired() == 1
     assert memory.get_messages(soon.id) == []
-    assert memory.sweep_expired(START + timedelta(hours=2)) == 1
+    calls: list[tuple[int, int]] = []
+    assert (
+        memory.sweep_expired(START + timedelta(hours=2), progress=lambda *c: calls.append(c)) == 1
+    )
+    assert calls == [(0, 1), (1, 1)]
     assert memory.get_session(later.id) is None
     assert len(memory.list_sessions()) == 1
 
