@@ -10,6 +10,7 @@ connection. ``SessionMeta.user_index`` (GSI1) and ``SessionMeta.agent_index``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from typing import Any, ClassVar
@@ -22,6 +23,8 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import TableConnection
+from pynamodb.constants import NULL
+from pynamodb.exceptions import AttributeNullError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -102,6 +105,41 @@ class _TableModel(Model):
             )
         return super()._get_connection()
 
+    def _values(self) -> dict[str, Any]:
+        """The attribute values of this instance, by Python name."""
+        return {name: getattr(self, name) for name in self.get_attributes()}
+
+
+# The hot paths of the adapter encode and decode items without building model
+# instances: the same attributes' serialize/deserialize run on the same values,
+# which saves PynamoDB's per-instance bookkeeping (defaults, descriptors). The
+# models hold plain attributes only (no MapAttribute/ListAttribute), which is
+# what these two functions handle.
+
+
+def _serialized(model: type[_TableModel], values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What ``model(**values).serialize()`` returns."""
+    item: dict[str, dict[str, Any]] = {}
+    for name, attribute in model.get_attributes().items():
+        value = values.get(name)
+        serialized = None if value is None else attribute.serialize(value)
+        if serialized is None:
+            if not attribute.null:
+                raise AttributeNullError(name)
+            continue
+        item[attribute.attr_name] = {attribute.attr_type: serialized}
+    return item
+
+
+def _deserialized(model: type[_TableModel], item: Mapping[str, Any]) -> dict[str, Any]:
+    """The values ``model.from_raw_data(item)`` holds, by Python name (absent and NULL left out)."""
+    values: dict[str, Any] = {}
+    for name, attribute in model.get_attributes().items():
+        typed = item.get(attribute.attr_name)
+        if typed and NULL not in typed:
+            values[name] = attribute.deserialize(attribute.get_value(typed))
+    return values
+
 
 class UserIndex(GlobalSecondaryIndex["SessionMeta"]):
     """GSI1: a user's sessions by creation time. Sparse: only sessions with a user."""
@@ -157,58 +195,79 @@ class SessionMeta(_TableModel):
     @classmethod
     def from_domain(cls, session: domain.Session) -> SessionMeta:
         """The item of ``session``, keys and GSI keys included."""
-        item = cls(keys.session_pk(session.id), keys.META_SK)
-        item.gsi1pk = keys.user_gsi_pk(session.user_id) if session.user_id else None
-        item.gsi1sk = keys.created_at_gsi_sk(session.created_at)
-        item.gsi2pk = (
-            keys.agent_gsi_pk(session.active_agent_id) if session.active_agent_id else None
-        )
-        item.gsi2sk = keys.status_gsi_sk(session.status)
-        item.id = session.id
-        item.user_id = session.user_id
-        item.active_agent_id = session.active_agent_id
-        item.status = session.status.value
-        item.schema_version = session.schema_version
-        item.created_at = session.created_at
-        item.last_activity_at = session.last_activity_at
-        item.expires_at = session.expires_at
-        item.ttl = session.expires_at
-        item.participants = [json_shape(p) for p in session.participants]
-        item.metadata = json_shape(session.metadata)
-        item.token_budget = json_shape(session.token_budget) if session.token_budget else None
-        item.compression = json_shape(session.compression) if session.compression else None
-        item.compression_state = (
-            json_shape(session.compression_state) if session.compression_state else None
-        )
-        item.token_count = session.token_count
-        item.message_count = session.message_count
-        item.version = session.version
-        return item
+        return cls(**_session_values(session))
+
+    @classmethod
+    def encode(cls, session: domain.Session) -> dict[str, dict[str, Any]]:
+        """``from_domain(session).serialize()``, without the model instance (a hot path)."""
+        return _serialized(cls, _session_values(session))
+
+    @classmethod
+    def decode(cls, item: Mapping[str, Any]) -> domain.Session:
+        """``from_raw_data(item).to_domain()``, without the model instance (a hot path)."""
+        return _session_of(_deserialized(cls, item))
 
     def to_domain(self) -> domain.Session:
         """The session this item stands for; missing counters and version read as 0."""
-        return domain.Session.model_validate(
-            {
-                "id": self.id if self.id is not None else keys.parse_session_pk(self.pk),
-                "user_id": self.user_id,
-                "active_agent_id": self.active_agent_id,
-                "status": self.status,
-                "metadata": self.metadata if self.metadata is not None else {},
-                "participants": self.participants if self.participants is not None else [],
-                "schema_version": self.schema_version if self.schema_version is not None else 1,
-                "created_at": self.created_at,
-                "last_activity_at": self.last_activity_at
-                if self.last_activity_at is not None
-                else self.created_at,
-                "expires_at": self.expires_at,
-                "token_budget": self.token_budget,
-                "compression": self.compression,
-                "compression_state": self.compression_state,
-                "token_count": self.token_count or 0,
-                "message_count": self.message_count or 0,
-                "version": self.version or 0,
-            }
-        )
+        return _session_of(self._values())
+
+
+def _session_values(session: domain.Session) -> dict[str, Any]:
+    """The attribute values of the item of ``session``, by Python name."""
+    return {
+        "pk": keys.session_pk(session.id),
+        "sk": keys.META_SK,
+        "gsi1pk": keys.user_gsi_pk(session.user_id) if session.user_id else None,
+        "gsi1sk": keys.created_at_gsi_sk(session.created_at),
+        "gsi2pk": keys.agent_gsi_pk(session.active_agent_id) if session.active_agent_id else None,
+        "gsi2sk": keys.status_gsi_sk(session.status),
+        "id": session.id,
+        "user_id": session.user_id,
+        "active_agent_id": session.active_agent_id,
+        "status": session.status.value,
+        "schema_version": session.schema_version,
+        "created_at": session.created_at,
+        "last_activity_at": session.last_activity_at,
+        "expires_at": session.expires_at,
+        "ttl": session.expires_at,
+        "participants": [json_shape(p) for p in session.participants],
+        "metadata": json_shape(session.metadata),
+        "token_budget": json_shape(session.token_budget) if session.token_budget else None,
+        "compression": json_shape(session.compression) if session.compression else None,
+        "compression_state": (
+            json_shape(session.compression_state) if session.compression_state else None
+        ),
+        "token_count": session.token_count,
+        "message_count": session.message_count,
+        "version": session.version,
+    }
+
+
+def _session_of(values: Mapping[str, Any]) -> domain.Session:
+    """The session a session item's attribute values (by Python name) stand for."""
+    get = values.get
+    return domain.Session.model_validate(
+        {
+            "id": get("id") if get("id") is not None else keys.parse_session_pk(get("pk")),
+            "user_id": get("user_id"),
+            "active_agent_id": get("active_agent_id"),
+            "status": get("status"),
+            "metadata": get("metadata") if get("metadata") is not None else {},
+            "participants": get("participants") if get("participants") is not None else [],
+            "schema_version": get("schema_version") if get("schema_version") is not None else 1,
+            "created_at": get("created_at"),
+            "last_activity_at": get("last_activity_at")
+            if get("last_activity_at") is not None
+            else get("created_at"),
+            "expires_at": get("expires_at"),
+            "token_budget": get("token_budget"),
+            "compression": get("compression"),
+            "compression_state": get("compression_state"),
+            "token_count": get("token_count") or 0,
+            "message_count": get("message_count") or 0,
+            "version": get("version") or 0,
+        }
+    )
 
 
 class Message(_TableModel):
@@ -238,42 +297,64 @@ class Message(_TableModel):
     @classmethod
     def from_domain(cls, message: domain.Message) -> Message:
         """The item of ``message``, keys included."""
-        item = cls(
-            keys.session_pk(message.session_id), keys.message_sk(message.created_at, message.id)
-        )
-        item.id = message.id
-        item.session_id = message.session_id
-        item.role = message.role.value
-        item.content = (
-            message.content
-            if isinstance(message.content, str)
-            else [json_shape(block) for block in message.content]
-        )
-        item.token_count = message.token_count
-        item.sequence = message.sequence
-        item.metadata = json_shape(message.metadata) if message.metadata is not None else None
-        item.created_at = message.created_at
-        item.updated_at = message.updated_at
+        return cls(**_message_values(message))
+
+    @classmethod
+    def encode(cls, message: domain.Message) -> dict[str, dict[str, Any]]:
+        """``from_domain(message).serialize()``, without the model instance (a hot path)."""
+        values = _message_values(message)
+        item = _serialized(cls, values)
+        item[cls.content.attr_name] = cls.content.typed(values["content"])
         return item
+
+    @classmethod
+    def decode(cls, item: Mapping[str, Any]) -> domain.Message:
+        """``from_raw_data(item).to_domain()``, without the model instance (a hot path)."""
+        return _message_of(_deserialized(cls, item))
 
     def to_domain(self) -> domain.Message:
         """The message this item stands for; id and time fall back to the sort key."""
-        sk_created_at, sk_id = keys.parse_message_sk(self.sk)
-        return domain.Message.model_validate(
-            {
-                "id": self.id if self.id is not None else sk_id,
-                "session_id": self.session_id
-                if self.session_id is not None
-                else keys.parse_session_pk(self.pk),
-                "role": self.role,
-                "content": self.content if self.content is not None else "",
-                "token_count": self.token_count,
-                "sequence": self.sequence,
-                "metadata": self.metadata,
-                "created_at": self.created_at if self.created_at is not None else sk_created_at,
-                "updated_at": self.updated_at,
-            }
-        )
+        return _message_of(self._values())
+
+
+def _message_values(message: domain.Message) -> dict[str, Any]:
+    """The attribute values of the item of ``message``, by Python name."""
+    return {
+        "pk": keys.session_pk(message.session_id),
+        "sk": keys.message_sk(message.created_at, message.id),
+        "id": message.id,
+        "session_id": message.session_id,
+        "role": message.role.value,
+        "content": message.content
+        if isinstance(message.content, str)
+        else [json_shape(block) for block in message.content],
+        "token_count": message.token_count,
+        "sequence": message.sequence,
+        "metadata": json_shape(message.metadata) if message.metadata is not None else None,
+        "created_at": message.created_at,
+        "updated_at": message.updated_at,
+    }
+
+
+def _message_of(values: Mapping[str, Any]) -> domain.Message:
+    """The message a message item's attribute values (by Python name) stand for."""
+    get = values.get
+    sk_created_at, sk_id = keys.parse_message_sk(get("sk"))  # type: ignore[arg-type]
+    return domain.Message.model_validate(
+        {
+            "id": get("id") if get("id") is not None else sk_id,
+            "session_id": get("session_id")
+            if get("session_id") is not None
+            else keys.parse_session_pk(get("pk")),  # type: ignore[arg-type]
+            "role": get("role"),
+            "content": get("content") if get("content") is not None else "",
+            "token_count": get("token_count"),
+            "sequence": get("sequence"),
+            "metadata": get("metadata"),
+            "created_at": get("created_at") if get("created_at") is not None else sk_created_at,
+            "updated_at": get("updated_at"),
+        }
+    )
 
 
 class MigrationRecord(_TableModel):
