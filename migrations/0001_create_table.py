@@ -3,19 +3,17 @@
 A missing table is created with both GSIs (GSI1 user index, GSI2 agent index,
 projection ALL) and TTL on ``ttl``. An existing table, for example one made
 for the TypeScript adapter with only ``PK``/``SK``, gets whichever GSI it
-lacks and TTL on ``ttl``. ``migrate()`` does the same before every run (and
-logs what it changed), so this records the resulting layout: the table's
-indexes and TTL attribute.
+lacks and TTL on ``ttl``. ``migrate()`` does that (``ensure_table``) before
+any migration runs, every time, and logs what it changed; so this migration
+records the resulting layout: the table's indexes and TTL attribute.
 """
 
 from __future__ import annotations
 
-from session_store.migrations import ensure_table
 from session_store.table import TTL_ATTRIBUTE, BoundModels
 
 
 def up(bound: BoundModels) -> dict[str, object]:
-    ensure_table(bound)
     described = bound.client.describe_table(TableName=bound.config.table_name)["Table"]
     indexes = sorted(index["IndexName"] for index in described.get("GlobalSecondaryIndexes", []))
     return {"indexes": indexes, "ttlAttribute": TTL_ATTRIBUTE}

@@ -160,15 +160,11 @@ def ensure_table(bound: BoundModels) -> list[str]:
     """
     name = bound.config.table_name
     try:
-        try:
-            bound.client.describe_table(TableName=name)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise
-            # Missing: create it (if someone else just did, adopt theirs).
-            if table.create_table(bound):
-                return [f"created table {name!r}"]
-        return table.adopt_table(bound)
+        described = table.describe_table(bound.client, name)
+        # Missing: create it (if someone else just did, adopt theirs).
+        if described is None and table.create_missing_table(bound):
+            return [f"created table {name!r}"]
+        return table.adopt_table(bound, described=described)
     except (ClientError, BotoCoreError) as error:
         raise StorageError(f"cannot create or adopt table {name!r}: {error}") from error
 

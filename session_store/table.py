@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -214,7 +215,8 @@ def _throughput(provisioned: ProvisionedThroughput) -> dict[str, int]:
     }
 
 
-def _describe(client: DynamoDBClient, table_name: str) -> dict[str, Any] | None:
+def describe_table(client: DynamoDBClient, table_name: str) -> dict[str, Any] | None:
+    """The table's description, ``None`` when it does not exist."""
     try:
         return cast("dict[str, Any]", client.describe_table(TableName=table_name)["Table"])
     except ClientError as error:
@@ -223,22 +225,36 @@ def _describe(client: DynamoDBClient, table_name: str) -> dict[str, Any] | None:
         raise
 
 
+def _active(table: Mapping[str, Any] | None) -> bool:
+    return (
+        table is not None
+        and table.get("TableStatus") == "ACTIVE"
+        and all(
+            index.get("IndexStatus") == "ACTIVE"
+            for index in table.get("GlobalSecondaryIndexes", [])
+        )
+    )
+
+
 def wait_until_active(
-    client: DynamoDBClient, table_name: str, *, timeout: float = 300.0
+    client: DynamoDBClient,
+    table_name: str,
+    *,
+    timeout: float = 300.0,
+    described: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Poll until the table and all its GSIs are ACTIVE; the final description."""
+    """Poll until the table and all its GSIs are ACTIVE; the final description.
+
+    ``described``: a fresh description already in hand; when it shows an
+    active table, no request is sent.
+    """
+    if described is not None and _active(described):
+        return described
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
-        table = _describe(client, table_name)
-        if (
-            table is not None
-            and table.get("TableStatus") == "ACTIVE"
-            and all(
-                index.get("IndexStatus") == "ACTIVE"
-                for index in table.get("GlobalSecondaryIndexes", [])
-            )
-        ):
+        table = describe_table(client, table_name)
+        if table is not None and _active(table):
             return table
         if time.monotonic() > deadline:
             raise StorageError(f"table {table_name!r} did not become ACTIVE within {timeout:.0f} s")
@@ -270,37 +286,51 @@ def create_table(bound: BoundModels, *, stream: bool | None = None) -> bool:
     ``stream`` (default: the config's) adds a KEYS_ONLY stream to a table this
     call creates. Idempotent. Returns whether the table was created by this call.
     """
+    described = describe_table(bound.client, bound.config.table_name)
+    if described is None:
+        return create_missing_table(bound, stream=stream)
+    wait_until_active(bound.client, bound.config.table_name, described=described)
+    _enable_ttl(bound.client, bound.config.table_name)
+    return False
+
+
+def create_missing_table(bound: BoundModels, *, stream: bool | None = None) -> bool:
+    """``create_table`` for a table just described as missing (no describe first).
+
+    Returns whether this call created it: ``False`` when another process did
+    meanwhile (that table is then waited for and given TTL all the same).
+    """
     client = bound.client
     config = bound.config
     created = False
-    if _describe(client, config.table_name) is None:
-        try:
-            client.create_table(
-                **table_definition(
-                    config.table_name,
-                    provisioned=config.provisioned,
-                    stream=config.stream if stream is None else stream,
-                )
+    try:
+        client.create_table(
+            **table_definition(
+                config.table_name,
+                provisioned=config.provisioned,
+                stream=config.stream if stream is None else stream,
             )
-            created = True
-        except ClientError as error:
-            # Someone else created it in the meantime: that is what we wanted.
-            if error.response.get("Error", {}).get("Code") != "ResourceInUseException":
-                raise
+        )
+        created = True
+    except ClientError as error:
+        # Someone else created it in the meantime: that is what we wanted.
+        if error.response.get("Error", {}).get("Code") != "ResourceInUseException":
+            raise
     wait_until_active(client, config.table_name)
     _enable_ttl(client, config.table_name)
     return created
 
 
-def adopt_table(bound: BoundModels) -> list[str]:
+def adopt_table(bound: BoundModels, *, described: dict[str, Any] | None = None) -> list[str]:
     """Make an existing table (e.g. one made for the TypeScript adapter) match the models.
 
     Adds a missing GSI1/GSI2 (one per ``UpdateTable`` call, waiting for each)
-    and turns TTL on for ``ttl``. Returns what it changed.
+    and turns TTL on for ``ttl``. Returns what it changed. ``described``: a
+    fresh description of the table, if the caller has one (saves a request).
     """
     client = bound.client
     config = bound.config
-    table = wait_until_active(client, config.table_name)
+    table = wait_until_active(client, config.table_name, described=described)
     wanted = table_definition(config.table_name, provisioned=config.provisioned)
     present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
     changes: list[str] = []
