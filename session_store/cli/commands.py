@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -57,6 +56,7 @@ from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionNotFoundError, error_code, storage_error
 from session_store.iam import iam_policy as build_iam_policy
 from session_store.table import ProvisionedThroughput
+from session_store.testing.moto_server import MotoServer
 
 __all__ = [
     "HEALTH_EXIT_CODES",
@@ -610,17 +610,6 @@ def _until_interrupted() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _check_free(host: str, port: int) -> None:
-    """Fail clearly on an address in use (moto's server would wait forever for it)."""
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-    except OSError as error:
-        raise CliError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
-
-
 def local(
     settings: Settings,
     out: Output,
@@ -638,16 +627,13 @@ def local(
     when it exists, and saved to it on the way out.
     """
     require_moto()
-    from moto.server import ThreadedMotoServer
-
     table = settings.table or DEFAULT_LOCAL_TABLE
     snapshot = Path(data) if data else None
-    _check_free(host, port)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    bound_host, bound_port = server.get_host_and_port()
-    endpoint = f"http://{bound_host}:{bound_port}"
+    server = MotoServer(host, port)
+    try:
+        endpoint = server.start()
+    except OSError as error:
+        raise CliError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
     region = settings.effective_region or "us-east-1"
     served = Settings(table=table, endpoint_url=endpoint, region=region, verbose=settings.verbose)
     try:

@@ -18,6 +18,7 @@ import pytest
 from session_store.cli import Output, Settings
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.testing.backends import unique_table_name
+from session_store.testing.moto_server import MotoServer
 
 COMMAND = Path(sys.executable).parent / "session-store"
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
@@ -38,15 +39,8 @@ def out() -> Output:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on 127.0.0.1 (a free port); its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with MotoServer() as server:
+        yield server.endpoint_url
 
 
 @pytest.fixture

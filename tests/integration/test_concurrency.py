@@ -21,7 +21,6 @@ counters against a recount of the stored messages, and no stray items.
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import multiprocessing.process
 import queue
@@ -45,6 +44,7 @@ from session_store import (
 )
 from session_store.table import TableConfig
 from session_store.testing.backends import Backend, fake_credentials, unique_table_name
+from session_store.testing.moto_server import MotoServer
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
@@ -284,38 +284,17 @@ def collect_reports(
 def http_endpoint(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """An HTTP endpoint other processes can reach: DynamoDB Local's, or a moto server.
 
-    moto 5.2.5's server is not serialised: its lock covers only picking the
-    backend app, and requests run on werkzeug threads in parallel, so two
-    concurrent TransactWriteItems (each snapshotting and restoring the whole
-    table) raise ``RuntimeError: dictionary changed size during iteration``
-    or silently undo each other's writes (seen here: a token lost from a
-    counter). As ``MotoBackend`` does in process, serialise each request.
+    For moto, ``MotoServer``: moto's own threaded server runs requests in
+    parallel, and two concurrent TransactWriteItems (each snapshotting and
+    restoring the whole table) raise ``RuntimeError: dictionary changed size
+    during iteration`` or silently undo each other's writes (seen here: a
+    token lost from a counter); ``MotoServer`` serialises them.
     """
     if backend.endpoint_url is not None:
         yield backend.endpoint_url
         return
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-    from moto.server import ThreadedMotoServer
-
-    lock = threading.Lock()
-    dispatch = DomainDispatcherApplication.__call__
-
-    def serialised(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
-        with lock:
-            return dispatch(app, environ, start_response)
-
-    monkeypatch.setattr(DomainDispatcherApplication, "__call__", serialised)
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    werkzeug.setLevel(logging.ERROR)  # no access-log line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()  # port=0: the port the OS picked
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        werkzeug.setLevel(level)
+    with MotoServer() as server:
+        yield server.endpoint_url
 
 
 @pytest.fixture
