@@ -19,9 +19,7 @@ incremented version and says so.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -29,57 +27,10 @@ import pytest
 
 from session_store import domain
 from session_store.table import BoundModels
+from tests.reference_items import MESSAGES, SESSIONS, WRITTEN_WHEN_MISSING, assert_same_encoding
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-_REPO = Path(__file__).resolve().parents[2]
-SHARED_REFERENCE = _REPO.parent / "shared" / "interop" / "reference-items.json"
-COPIED_REFERENCE = _REPO / "tests" / "data" / "reference-items.json"
-
-WRITTEN_WHEN_MISSING = frozenset({"version", "tokenCount", "messageCount"})
-"""Session attributes we always write and the reference may omit; ours must then be 0."""
-
-JSON_TEXT_ATTRIBUTES = frozenset({"participants", "metadata"})
-
-
-def load_reference() -> dict[str, Any]:
-    path = SHARED_REFERENCE if SHARED_REFERENCE.is_file() else COPIED_REFERENCE
-    with path.open(encoding="utf-8") as handle:
-        data: dict[str, Any] = json.load(handle)
-    return data
-
-
-REFERENCE = load_reference()
-SESSIONS: list[dict[str, Any]] = REFERENCE["sessions"]
-MESSAGES: list[dict[str, Any]] = REFERENCE["messages"]
-
-
-def assert_same_encoding(
-    ours: dict[str, dict[str, Any]],
-    reference: dict[str, dict[str, Any]],
-    *,
-    written_when_missing: frozenset[str] = frozenset(),
-) -> None:
-    """Same attribute names, type tags and values; JSON text byte for byte.
-
-    ``written_when_missing``: attributes we may add where the reference has
-    none, each only as ``{"N": "0"}``.
-    """
-    missing = sorted(set(reference) - set(ours))
-    assert not missing, f"the reference writes {missing}, we do not"
-    added = sorted(set(ours) - set(reference))
-    assert set(added) <= written_when_missing, f"we write {added}, the reference does not"
-    for name in added:
-        assert ours[name] == {"N": "0"}, f"{name} is absent from the reference: must be 0"
-    for name, expected in reference.items():
-        assert set(ours[name]) == set(expected), (
-            f"{name}: type {set(ours[name])} != {set(expected)}"
-        )
-        if name in JSON_TEXT_ATTRIBUTES:
-            assert ours[name]["S"] == expected["S"], f"{name}: JSON text differs"
-        else:
-            assert ours[name] == expected, f"{name}: {ours[name]} != {expected}"
 
 
 @pytest.fixture
