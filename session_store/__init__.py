@@ -30,7 +30,7 @@ from session_store.domain import (
     ToolCall,
     ToolResult,
 )
-from session_store.dynamodb import DynamoDBAdapter
+from session_store.dynamodb import MAX_APPEND, DynamoDBAdapter
 from session_store.errors import (
     ConcurrencyError,
     MessageNotFoundError,
@@ -51,6 +51,7 @@ from session_store.table import (
 )
 
 __all__ = [
+    "MAX_APPEND",
     "AsyncDynamoDBAdapter",
     "AsyncStorageAdapter",
     "BoundModels",

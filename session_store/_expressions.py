@@ -23,6 +23,12 @@ class Expression:
             self.names[placeholder] = attribute
         return placeholder
 
+    def fixed(self, names: dict[str, str], values: dict[str, dict[str, Any]] | None = None) -> None:
+        """Add placeholders a prepared expression fragment uses (not ``#nN``/``:vN``)."""
+        self.names.update(names)
+        if values:
+            self.values.update(values)
+
     def value(self, typed: dict[str, Any]) -> str:
         placeholder = f":v{len(self.values)}"
         self.values[placeholder] = typed

@@ -5,16 +5,24 @@ Everything here runs before any request and raises ``ValidationError``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from session_store import keys
+from session_store.domain import NewMessage
 from session_store.errors import ValidationError
+from session_store.limits import MAX_APPEND
 
-__all__ = ["MAX_PAGE_SIZE", "checked_page_size", "ttl_removed_session", "validated"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "checked_page_size",
+    "ttl_removed_session",
+    "validated",
+    "validated_messages",
+]
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -36,6 +44,24 @@ def validated(model: type[_M], data: object) -> _M:
             for e in error.errors()
         )
         raise ValidationError(f"invalid {model.__name__}: {problems}") from error
+
+
+def validated_messages(messages: object) -> list[NewMessage]:
+    """A batch for ``add_messages``: a sequence of at most ``MAX_APPEND`` valid messages."""
+    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
+        raise ValidationError(f"expected a list of messages, got {type(messages).__name__}")
+    if len(messages) > MAX_APPEND:
+        raise ValidationError(
+            f"{len(messages)} messages: one add_messages call appends at most {MAX_APPEND} "
+            "(DynamoDB's 100 items a transaction, one of them the session)"
+        )
+    checked = []
+    for index, message in enumerate(messages):
+        try:
+            checked.append(validated(NewMessage, message))
+        except ValidationError as error:
+            raise ValidationError(f"message {index}: {error}") from error.__cause__
+    return checked
 
 
 def checked_page_size(page_size: object) -> int:

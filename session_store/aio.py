@@ -62,7 +62,15 @@ import asyncio
 import contextvars
 import itertools
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -125,6 +133,9 @@ class AsyncStorageAdapter(Protocol):
         self, filters: FiltersInput = None, *, cursor: str | None = None, page_size: int = 50
     ) -> Page[Session]: ...
     async def add_message(self, session_id: str, data: MessageInput) -> Message: ...
+    async def add_messages(
+        self, session_id: str, messages: Sequence[MessageInput]
+    ) -> list[Message]: ...
     async def get_messages(self, session_id: str, query: QueryInput = None) -> list[Message]: ...
     def iter_messages(
         self, session_id: str, query: QueryInput = None
@@ -412,6 +423,12 @@ class AsyncDynamoDBAdapter:
     async def add_message(self, session_id: str, data: NewMessage | Mapping[str, Any]) -> Message:
         """Append a message and count it on the session, in one transaction."""
         return await self._run(self._sync.add_message, session_id, data)
+
+    async def add_messages(
+        self, session_id: str, messages: Sequence[NewMessage | Mapping[str, Any]]
+    ) -> list[Message]:
+        """Append up to ``MAX_APPEND`` messages in one transaction: all of them or none."""
+        return await self._run(self._sync.add_messages, session_id, messages)
 
     async def get_messages(
         self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None

@@ -16,8 +16,9 @@ also keep unknown top-level keys, so a read-modify-write never drops data.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -72,6 +73,8 @@ MAX_LIMIT = 1_000_000
 
 
 def _aware_utc_millis(value: datetime) -> datetime:
+    if value.tzinfo is UTC and not value.microsecond % 1000:
+        return value  # already UTC milliseconds, as every value read from an item is
     try:
         return to_millisecond(value)
     except OverflowError:
@@ -325,9 +328,15 @@ _SESSION_STORE_OWNED = ("id", "created_at", "version", "token_count", "message_c
 _MESSAGE_STORE_OWNED = ("id", "session_id", "created_at", "updated_at")
 
 
+@cache
+def _spellings(fields: tuple[str, ...]) -> frozenset[str]:
+    """``fields`` in snake_case and in camelCase (made once: input validation is a hot path)."""
+    return frozenset(name for field in fields for name in (field, to_camel(field)))
+
+
 def _refuse_store_owned(data: Any, owned: tuple[str, ...], what: str) -> Any:
     if isinstance(data, dict):
-        names = {name for field in owned for name in (field, to_camel(field))}
+        names = _spellings(owned)
         given = sorted(str(key) for key in data if key in names)
         if given:
             raise ValueError(

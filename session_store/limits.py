@@ -1,14 +1,30 @@
-"""DynamoDB's item size limit, checked before a write is sent."""
+"""DynamoDB's item and transaction limits, checked before a write is sent."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from session_store.errors import ValidationError
 
-__all__ = ["MAX_ITEM_BYTES", "check_item_size", "item_size"]
+if TYPE_CHECKING:
+    from session_store.domain import NewMessage
+
+__all__ = [
+    "MAX_APPEND",
+    "MAX_ITEM_BYTES",
+    "MAX_TRANSACTION_BYTES",
+    "append_batches",
+    "check_item_size",
+    "check_transaction_size",
+    "item_size",
+]
 
 MAX_ITEM_BYTES = 400 * 1024
+MAX_TRANSACTION_ITEMS = 100
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
+MAX_APPEND = MAX_TRANSACTION_ITEMS - 1
+"""Messages one ``add_messages`` call appends: its transaction also updates the session."""
 
 
 def _value_size(typed: dict[str, Any]) -> int:
@@ -54,18 +70,54 @@ def check_item_size(item: dict[str, dict[str, Any]], what: str) -> None:
     Also refuses text UTF-8 cannot encode (lone surrogates), naming the field.
     Given an update's values (placeholder -> value), it checks those alone.
     """
+    sizes: dict[str, int] = {}
     for name, value in item.items():
         try:
-            _value_size(value)
+            sizes[name] = _value_size(value)
         except _NotUtf8:
             raise ValidationError(
                 f"{what}: {name!r} holds text that is not valid unicode (a lone surrogate)"
             ) from None
-    size = item_size(item)
+    size = sum(len(name.encode("utf-8")) + value_size for name, value_size in sizes.items())
     if size <= MAX_ITEM_BYTES:
         return
-    largest = max(item, key=lambda name: _value_size(item[name]))
+    largest = max(sizes, key=sizes.__getitem__)
     raise ValidationError(
         f"{what} would be {size:,} bytes, over DynamoDB's {MAX_ITEM_BYTES:,}-byte item limit; "
-        f"its largest field {largest!r} is {_value_size(item[largest]):,} bytes"
+        f"its largest field {largest!r} is {sizes[largest]:,} bytes"
     )
+
+
+def check_transaction_size(items: list[dict[str, dict[str, Any]]], what: str) -> None:
+    """``ValidationError`` when ``items`` together exceed a transaction's 4 MB."""
+    size = sum(item_size(item) for item in items)
+    if size > MAX_TRANSACTION_BYTES:
+        raise ValidationError(
+            f"{what} would be {size:,} bytes in one transaction, over DynamoDB's "
+            f"{MAX_TRANSACTION_BYTES:,}-byte limit: append fewer messages at a time"
+        )
+
+
+_BATCH_BYTES = MAX_TRANSACTION_BYTES * 7 // 8
+_PER_MESSAGE_OVERHEAD = 512
+
+
+def append_batches(messages: Sequence[NewMessage]) -> Iterator[list[NewMessage]]:
+    """``messages`` cut into batches ``add_messages`` takes whole, in order.
+
+    Each holds at most ``MAX_APPEND`` messages and stays under a
+    transaction's 4 MB by an overestimate of each message's item (its JSON
+    plus key and attribute overhead). For callers appending more than one
+    transaction holds: each batch is atomic, the whole is not.
+    """
+    batch: list[NewMessage] = []
+    size = 0
+    for message in messages:
+        estimate = len(message.model_dump_json().encode("utf-8")) + _PER_MESSAGE_OVERHEAD
+        if batch and (len(batch) == MAX_APPEND or size + estimate > _BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(message)
+        size += estimate
+    if batch:
+        yield batch

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,7 +59,12 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from session_store import keys, models
-from session_store._inputs import checked_page_size, ttl_removed_session, validated
+from session_store._inputs import (
+    checked_page_size,
+    ttl_removed_session,
+    validated,
+    validated_messages,
+)
 from session_store._time import format_iso, from_epoch_seconds, to_epoch_seconds, utc_now
 from session_store.cursor import Cursor, CursorCodec, fingerprint
 from session_store.domain import (
@@ -84,7 +89,7 @@ from session_store.errors import (
     ValidationError,
 )
 from session_store.ids import new_message_id
-from session_store.limits import check_item_size
+from session_store.limits import check_item_size, check_transaction_size
 
 __all__ = ["MemoryAdapter"]
 
@@ -130,9 +135,11 @@ def _check_session_size(session: Session) -> None:
     check_item_size(item, f"session {session.id!r}")
 
 
-def _check_message_size(message: Message) -> None:
+def _check_message_size(message: Message) -> dict[str, Any]:
+    """The message's item, once its size is checked."""
     item = models.Message.from_domain(message).serialize()
     check_item_size(item, f"message of session {message.session_id!r}")
+    return item
 
 
 def _message_sort_key(message: Message) -> str:
@@ -464,32 +471,51 @@ class MemoryAdapter:
         ``SessionNotFoundError`` (nothing written) when the session is absent or expired.
         """
         keys.check_session_id(session_id)
-        new = validated(NewMessage, data)
-        message_id = new_message_id()
-        message = Message.model_validate(
-            {
-                **new.model_dump(),
-                "id": str(message_id),
-                "session_id": session_id,
-                "created_at": message_id.datetime,
-            }
-        )
-        _check_message_size(message)
+        return self._append(session_id, [validated(NewMessage, data)])[0]
+
+    def add_messages(
+        self, session_id: str, messages: Sequence[NewMessage | Mapping[str, Any]]
+    ) -> list[Message]:
+        """Append up to ``MAX_APPEND`` messages at once, in order: all of them or none."""
+        keys.check_session_id(session_id)
+        return self._append(session_id, validated_messages(messages))
+
+    def _append(self, session_id: str, news: list[NewMessage]) -> list[Message]:
+        if not news:
+            return []
+        appended = []
+        for new in news:
+            message_id = new_message_id()
+            appended.append(
+                Message.model_validate(
+                    {
+                        **new.model_dump(),
+                        "id": str(message_id),
+                        "session_id": session_id,
+                        "created_at": message_id.datetime,
+                    }
+                )
+            )
+        items = [_check_message_size(message) for message in appended]
+        check_transaction_size(items, f"{len(items)} messages of session {session_id!r}")
         with self._request():
             now = self._now()
             session = self._live(session_id, now)
             expires_at = _whole_seconds(self._expiry(now))
             counted = session.model_copy(
                 update={
-                    "message_count": session.message_count + 1,
-                    "token_count": session.token_count + (message.token_count or 0),
+                    "message_count": session.message_count + len(appended),
+                    "token_count": session.token_count
+                    + sum(message.token_count or 0 for message in appended),
                     "last_activity_at": now,
                     **({"expires_at": expires_at} if expires_at is not None else {}),
                 }
             )
             self._sessions[session_id] = counted
-            self._messages.setdefault(session_id, {})[message.id] = message
-            return message.model_copy(deep=True)
+            stored = self._messages.setdefault(session_id, {})
+            for message in appended:
+                stored[message.id] = message
+            return [message.model_copy(deep=True) for message in appended]
 
     def _message_listing(self, session_id: str, query: MessageQuery) -> _Listing[Message]:
         after, before = query.after, query.before

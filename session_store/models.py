@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from pydantic import BaseModel
 from pynamodb.attributes import (
@@ -23,8 +23,8 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import TableConnection
-from pynamodb.constants import NULL
-from pynamodb.exceptions import AttributeNullError
+from pynamodb.constants import NULL, STRING
+from pynamodb.exceptions import AttributeDeserializationError, AttributeNullError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -110,35 +110,54 @@ class _TableModel(Model):
         return {name: getattr(self, name) for name in self.get_attributes()}
 
 
-# The hot paths of the adapter encode and decode items without building model
-# instances: the same attributes' serialize/deserialize run on the same values,
-# which saves PynamoDB's per-instance bookkeeping (defaults, descriptors). The
-# models hold plain attributes only (no MapAttribute/ListAttribute), which is
-# what these two functions handle.
+class _Codec:
+    """Items to attribute values and back, without model instances (the adapter's hot paths).
 
+    The same attributes' ``serialize``/``deserialize`` run on the same values
+    as ``Model.serialize`` and ``Model.from_raw_data``; what is saved is
+    PynamoDB's per-instance bookkeeping (defaults, descriptors, attribute
+    name lookups). Only plain attributes are handled (the models have no
+    MapAttribute or ListAttribute).
+    """
 
-def _serialized(model: type[_TableModel], values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """What ``model(**values).serialize()`` returns."""
-    item: dict[str, dict[str, Any]] = {}
-    for name, attribute in model.get_attributes().items():
-        value = values.get(name)
-        serialized = None if value is None else attribute.serialize(value)
-        if serialized is None:
-            if not attribute.null:
-                raise AttributeNullError(name)
-            continue
-        item[attribute.attr_name] = {attribute.attr_type: serialized}
-    return item
+    def __init__(self, model: type[_TableModel]) -> None:
+        # (stored name, Python name, attribute, whether it is a plain UnicodeAttribute,
+        # whose serialize, get_value and deserialize reduce to reading "S").
+        self._attributes = tuple(
+            (attribute.attr_name, name, attribute, type(attribute) is UnicodeAttribute)
+            for name, attribute in model.get_attributes().items()
+        )
 
+    def serialized(self, values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """What ``model(**values).serialize()`` returns."""
+        item: dict[str, dict[str, Any]] = {}
+        for stored_name, name, attribute, plain in self._attributes:
+            value = values.get(name)
+            if value is not None and plain:
+                item[stored_name] = {STRING: value}
+                continue
+            serialized = None if value is None else attribute.serialize(value)
+            if serialized is None:
+                if not attribute.null:
+                    raise AttributeNullError(name)
+                continue
+            item[stored_name] = {attribute.attr_type: serialized}
+        return item
 
-def _deserialized(model: type[_TableModel], item: Mapping[str, Any]) -> dict[str, Any]:
-    """The values ``model.from_raw_data(item)`` holds, by Python name (absent and NULL left out)."""
-    values: dict[str, Any] = {}
-    for name, attribute in model.get_attributes().items():
-        typed = item.get(attribute.attr_name)
-        if typed and NULL not in typed:
-            values[name] = attribute.deserialize(attribute.get_value(typed))
-    return values
+    def deserialized(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """The values ``model.from_raw_data(item)`` holds, by Python name (absent or NULL: none)."""
+        values: dict[str, Any] = {}
+        for stored_name, name, attribute, plain in self._attributes:
+            typed = item.get(stored_name)
+            if not typed or NULL in typed:
+                continue
+            if not plain:
+                values[name] = attribute.deserialize(attribute.get_value(typed))
+            elif STRING in typed:
+                values[name] = typed[STRING]
+            else:
+                raise AttributeDeserializationError(stored_name, STRING)
+        return values
 
 
 class UserIndex(GlobalSecondaryIndex["SessionMeta"]):
@@ -200,12 +219,12 @@ class SessionMeta(_TableModel):
     @classmethod
     def encode(cls, session: domain.Session) -> dict[str, dict[str, Any]]:
         """``from_domain(session).serialize()``, without the model instance (a hot path)."""
-        return _serialized(cls, _session_values(session))
+        return _SESSION_CODEC.serialized(_session_values(session))
 
     @classmethod
     def decode(cls, item: Mapping[str, Any]) -> domain.Session:
         """``from_raw_data(item).to_domain()``, without the model instance (a hot path)."""
-        return _session_of(_deserialized(cls, item))
+        return _session_of(_SESSION_CODEC.deserialized(item))
 
     def to_domain(self) -> domain.Session:
         """The session this item stands for; missing counters and version read as 0."""
@@ -248,7 +267,9 @@ def _session_of(values: Mapping[str, Any]) -> domain.Session:
     get = values.get
     return domain.Session.model_validate(
         {
-            "id": get("id") if get("id") is not None else keys.parse_session_pk(get("pk")),
+            "id": get("id")
+            if get("id") is not None
+            else keys.parse_session_pk(cast("str", get("pk"))),
             "user_id": get("user_id"),
             "active_agent_id": get("active_agent_id"),
             "status": get("status"),
@@ -303,14 +324,15 @@ class Message(_TableModel):
     def encode(cls, message: domain.Message) -> dict[str, dict[str, Any]]:
         """``from_domain(message).serialize()``, without the model instance (a hot path)."""
         values = _message_values(message)
-        item = _serialized(cls, values)
-        item[cls.content.attr_name] = cls.content.typed(values["content"])
+        item = _MESSAGE_CODEC.serialized(values)
+        # As in _container_serialize: a string is S, content blocks are L.
+        item[Message.content.attr_name] = Message.content.typed(values["content"])
         return item
 
     @classmethod
     def decode(cls, item: Mapping[str, Any]) -> domain.Message:
         """``from_raw_data(item).to_domain()``, without the model instance (a hot path)."""
-        return _message_of(_deserialized(cls, item))
+        return _message_of(_MESSAGE_CODEC.deserialized(item))
 
     def to_domain(self) -> domain.Message:
         """The message this item stands for; id and time fall back to the sort key."""
@@ -339,13 +361,13 @@ def _message_values(message: domain.Message) -> dict[str, Any]:
 def _message_of(values: Mapping[str, Any]) -> domain.Message:
     """The message a message item's attribute values (by Python name) stand for."""
     get = values.get
-    sk_created_at, sk_id = keys.parse_message_sk(get("sk"))  # type: ignore[arg-type]
+    sk_created_at, sk_id = keys.parse_message_sk(cast("str", get("sk")))
     return domain.Message.model_validate(
         {
             "id": get("id") if get("id") is not None else sk_id,
             "session_id": get("session_id")
             if get("session_id") is not None
-            else keys.parse_session_pk(get("pk")),  # type: ignore[arg-type]
+            else keys.parse_session_pk(cast("str", get("pk"))),
             "role": get("role"),
             "content": get("content") if get("content") is not None else "",
             "token_count": get("token_count"),
@@ -364,6 +386,9 @@ class MigrationRecord(_TableModel):
     applied_at = IsoDateTimeAttribute(attr_name="appliedAt")
     detail = JsonTextAttribute(null=True, attr_name="detail")
 
+
+_SESSION_CODEC = _Codec(SessionMeta)
+_MESSAGE_CODEC = _Codec(Message)
 
 # Keep mypy's view of the numeric base used by VersionAttribute explicit.
 _ = NumberAttribute

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,6 +45,7 @@ class StorageAdapter(Protocol):
         self, filters: FiltersInput = None, *, cursor: str | None = None, page_size: int = 50
     ) -> Page[Session]: ...
     def add_message(self, session_id: str, data: MessageInput) -> Message: ...
+    def add_messages(self, session_id: str, messages: Sequence[MessageInput]) -> list[Message]: ...
     def get_messages(self, session_id: str, query: QueryInput = None) -> list[Message]: ...
     def iter_messages(self, session_id: str, query: QueryInput = None) -> Iterator[Message]: ...
     def get_messages_page(

@@ -314,6 +314,36 @@ def local(
     _run(ctx, commands.local, host=host, port=port, data=data)
 
 
+class BenchBackend(StrEnum):
+    LOCAL = "local"
+    MOTO = "moto"
+
+
+@app.command()
+def bench(
+    ctx: typer.Context,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small sizes, about a minute (what CI runs).")
+    ] = False,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Where to write the report.")
+    ] = "BENCHMARKS.md",
+    backend: Annotated[
+        BenchBackend,
+        typer.Option(
+            "--backend", help="local: DynamoDB Local from node_modules; moto: in process."
+        ),
+    ] = BenchBackend.LOCAL,
+) -> None:
+    """Measure cost per call, client overhead, scale and concurrency; write BENCHMARKS.md.
+
+    Needs a source checkout (the benchmarks are not installed with the package).
+    """
+    from session_store.cli import bench as bench_command
+
+    _run(ctx, bench_command.bench, quick=quick, output=output, backend=backend.value)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); the exit code."""
     command = typer.main.get_command(app)

@@ -51,6 +51,8 @@ _MAX_TTL = timedelta(days=36_500)
 MAX_TAG_PREFILTER = 20
 """Above this many tags the server-side pre-filter is dropped (expression size limits)."""
 _BATCH_SIZE = 25
+_FILTERED_LIMIT_CAP = 10_000
+"""Largest Limit of a filtered page: beyond it, 1 MB pages are the bound anyway."""
 CONTEXT_PAGE = 100
 """Items evaluated per page by the newest-first read of ``get_context_window``."""
 RECENT_WRITE_IDS = tuple(f"recentWriteId{n}" for n in range(1, 9))
@@ -104,11 +106,11 @@ def uncount(table: str, session_id: str, messages: int, tokens: int) -> dict[str
 
 
 def decode_session(item: Mapping[str, Any]) -> Session:
-    return models.SessionMeta.from_raw_data(dict(item)).to_domain()
+    return models.SessionMeta.decode(item)
 
 
 def decode_message(item: Mapping[str, Any]) -> Message:
-    return models.Message.from_raw_data(dict(item)).to_domain()
+    return models.Message.decode(item)
 
 
 def expired(item: Mapping[str, Any], now_seconds: int) -> bool:
@@ -122,6 +124,8 @@ class _WalkState:
 
     passed: int = 0
     next_cursor: str | None = None
+    filtered_reads: int = 0
+    """Pages requested so far under a server-side filter (each asks for more items)."""
 
 
 class AdapterCore:
@@ -259,8 +263,12 @@ class AdapterCore:
             if wanted is not None:
                 kwargs["Limit"] = max(wanted, 1)
             response = call(**kwargs)
-            yield from response.get("Items", [])
             last = response.get("LastEvaluatedKey")
+            items = response.get("Items", [])
+            # Let go of each page before reading the next: one page in memory, not two.
+            del response
+            yield from items
+            del items
             if not last:
                 return
             kwargs["ExclusiveStartKey"] = last
@@ -314,10 +322,18 @@ class AdapterCore:
         skip = offset if cursor is None else 0
 
         def wanted() -> int | None:
-            if filtered or take is None:
+            if take is None:
                 return None
             # One more than needed tells whether another page exists.
-            return skip + take - state.passed + (1 if page_size is not None else 0)
+            needed = skip + take - state.passed + (1 if page_size is not None else 0)
+            if not filtered:
+                return needed
+            # A filter drops items after the Limit has counted them: ask for twice what
+            # is missing, and twice as much again on every further page. A listing whose
+            # items mostly pass reads one small page (not 1 MB to return 20); one whose
+            # items mostly fail reaches 1 MB pages after a few requests.
+            state.filtered_reads += 1
+            return min(max(needed, 1) << state.filtered_reads, _FILTERED_LIMIT_CAP)
 
         def items() -> Iterator[Any]:
             count = skipped = 0

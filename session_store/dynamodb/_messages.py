@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from session_store import keys, models
 from session_store._expressions import Expression
-from session_store._inputs import checked_page_size, validated
+from session_store._inputs import checked_page_size, validated, validated_messages
 from session_store._time import format_iso, to_epoch_seconds
 from session_store.attributes import dumps_compact
 from session_store.counters import recount_session
@@ -42,7 +42,7 @@ from session_store.errors import (
     error_code,
 )
 from session_store.ids import new_message_id
-from session_store.limits import check_item_size
+from session_store.limits import check_item_size, check_transaction_size
 
 _TRANSACTION_DELETES = 99
 """Deletes per ``delete_all_messages`` transaction: 100 items at most, one is the counters."""
@@ -60,18 +60,56 @@ class MessageMethods(AdapterCore):
         or expired. The session's ``version`` is left alone.
         """
         keys.check_session_id(session_id)
-        new = validated(NewMessage, data)
-        message_id = new_message_id()
-        message = Message.model_validate(
-            {
-                **new.model_dump(),
-                "id": str(message_id),
-                "session_id": session_id,
-                "created_at": message_id.datetime,
-            }
-        )
-        item = models.Message.from_domain(message).serialize()
-        check_item_size(item, f"message of session {session_id!r}")
+        return self._append(session_id, [validated(NewMessage, data)], "add_message")[0]
+
+    def add_messages(
+        self, session_id: str, messages: Sequence[NewMessage | Mapping[str, Any]]
+    ) -> list[Message]:
+        """Append up to ``MAX_APPEND`` (99) messages in one transaction: all of them or none.
+
+        Ids follow the list's order; the session's counters go up by the
+        messages and their tokens, as ``add_message`` does for one. An empty
+        list sends nothing. ``SessionNotFoundError`` (nothing written) when the
+        session is absent or expired; ``ValidationError`` before any request
+        for a bad message, more than 99, or more than a transaction's 4 MB.
+        """
+        keys.check_session_id(session_id)
+        return self._append(session_id, validated_messages(messages), "add_messages")
+
+    def _append(self, session_id: str, news: list[NewMessage], call: str) -> list[Message]:
+        """Put ``news`` and count them on the session, in one transaction."""
+        if not news:
+            return []
+        appended: list[Message] = []
+        puts: list[dict[str, Any]] = []
+        for new in news:
+            message_id = new_message_id()
+            message = Message.model_validate(
+                {
+                    **new.model_dump(),
+                    "id": str(message_id),
+                    "session_id": session_id,
+                    "created_at": message_id.datetime,
+                }
+            )
+            item = models.Message.encode(message)
+            check_item_size(item, f"message of session {session_id!r}")
+            appended.append(message)
+            puts.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": "PK"},
+                    }
+                }
+            )
+        if len(puts) > 1:
+            check_transaction_size(
+                [put["Put"]["Item"] for put in puts],
+                f"{len(puts)} messages of session {session_id!r}",
+            )
         now = self._now()
         e = Expression()
         sets = [f"{e.name('lastActivityAt')} = {e.string(format_iso(now))}"]
@@ -80,34 +118,30 @@ class MessageMethods(AdapterCore):
             seconds = e.number(to_epoch_seconds(expires_at))
             sets += [f"{e.name('expiresAt')} = {seconds}", f"{e.name('ttl')} = {seconds}"]
         expires = e.name("expiresAt")
+        tokens = sum(message.token_count or 0 for message in appended)
         update = e.into(
             {
                 "TableName": self._table,
                 "Key": session_key(session_id),
                 "UpdateExpression": f"SET {', '.join(sets)} ADD {e.name('messageCount')} "
-                f"{e.number(1)}, {e.name('tokenCount')} {e.number(new.token_count or 0)}",
+                f"{e.number(len(appended))}, {e.name('tokenCount')} {e.number(tokens)}",
                 "ConditionExpression": f"attribute_exists({e.name('PK')}) AND "
                 f"(attribute_not_exists({expires}) OR {expires} > "
                 f"{e.number(to_epoch_seconds(now))})",
             }
         )
-        put = {
-            "TableName": self._table,
-            "Item": item,
-            "ConditionExpression": "attribute_not_exists(#pk)",
-            "ExpressionAttributeNames": {"#pk": "PK"},
-        }
-        with self._storage("add_message"):
-            reasons = self._transact([{"Put": put}, {"Update": update}])
+        with self._storage(call):
+            reasons = self._transact([*puts, {"Update": update}])
         if reasons is not None:
-            if reasons[1] == "ConditionalCheckFailed":
+            *put_reasons, update_reason = reasons
+            if update_reason == "ConditionalCheckFailed":
                 raise SessionNotFoundError(session_id)
-            if reasons[0] == "ConditionalCheckFailed" and reasons[1] == "None":
-                # The message's key is this call's fresh id: only our own earlier
-                # attempt (a retry after a lost response) can have written it.
-                return message
-            raise StorageError(f"add_message was cancelled: {reasons}")
-        return message
+            if update_reason == "None" and all(r == "ConditionalCheckFailed" for r in put_reasons):
+                # The messages' keys are this call's fresh ids: only our own earlier
+                # attempt (a retry after a lost response) can have written them.
+                return appended
+            raise StorageError(f"{call} was cancelled: {reasons}")
+        return appended
 
     def _message_request(self, session_id: str, query: MessageQuery) -> tuple[dict[str, Any], bool]:
         e = Expression()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -44,6 +45,23 @@ from session_store.errors import (
 )
 from session_store.limits import check_item_size
 
+# The token history of ``update_session``, prepared once: ``#w1`` takes this
+# call's token (``:token``), each older slot the one before it (every operand
+# reads the item as it was before the update), a slot not written yet this
+# token; the write is refused if the token is among them already.
+_HISTORY_NAMES = {f"#w{n}": attribute for n, attribute in enumerate(RECENT_WRITE_IDS, start=1)}
+_TOKEN = ":token"
+_HISTORY_SHIFT = ", ".join(
+    [
+        f"#w1 = {_TOKEN}",
+        *(
+            f"{newer} = if_not_exists({older}, {_TOKEN})"
+            for older, newer in itertools.pairwise(_HISTORY_NAMES)
+        ),
+    ]
+)
+_HISTORY_CONDITION = f"NOT ({_TOKEN} IN ({', '.join(_HISTORY_NAMES)}))"
+
 
 class SessionMethods(AdapterCore):
     """Sessions: one item each, listed through GSI1, GSI2 or a scan."""
@@ -62,7 +80,7 @@ class SessionMethods(AdapterCore):
         session = Session.model_validate(
             {**fields, "id": session_id, "created_at": now, "last_activity_at": now, "version": 1}
         )
-        item = models.SessionMeta.from_domain(session).serialize()
+        item = models.SessionMeta.encode(session)
         check_item_size(item, f"session {session_id!r}")
         expression = Expression()
         request = expression.into(
@@ -127,16 +145,18 @@ class SessionMethods(AdapterCore):
             change.active_agent_id if "active_agent_id" in given else None,
         )
         now = self._now()
-        token = uuid.uuid4().hex
+        token = os.urandom(8).hex()  # tells this call's write from the last 8 others
         e = Expression()
         sets: list[str] = []
         removes: list[str] = []
+        assigned: dict[str, dict[str, Any]] = {}  # what the update writes, to size it
 
         def put(attribute: str, typed: dict[str, Any] | None) -> None:
             if typed is None:
                 removes.append(e.name(attribute))
             else:
                 sets.append(f"{e.name(attribute)} = {e.value(typed)}")
+                assigned[attribute] = typed
 
         def text(value: str | None) -> dict[str, Any] | None:
             return None if value is None else {"S": value}
@@ -183,21 +203,16 @@ class SessionMethods(AdapterCore):
             put("expiresAt", seconds)
             put("ttl", seconds)
         put("lastActivityAt", {"S": format_iso(now)})
-        token_value = e.string(token)
-        history = [e.name(attribute) for attribute in RECENT_WRITE_IDS]
-        sets.append(f"{history[0]} = {token_value}")
-        # Shift the older tokens down; a slot not written yet takes this token.
-        sets.extend(
-            f"{newer_slot} = if_not_exists({older_slot}, {token_value})"
-            for older_slot, newer_slot in itertools.pairwise(history)
-        )
+        e.fixed(_HISTORY_NAMES, {_TOKEN: {"S": token}})
+        sets.append(_HISTORY_SHIFT)
+        assigned[RECENT_WRITE_IDS[0]] = {"S": token}
         version = e.name("version")
         expires_name = e.name("expiresAt")
         conditions = [
             f"attribute_exists({e.name('PK')})",
             f"(attribute_not_exists({expires_name}) OR {expires_name} > "
             f"{e.number(to_epoch_seconds(now))})",
-            f"NOT ({token_value} IN ({', '.join(history)}))",
+            _HISTORY_CONDITION,
         ]
         if expected_version is not None:
             expected = e.number(expected_version)
@@ -208,7 +223,7 @@ class SessionMethods(AdapterCore):
         expression = f"SET {', '.join(sets)} ADD {version} {e.number(1)}"
         if removes:
             expression += f" REMOVE {', '.join(removes)}"
-        check_item_size(e.assigned(sets), f"update of session {session_id!r}")
+        check_item_size(assigned, f"update of session {session_id!r}")
         request = e.into(
             {
                 "TableName": self._table,

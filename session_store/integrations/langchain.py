@@ -90,12 +90,15 @@ Windows, applied on read
     adapter) on the same session id reads all of it.
 
 Writes
-    ``add_messages`` stores the messages one by one, in order, each in its
-    own transaction (one request each): a failure part way leaves the
-    messages before it stored. Every message is checked to read back equal
-    before the first is written (DynamoDB's 400 KB item limit is checked as
-    each is written). ``clear()`` is ``delete_all_messages``: the history is gone,
-    the session item stays and takes new messages.
+    ``add_messages`` stores the messages in order through the adapter's
+    ``add_messages``: one transaction (one request) for up to 99 messages
+    (``session_store.limits.append_batches``; fewer when they are large), all
+    of a batch or none of it. A list that needs several transactions is not
+    atomic as a whole: a failure leaves the batches before it stored. Every
+    message is checked to read back equal before the first is written
+    (DynamoDB's 400 KB item limit is checked before each batch is sent).
+    ``clear()`` is ``delete_all_messages``: the history is gone, the session
+    item stays and takes new messages.
 
 Sync and async
     ``adapter`` is a ``DynamoDBAdapter`` (or any ``StorageAdapter``, such as
@@ -145,6 +148,7 @@ from session_store.aio import AsyncDynamoDBAdapter
 from session_store.attributes import dumps_compact
 from session_store.domain import Message, MessageContent, MessageRole, NewMessage, NewSession
 from session_store.errors import SessionExistsError, SessionNotFoundError, ValidationError
+from session_store.limits import append_batches
 from session_store.protocol import StorageAdapter
 
 __all__ = [
@@ -446,27 +450,27 @@ class DynamoDBChatMessageHistory(BaseChatMessageHistory):
         self.add_messages([message])
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        """Append the messages in order, one transaction each."""
-        for new in self._stored(messages):
+        """Append the messages in order: one transaction for up to 99 of them."""
+        for batch in append_batches(self._stored(messages)):
             try:
-                self._sync.add_message(self.session_id, new)
+                self._sync.add_messages(self.session_id, batch)
             except SessionNotFoundError:
                 with contextlib.suppress(SessionExistsError):
                     self._sync.create_session(self._new_session)
-                self._sync.add_message(self.session_id, new)
+                self._sync.add_messages(self.session_id, batch)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """``add_messages``, without blocking the event loop."""
         if self._async is None:
             await asyncio.to_thread(self.add_messages, messages)
             return
-        for new in self._stored(messages):
+        for batch in append_batches(self._stored(messages)):
             try:
-                await self._async.add_message(self.session_id, new)
+                await self._async.add_messages(self.session_id, batch)
             except SessionNotFoundError:
                 with contextlib.suppress(SessionExistsError):
                     await self._async.create_session(self._new_session)
-                await self._async.add_message(self.session_id, new)
+                await self._async.add_messages(self.session_id, batch)
 
     def clear(self) -> None:
         """Delete every message of the session; the session stays and takes new ones."""

@@ -75,10 +75,12 @@ Semantics and DynamoDB requests
   oldest first: one query per 1 MB page. ``0`` returns ``[]`` without a
   request. ``n > 0`` returns the newest ``n`` items, oldest first, from one
   newest-first query of ``n`` messages, whatever the session's size.
-- ``add_items(items)``: one append (a single transaction) per item, in list
-  order; the first write to a new session adds a failed append and a
-  ``PutItem``. An empty list sends nothing. Not atomic as a whole: if a request
-  fails mid-way, the items before it stay stored.
+- ``add_items(items)``: the adapter's ``add_messages``, one transaction (one
+  request) for up to 99 items in list order (``append_batches``; fewer when
+  they are large), all of a batch or none; the first write to a new session
+  adds a failed append and a ``PutItem``. An empty list sends nothing. A list
+  that needs several transactions is not atomic as a whole: if one fails, the
+  batches before it stay stored.
 - ``pop_item()``: removes and returns the newest item, ``None`` on an empty
   session: one query for the newest message plus ``delete_message`` (2), so 3
   requests whatever the session's size.
@@ -133,7 +135,7 @@ from session_store.domain import (
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionExistsError, SessionNotFoundError, ValidationError
 from session_store.ids import new_message_id
-from session_store.limits import check_item_size
+from session_store.limits import append_batches, check_item_size
 
 __all__ = [
     "CONTENT_LIMIT",
@@ -405,8 +407,8 @@ class DynamoDBSession:
 
         async def append_all() -> None:
             async with self._write_lock():
-                for message in messages:
-                    await self._append(message)
+                for batch in append_batches(messages):
+                    await self._append(batch)
 
         await _finish_despite_cancellation(append_all)
 
@@ -452,17 +454,17 @@ class DynamoDBSession:
                 lock = self._locks[loop] = asyncio.Lock()
             return lock
 
-    async def _append(self, message: NewMessage) -> None:
-        """Append one message, creating the session on the first write to it."""
+    async def _append(self, batch: list[NewMessage]) -> None:
+        """Append a batch in one transaction, creating the session on the first write to it."""
         try:
-            await self._adapter.add_message(self.session_id, message)
+            await self._adapter.add_messages(self.session_id, batch)
             return
         except SessionNotFoundError:
             pass
         # Created meanwhile by someone else: theirs is the session to use.
         with contextlib.suppress(SessionExistsError):
             await self._adapter.create_session(self._new_session)
-        await self._adapter.add_message(self.session_id, message)
+        await self._adapter.add_messages(self.session_id, batch)
 
 
 def items_of(messages: Sequence[Message]) -> list[TResponseInputItem]:

@@ -141,8 +141,11 @@ def test_cursor_misuse_is_a_validation_error(adapter: DynamoDBAdapter, session: 
             adapter.get_messages_page(session.id, {"order": "desc"}, cursor=page.next_cursor)
         with pytest.raises(ValidationError):
             adapter.get_messages_page(session.id, {"offset": 1}, cursor=page.next_cursor)
+        middle = len(page.next_cursor) // 2  # one character changed: always another cursor
+        replacement = "B" if page.next_cursor[middle] == "A" else "A"
+        tampered = page.next_cursor[:middle] + replacement + page.next_cursor[middle + 1 :]
         with pytest.raises(ValidationError):
-            adapter.get_messages_page(session.id, cursor=page.next_cursor[:-3] + "AAA")
+            adapter.get_messages_page(session.id, cursor=tampered)
         with pytest.raises(ValidationError):
             adapter.get_messages_page(session.id, cursor="not a cursor")
         with pytest.raises(ValidationError):

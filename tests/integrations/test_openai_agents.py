@@ -331,13 +331,8 @@ def test_writes_create_the_session_once(
     assert log.total == 0
     with count_requests(adapter) as log:
         asyncio.run(session.add_items(items([user_text("hi"), assistant_reply("msg_1", "hello")])))
-    # The first append finds no session; it is created, then every append is one transaction.
-    assert log.operations == [
-        "TransactWriteItems",
-        "PutItem",
-        "TransactWriteItems",
-        "TransactWriteItems",
-    ]
+    # The first append finds no session; it is created, then the batch is one transaction.
+    assert log.operations == ["TransactWriteItems", "PutItem", "TransactWriteItems"]
     with count_requests(adapter) as log:
         asyncio.run(session.add_items(items([user_text("more")])))
     assert log.operations == ["TransactWriteItems"]
@@ -620,15 +615,21 @@ def test_a_cancelled_add_items_still_stores_every_item(
 ) -> None:
     session = DynamoDBSession(fresh_id(), aio)
     asyncio.run(session.add_items(items([user_text("before")])))
-    started = threading.Event()
+    started, cancelled = threading.Event(), threading.Event()
+
+    def hold_until_cancelled(**_: Any) -> None:
+        started.set()
+        cancelled.wait(timeout=30)  # the request is sent only once the task is cancelled
+
     events = adapter.models.client.meta.events
-    events.register("before-call.dynamodb", lambda **_: started.set(), unique_id="test-started")
+    events.register("before-call.dynamodb", hold_until_cancelled, unique_id="test-started")
     batch = [user_text(f"batch {index}") for index in range(3)]
 
     async def scenario() -> None:
         task = asyncio.create_task(session.add_items(items(batch)))
-        await asyncio.to_thread(started.wait)  # the first append is in flight
+        await asyncio.to_thread(started.wait)  # the append is in flight
         task.cancel()
+        cancelled.set()
         with pytest.raises(asyncio.CancelledError):
             await task
 

@@ -356,6 +356,12 @@ def test_an_exact_last_page_has_no_cursor(memory: MemoryAdapter) -> None:
     assert page.next_cursor is None
 
 
+def altered(cursor: str) -> str:
+    """``cursor`` with its middle character changed (always a different cursor)."""
+    middle = len(cursor) // 2
+    return cursor[:middle] + ("B" if cursor[middle] == "A" else "A") + cursor[middle + 1 :]
+
+
 def test_cursor_misuse_is_a_validation_error(memory: MemoryAdapter) -> None:
     session = memory.create_session({"status": "active"})
     fill(memory, session.id, "uuuu")
@@ -366,7 +372,7 @@ def test_cursor_misuse_is_a_validation_error(memory: MemoryAdapter) -> None:
         lambda: memory.get_messages_page(session.id, {"offset": 1}, cursor=cursor),
         lambda: memory.get_messages_page(session.id, {"order": "desc"}, cursor=cursor),
         lambda: memory.get_messages_page(other.id, cursor=cursor),
-        lambda: memory.get_messages_page(session.id, cursor=cursor[:-2] + "AA"),
+        lambda: memory.get_messages_page(session.id, cursor=altered(cursor)),
         lambda: memory.get_messages_page(session.id, cursor="garbage"),
         lambda: memory.get_messages_page(session.id, page_size=0),
         lambda: memory.list_sessions_page(cursor=cursor),

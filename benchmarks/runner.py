@@ -1,0 +1,215 @@
+"""One run of the benchmarks: the four parts, printed as they finish, then ``BENCHMARKS.md``.
+
+``run_benchmarks(options)`` runs and returns a ``Report`` (the parts'
+measurements and the Markdown); ``main(argv)`` is the command line behind
+``python -m benchmarks`` and ``session-store bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from benchmarks.concurrency import ConcurrencyResult, measure_concurrency
+from benchmarks.cost import CostResult, measure_costs
+from benchmarks.environment import (
+    BACKENDS,
+    Bench,
+    machine_description,
+    open_backend,
+    software_versions,
+)
+from benchmarks.overhead import CASES, OverheadResult, measure_overhead, profile_case
+from benchmarks.report import ResultTable, RunInfo, render_markdown
+from benchmarks.scale import ScaleResult, measure_scale
+from benchmarks.seeding import MESSAGE
+from benchmarks.sizes import FULL, QUICK, Sizes
+
+__all__ = ["PARTS", "Report", "RunOptions", "main", "run_benchmarks"]
+
+PARTS = ("cost", "overhead", "scale", "concurrency")
+DEFAULT_OUTPUT = Path("BENCHMARKS.md")
+_WARM_UP_CONVERSATIONS = {"full": 40, "quick": 2}
+
+PREAMBLE = """
+What `session_store` costs per request and how it behaves on large sessions,
+measured by `python -m benchmarks` (also `session-store bench`) from a source
+checkout. This file is that command's output: run it again to reproduce or
+update it (`python -m benchmarks --quick` runs the same code at small sizes in
+under a minute; CI runs it). The four parts are the modules `benchmarks.cost`,
+`benchmarks.overhead`, `benchmarks.scale` and `benchmarks.concurrency`, whose
+docstrings say exactly what is measured.
+
+Times depend on the machine and on what else runs on it; request counts and
+capacity units do not. Compare ratios measured in one run.
+"""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    sizes: Sizes = FULL
+    backend: str = "local"
+    endpoint_url: str | None = None
+    """A running DynamoDB Local to use instead of starting one (``backend="local"``)."""
+    output: Path | None = DEFAULT_OUTPUT
+    """Where to write the report; ``None``: nowhere."""
+    parts: tuple[str, ...] = PARTS
+    command: str = "python -m benchmarks"
+
+
+@dataclass
+class Report:
+    """What one run measured, and its Markdown."""
+
+    info: RunInfo
+    cost: CostResult | None = None
+    overhead: OverheadResult | None = None
+    scale: ScaleResult | None = None
+    concurrency: ConcurrencyResult | None = None
+    markdown: str = ""
+    tables: list[ResultTable] = field(default_factory=list)
+
+
+def _warm_up(bench: Bench, sizes: Sizes) -> None:
+    """Conversations first, so the server's JIT warm-up is not in the first figures."""
+    with bench.table() as adapter:
+        for _ in range(_WARM_UP_CONVERSATIONS[sizes.name]):
+            session = adapter.create_session({"status": "active", "user_id": "warm-up"})
+            added = [adapter.add_message(session.id, MESSAGE) for _ in range(10)]
+            adapter.get_session(session.id)
+            adapter.get_messages(session.id)
+            adapter.get_messages_page(session.id, {"order": "desc"}, page_size=5)
+            adapter.update_session(session.id, {"active_agent_id": "warm-up"})
+            adapter.update_message(session.id, added[0].id, {"content": "edited"})
+            adapter.update_message(session.id, added[1].id, {"token_count": 1})
+            adapter.delete_message(session.id, added[2].id)
+            adapter.list_sessions({"user_id": "warm-up", "limit": 20})
+            adapter.delete_session(session.id)
+
+
+def run_benchmarks(options: RunOptions, console: Console | None = None) -> Report:
+    """Run the chosen parts on the chosen backend; write the report if asked to."""
+    shown = console or Console()
+    unknown = set(options.parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    started = time.perf_counter()
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    sizes = options.sizes
+
+    def log(text: str) -> None:
+        shown.print(Text(f"{time.perf_counter() - started:7.1f} s  {text}", style="dim"))
+
+    def show(table: ResultTable | None) -> None:
+        if table is None:
+            return
+        shown.print(table.rich())
+        for note in table.notes:
+            shown.print(f"  • {note}", soft_wrap=True)
+
+    cost = overhead = scale = concurrency = None
+    with open_backend(options.backend, endpoint_url=options.endpoint_url) as bench:
+        log(f"{sizes.name} run on {bench.description}")
+        _warm_up(bench, sizes)
+        if "cost" in options.parts:
+            cost = measure_costs(bench, sizes, log)
+            show(cost.table)
+        if "overhead" in options.parts:
+            overhead = measure_overhead(bench, sizes, log)
+            show(overhead.table)
+        if "scale" in options.parts:
+            scale = measure_scale(bench, sizes, log)
+            show(scale.table)
+        if "concurrency" in options.parts:
+            concurrency = measure_concurrency(bench, sizes, log)
+            show(concurrency.table)
+        info = RunInfo(
+            command=options.command,
+            date=date,
+            duration_seconds=time.perf_counter() - started,
+            sizes=sizes.name,
+            backend=bench.description,
+            machine=machine_description(),
+            versions=software_versions(bench),
+        )
+    tables = [
+        part.table
+        for part in (cost, overhead, scale, concurrency)
+        if part is not None and part.table is not None
+    ]
+    report = Report(info, cost, overhead, scale, concurrency, tables=tables)
+    report.markdown = render_markdown(info, tables, PREAMBLE)
+    if options.output is not None:
+        options.output.write_text(report.markdown, encoding="utf-8")
+        log(f"wrote {options.output} in {info.duration_seconds:.0f} s")
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Measure session_store: cost per operation, client overhead, scale and "
+        "concurrency; print the tables and write BENCHMARKS.md.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (what CI runs): under a minute"
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"where to write the report (default: {DEFAULT_OUTPUT})",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="local: Amazon DynamoDB Local, started from node_modules (default); "
+        "moto: moto in process",
+    )
+    parser.add_argument(
+        "--endpoint-url", help="a running DynamoDB Local to use instead of starting one"
+    )
+    parser.add_argument(
+        "--part",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable; the report then lacks the others)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=[case.key for case in CASES],
+        help="print a cProfile of one operation's adapter path on canned responses, and stop",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks [--quick] [--output PATH] [--backend local|moto] ...``."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    options = _parser().parse_args(arguments)
+    sizes = QUICK if options.quick else FULL
+    if options.profile:
+        with open_backend(options.backend, endpoint_url=options.endpoint_url) as bench:
+            print(profile_case(bench, options.profile))
+        return 0
+    run_benchmarks(
+        RunOptions(
+            sizes=sizes,
+            backend=options.backend,
+            endpoint_url=options.endpoint_url,
+            output=options.output,
+            parts=tuple(options.part or PARTS),
+            command=" ".join(["python -m benchmarks", *arguments]),
+        )
+    )
+    return 0

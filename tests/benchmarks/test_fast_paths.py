@@ -1,0 +1,136 @@
+"""The hot paths the benchmark's client-overhead part led to give exactly what they replace.
+
+``SessionMeta.encode`` / ``Message.encode`` must equal
+``from_domain(...).serialize()``, and ``decode`` must equal
+``from_raw_data(...).to_domain()``, including for the lenient reads (items
+written by the TypeScript adapter, numbers with fractions, JSON stored as
+native maps, NULLs) and for the items they refuse (the same error).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from pynamodb.attributes import ListAttribute, MapAttribute
+
+from session_store import domain, models
+from session_store.testing import strategies as sst
+
+FAST = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+REFERENCE_ITEMS = json.loads(
+    (Path(__file__).parents[1] / "data" / "reference-items.json").read_text(encoding="utf-8")
+)
+
+
+@FAST
+@given(sst.sessions())
+def test_session_encode_and_decode_match_the_models(session: domain.Session) -> None:
+    item = models.SessionMeta.encode(session)
+    assert item == models.SessionMeta.from_domain(session).serialize()
+    assert models.SessionMeta.decode(item) == models.SessionMeta.from_raw_data(item).to_domain()
+
+
+@FAST
+@given(sst.messages())
+def test_message_encode_and_decode_match_the_models(message: domain.Message) -> None:
+    item = models.Message.encode(message)
+    assert item == models.Message.from_domain(message).serialize()
+    assert models.Message.decode(item) == models.Message.from_raw_data(item).to_domain()
+
+
+@pytest.mark.parametrize("case", REFERENCE_ITEMS["sessions"])
+def test_reference_sessions_decode_as_the_models_read_them(case: dict[str, Any]) -> None:
+    item = case["item"]
+    assert models.SessionMeta.decode(item) == models.SessionMeta.from_raw_data(item).to_domain()
+
+
+@pytest.mark.parametrize("case", REFERENCE_ITEMS["messages"])
+def test_reference_messages_decode_as_the_models_read_them(case: dict[str, Any]) -> None:
+    item = case["item"]
+    assert models.Message.decode(item) == models.Message.from_raw_data(item).to_domain()
+
+
+_SESSION = REFERENCE_ITEMS["sessions"][0]["item"]
+_MESSAGE = REFERENCE_ITEMS["messages"][0]["item"]
+
+SESSION_VARIANTS = {
+    "no id (read from PK)": {"id": None},
+    "NULL user": {"userId": {"NULL": True}},
+    "fractional counters": {"tokenCount": {"N": "3.7"}, "messageCount": {"N": "2.0"}},
+    "fractional version": {"version": {"N": "4.0"}},
+    "fractional expiry": {"expiresAt": {"N": "1795526002.9"}},
+    "metadata as a native map": {"metadata": {"M": {"title": {"S": "t"}, "n": {"N": "1.5"}}}},
+    "budget as JSON text": {
+        "tokenBudget": {
+            "S": '{"maxTokens":10,"reserveTokens":1,"overflowStrategy":"truncate"}',
+        }
+    },
+}
+MESSAGE_VARIANTS = {
+    "no id (read from SK)": {"id": None},
+    "no session id (read from PK)": {"sessionId": None},
+    "no createdAt (read from SK)": {"createdAt": None},
+    "content blocks": {"content": {"L": [{"M": {"type": {"S": "text"}, "text": {"S": "hi"}}}]}},
+    "no content": {"content": None},
+    "NULL token count": {"tokenCount": {"NULL": True}},
+    "metadata as a native map": {"metadata": {"M": {"annotations": {"M": {}}}}},
+}
+
+
+def _variant(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    item = dict(base)
+    for name, value in changes.items():
+        if value is None:
+            item.pop(name, None)
+        else:
+            item[name] = value
+    return item
+
+
+@pytest.mark.parametrize("changes", SESSION_VARIANTS.values(), ids=list(SESSION_VARIANTS))
+def test_lenient_session_reads_match(changes: dict[str, Any]) -> None:
+    item = _variant(_SESSION, changes)
+    assert models.SessionMeta.decode(item) == models.SessionMeta.from_raw_data(item).to_domain()
+
+
+@pytest.mark.parametrize("changes", MESSAGE_VARIANTS.values(), ids=list(MESSAGE_VARIANTS))
+def test_lenient_message_reads_match(changes: dict[str, Any]) -> None:
+    item = _variant(_MESSAGE, changes)
+    assert models.Message.decode(item) == models.Message.from_raw_data(item).to_domain()
+
+
+@pytest.mark.parametrize(
+    ("model", "base", "changes"),
+    [
+        (models.SessionMeta, _SESSION, {"status": {"N": "1"}}),
+        (models.SessionMeta, _SESSION, {"status": {"S": "bogus"}}),
+        (models.SessionMeta, _SESSION, {"createdAt": {"S": "not a date"}}),
+        (models.Message, _MESSAGE, {"role": {"S": "narrator"}}),
+        (models.Message, _MESSAGE, {"tokenCount": {"N": "-1"}}),
+    ],
+)
+def test_refused_items_are_refused_the_same_way(
+    model: type[models.SessionMeta] | type[models.Message],
+    base: dict[str, Any],
+    changes: dict[str, Any],
+) -> None:
+    item = _variant(base, changes)
+    with pytest.raises(Exception) as slow:  # noqa: PT011 (whatever the models raise)
+        model.from_raw_data(item).to_domain()
+    with pytest.raises(type(slow.value)):
+        model.decode(item)
+
+
+@pytest.mark.parametrize("model", [models.SessionMeta, models.Message, models.MigrationRecord])
+def test_the_models_hold_only_plain_attributes(model: type[models.SessionMeta]) -> None:
+    # encode/decode handle plain attributes; a MapAttribute or ListAttribute would need more.
+    for attribute in model.get_attributes().values():
+        assert not isinstance(attribute, MapAttribute | ListAttribute)
