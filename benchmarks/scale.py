@@ -22,7 +22,6 @@ The three deletes remove a session of the same size each:
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,7 @@ from typing import Any
 from benchmarks.environment import Bench, Log
 from benchmarks.metering import Meter, Usage, median, stopwatch
 from benchmarks.report import Column, ResultTable, format_count, format_ms, format_units
-from benchmarks.seeding import SeededSession, seed_session, seed_sessions
+from benchmarks.seeding import SeededSession, seed_session, seed_sessions, write_batch
 from benchmarks.sizes import Sizes
 from session_store._time import utc_now
 from session_store.counters import message_items
@@ -140,14 +139,7 @@ def _delete_in_parallel(adapter: DynamoDBAdapter, session_id: str) -> None:
     item_keys = _keys(adapter, session_id)
 
     def send(batch: list[dict[str, Any]]) -> None:
-        requests: list[dict[str, Any]] = [{"DeleteRequest": {"Key": key}} for key in batch]
-        delay = 0.05
-        while requests:
-            response = client.batch_write_item(RequestItems={table: requests})
-            requests = response.get("UnprocessedItems", {}).get(table, [])
-            if requests:
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        write_batch(client, table, [{"DeleteRequest": {"Key": key}} for key in batch])
 
     batches = [item_keys[start : start + _BATCH] for start in range(0, len(item_keys), _BATCH)]
     with ThreadPoolExecutor(max_workers=DELETE_THREADS) as pool:

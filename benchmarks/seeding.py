@@ -50,6 +50,17 @@ class SeededSession:
     message_ids: list[str]
 
 
+def write_batch(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    """One ``BatchWriteItem``, its unprocessed items sent again with backoff until none are left."""
+    delay = 0.05
+    while requests:
+        response = client.batch_write_item(RequestItems={table: requests})
+        requests = response.get("UnprocessedItems", {}).get(table, [])
+        if requests:
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
 def write_items(adapter: DynamoDBAdapter, items: Sequence[dict[str, Any]]) -> None:
     """Put ``items`` into the adapter's table, 25 a request, a few requests at a time."""
     client: Any = adapter.models.client
@@ -57,14 +68,7 @@ def write_items(adapter: DynamoDBAdapter, items: Sequence[dict[str, Any]]) -> No
     batches = [items[start : start + _BATCH] for start in range(0, len(items), _BATCH)]
 
     def put(batch: Sequence[dict[str, Any]]) -> None:
-        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in batch]
-        delay = 0.05
-        while requests:
-            response = client.batch_write_item(RequestItems={table: requests})
-            requests = response.get("UnprocessedItems", {}).get(table, [])
-            if requests:
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        write_batch(client, table, [{"PutRequest": {"Item": item}} for item in batch])
 
     with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
         for _ in pool.map(put, batches):
