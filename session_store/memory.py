@@ -60,22 +60,20 @@ from pydantic import BaseModel
 
 from session_store import keys, models
 from session_store._inputs import (
-    checked_page_size,
     ttl_removed_session,
     validated,
     validated_messages,
 )
+from session_store._listings import Listings
 from session_store._time import format_iso, from_epoch_seconds, to_epoch_seconds, utc_now
 from session_store.cursor import Cursor, CursorCodec, fingerprint
 from session_store.domain import (
     HealthStatus,
     Message,
     MessageQuery,
-    MessageRole,
     MessageUpdate,
     NewMessage,
     NewSession,
-    Page,
     Session,
     SessionFilters,
     SessionUpdate,
@@ -167,7 +165,7 @@ class _Listing(Generic[_T]):
     descending: bool
 
 
-class MemoryAdapter:
+class MemoryAdapter(Listings):
     """Sessions and messages in process memory, with ``DynamoDBAdapter``'s semantics.
 
     ``session_ttl`` gives sliding expiry (``expires_at = now + ttl`` on
@@ -378,7 +376,7 @@ class MemoryAdapter:
 
     def _walk_sessions(
         self, filters: SessionFilters, cursor: str | None, page_size: int | None
-    ) -> tuple[list[Session], str | None]:
+    ) -> tuple[list[Session], Callable[[], str | None]]:
         _check_owner_ids(filters.user_id, filters.active_agent_id)
         query = fingerprint(_SESSIONS_KIND, filters.model_dump(mode="json", exclude={"offset"}))
         with self._request():
@@ -393,32 +391,6 @@ class MemoryAdapter:
                 offset=filters.offset,
             )
 
-    def iter_sessions(
-        self, filters: SessionFilters | Mapping[str, Any] | None = None
-    ) -> Iterator[Session]:
-        """Sessions matching ``filters`` (validated when iteration starts)."""
-        chosen = validated(SessionFilters, {} if filters is None else filters)
-        yield from self._walk_sessions(chosen, None, None)[0]
-
-    def list_sessions(
-        self, filters: SessionFilters | Mapping[str, Any] | None = None
-    ) -> list[Session]:
-        """Sessions matching ``filters``; ``limit``/``offset`` count after filtering."""
-        return list(self.iter_sessions(filters))
-
-    def list_sessions_page(
-        self,
-        filters: SessionFilters | Mapping[str, Any] | None = None,
-        *,
-        cursor: str | None = None,
-        page_size: int = 50,
-    ) -> Page[Session]:
-        """One page of ``list_sessions``; pass ``next_cursor`` back for the next."""
-        chosen = validated(SessionFilters, {} if filters is None else filters)
-        size = checked_page_size(page_size)
-        items, next_cursor = self._walk_sessions(chosen, cursor, size)
-        return Page[Session](items=items, next_cursor=next_cursor)
-
     # --- generic page walk ----------------------------------------------------
 
     def _walk(
@@ -431,7 +403,7 @@ class MemoryAdapter:
         page_size: int | None,
         limit: int | None,
         offset: int,
-    ) -> tuple[list[_M], str | None]:
+    ) -> tuple[list[_M], Callable[[], str | None]]:
         """Skip ``offset``, stop at ``limit`` (across cursors), cut a page; copies of the items."""
         items = listing.items
         returned = 0
@@ -451,7 +423,7 @@ class MemoryAdapter:
             else (page_size if remaining is None else min(page_size, remaining))
         )
         if take == 0:
-            return [], None
+            return [], lambda: None
         candidates = items if cursor is not None else items[offset:]
         page = candidates if take is None else candidates[:take]
         more = take is not None and len(candidates) > take
@@ -461,7 +433,7 @@ class MemoryAdapter:
             next_cursor = self._cursors.encode(
                 Cursor(kind, query, _start_key_of(page[-1][0]), returned + len(page))
             )
-        return [item.model_copy(deep=True) for _, item in page], next_cursor
+        return [item.model_copy(deep=True) for _, item in page], lambda: next_cursor
 
     # --- messages -------------------------------------------------------------
 
@@ -535,7 +507,7 @@ class MemoryAdapter:
 
     def _walk_messages(
         self, session_id: str, query: MessageQuery, cursor: str | None, page_size: int | None
-    ) -> tuple[list[Message], str | None]:
+    ) -> tuple[list[Message], Callable[[], str | None]]:
         keys.check_session_id(session_id)
         query_fingerprint = fingerprint(
             _MESSAGES_KIND, session_id, query.model_dump(mode="json", exclude={"offset"})
@@ -551,61 +523,6 @@ class MemoryAdapter:
                 limit=query.limit,
                 offset=query.offset,
             )
-
-    def iter_messages(
-        self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
-    ) -> Iterator[Message]:
-        """Messages in sort-key order (``desc`` reverses); validated when iteration starts."""
-        chosen = validated(MessageQuery, {} if query is None else query)
-        yield from self._walk_messages(session_id, chosen, None, None)[0]
-
-    def get_messages(
-        self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
-    ) -> list[Message]:
-        """Messages of a session (``[]`` for an unknown one); exact ``limit``/``offset``."""
-        return list(self.iter_messages(session_id, query))
-
-    def get_messages_page(
-        self,
-        session_id: str,
-        query: MessageQuery | Mapping[str, Any] | None = None,
-        *,
-        cursor: str | None = None,
-        page_size: int = 50,
-    ) -> Page[Message]:
-        """One page of ``get_messages``; pass ``next_cursor`` back for the next."""
-        chosen = validated(MessageQuery, {} if query is None else query)
-        size = checked_page_size(page_size)
-        items, next_cursor = self._walk_messages(session_id, chosen, cursor, size)
-        return Page[Message](items=items, next_cursor=next_cursor)
-
-    def get_context_window(
-        self, session_id: str, max_tokens: int, *, reserve_tokens: int = 0
-    ) -> list[Message]:
-        """What fits a model's context: system messages plus the newest run of the rest.
-
-        The session's system messages and the newest contiguous run of other
-        messages whose ``token_count`` (missing counts 0) fits ``max_tokens -
-        reserve_tokens`` together with them, oldest first.
-        """
-        keys.check_session_id(session_id)
-        for name, value in (("max_tokens", max_tokens), ("reserve_tokens", reserve_tokens)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValidationError(f"{name} must be a non-negative int")
-        with self._request():
-            ordered = sorted(self._messages.get(session_id, {}).values(), key=_message_sort_key)
-            system = [m for m in ordered if m.role is MessageRole.SYSTEM]
-            budget = max_tokens - reserve_tokens - sum(m.token_count or 0 for m in system)
-            run: list[Message] = []
-            for message in reversed(ordered):
-                if message.role is MessageRole.SYSTEM:
-                    continue
-                budget -= message.token_count or 0
-                if budget < 0:
-                    break
-                run.append(message)
-            chosen = sorted([*system, *run], key=_message_sort_key)
-            return [message.model_copy(deep=True) for message in chosen]
 
     def update_message(
         self,

@@ -7,6 +7,7 @@ items are strongly consistent; GSI listings (by user, by agent) are
 eventually consistent on AWS.
 """
 
+from session_store._listings import Listings
 from session_store.dynamodb._core import DEFAULT_CURSOR_SECRET
 from session_store.dynamodb._expiry import ExpiryMethods
 from session_store.dynamodb._messages import MessageMethods
@@ -16,7 +17,7 @@ from session_store.limits import MAX_APPEND
 __all__ = ["DEFAULT_CURSOR_SECRET", "MAX_APPEND", "DynamoDBAdapter"]
 
 
-class DynamoDBAdapter(SessionMethods, MessageMethods, ExpiryMethods):
+class DynamoDBAdapter(SessionMethods, MessageMethods, ExpiryMethods, Listings):
     """Sessions and messages in one DynamoDB table.
 
     ``table_name``, ``region`` and ``endpoint_url`` are chosen per adapter;

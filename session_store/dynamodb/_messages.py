@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from session_store import keys, models
 from session_store._expressions import Expression
-from session_store._inputs import checked_page_size, validated, validated_messages
+from session_store._inputs import validated, validated_messages
 from session_store._time import format_iso, to_epoch_seconds
 from session_store.attributes import dumps_compact
 from session_store.counters import recount_session
@@ -18,10 +18,8 @@ from session_store.cursor import fingerprint
 from session_store.domain import (
     Message,
     MessageQuery,
-    MessageRole,
     MessageUpdate,
     NewMessage,
-    Page,
 )
 from session_store.dynamodb._core import (
     CONDITION_FAILED,
@@ -38,7 +36,6 @@ from session_store.errors import (
     MessageNotFoundError,
     SessionNotFoundError,
     StorageError,
-    ValidationError,
     error_code,
 )
 from session_store.ids import new_message_id
@@ -188,61 +185,12 @@ class MessageMethods(AdapterCore):
             accept=lambda _: True,
         )
 
-    def iter_messages(
-        self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
-    ) -> Iterator[Message]:
-        """Messages in sort-key order (``desc`` reverses), read as consumed."""
-        chosen = validated(MessageQuery, {} if query is None else query)
-        yield from self._walk_messages(session_id, chosen, None, None)[0]
-
-    def get_messages(
-        self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
-    ) -> list[Message]:
-        """Messages of a session (``[]`` for an unknown one); exact ``limit``/``offset``."""
-        return list(self.iter_messages(session_id, query))
-
-    def get_messages_page(
-        self,
-        session_id: str,
-        query: MessageQuery | Mapping[str, Any] | None = None,
-        *,
-        cursor: str | None = None,
-        page_size: int = 50,
-    ) -> Page[Message]:
-        """One page of ``get_messages``; pass ``next_cursor`` back for the next."""
-        chosen = validated(MessageQuery, {} if query is None else query)
-        size = checked_page_size(page_size)
-        items, next_cursor = self._walk_messages(session_id, chosen, cursor, size)
-        return Page[Message](items=list(items), next_cursor=next_cursor())
-
-    def get_context_window(
-        self, session_id: str, max_tokens: int, *, reserve_tokens: int = 0
-    ) -> list[Message]:
-        """What fits a model's context: system messages plus the newest run of the rest.
-
-        Returns the session's system messages and the newest contiguous run
-        of other messages whose stored ``token_count`` (missing counts 0)
-        fits ``max_tokens - reserve_tokens`` together with them, oldest
-        first. Reads the system messages in one filtered query, then the
-        others newest first, stopping at the first page it does not need.
-        """
-        keys.check_session_id(session_id)
-        for name, value in (("max_tokens", max_tokens), ("reserve_tokens", reserve_tokens)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValidationError(f"{name} must be a non-negative int")
-        system = self.get_messages(session_id, {"roles": [MessageRole.SYSTEM]})
-        budget = max_tokens - reserve_tokens - sum(m.token_count or 0 for m in system)
-        others = [role for role in MessageRole if role is not MessageRole.SYSTEM]
-        request, _ = self._message_request(session_id, MessageQuery(order="desc", roles=others))
-        run: list[Message] = []
+    def _context_read(self, session_id: str, query: MessageQuery) -> Generator[Message, None, None]:
+        # Pages of CONTEXT_PAGE items, not 1 MB: a window rarely needs more than the newest few.
+        request, _ = self._message_request(session_id, query)
         with self._storage("get_context_window"):
             for raw in self._paged("Query", request, limit=lambda: CONTEXT_PAGE):
-                message = decode_message(raw)
-                budget -= message.token_count or 0
-                if budget < 0:
-                    break
-                run.append(message)
-        return sorted([*system, *run], key=lambda m: (m.created_at, m.id))
+                yield decode_message(raw)
 
     def _message_key(self, session_id: str, message_id: str) -> dict[str, Any] | None:
         """The message's key, from its id alone; a listing only for ids without a timestamp."""

@@ -13,13 +13,12 @@ from pydantic import BaseModel
 
 from session_store import keys, models
 from session_store._expressions import Expression
-from session_store._inputs import checked_page_size, validated
+from session_store._inputs import validated
 from session_store._time import format_iso, to_epoch_seconds
 from session_store.attributes import dumps_compact, to_native
 from session_store.cursor import fingerprint
 from session_store.domain import (
     NewSession,
-    Page,
     Session,
     SessionFilters,
     SessionUpdate,
@@ -360,32 +359,6 @@ class SessionMethods(AdapterCore):
             or session.expires_at is None
             or (session.expires_at > self._now())
         )
-
-    def iter_sessions(
-        self, filters: SessionFilters | Mapping[str, Any] | None = None
-    ) -> Iterator[Session]:
-        """Sessions matching ``filters``, read page by page as they are consumed."""
-        chosen = validated(SessionFilters, {} if filters is None else filters)
-        yield from self._walk_sessions(chosen, None, None)[0]
-
-    def list_sessions(
-        self, filters: SessionFilters | Mapping[str, Any] | None = None
-    ) -> list[Session]:
-        """Sessions matching ``filters``; ``limit``/``offset`` exact after filtering."""
-        return list(self.iter_sessions(filters))
-
-    def list_sessions_page(
-        self,
-        filters: SessionFilters | Mapping[str, Any] | None = None,
-        *,
-        cursor: str | None = None,
-        page_size: int = 50,
-    ) -> Page[Session]:
-        """One page of ``list_sessions``; pass ``next_cursor`` back for the next."""
-        chosen = validated(SessionFilters, {} if filters is None else filters)
-        size = checked_page_size(page_size)
-        items, next_cursor = self._walk_sessions(chosen, cursor, size)
-        return Page[Session](items=list(items), next_cursor=next_cursor())
 
     def _walk_sessions(
         self, filters: SessionFilters, cursor: str | None, page_size: int | None
