@@ -18,6 +18,7 @@ from session_store.limits import MAX_APPEND
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "checked_non_negative",
     "checked_page_size",
     "ttl_removed_session",
     "validated",
@@ -72,6 +73,13 @@ def checked_page_size(page_size: object) -> int:
     ):
         raise ValidationError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}")
     return page_size
+
+
+def checked_non_negative(name: str, value: object) -> int:
+    """``value`` if it is an int >= 0 (not a bool), else ``ValidationError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{name} must be a non-negative int")
+    return value
 
 
 def ttl_removed_session(record: object) -> str | None:

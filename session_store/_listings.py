@@ -15,9 +15,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from session_store import keys
-from session_store._inputs import checked_page_size, validated
+from session_store._inputs import checked_non_negative, checked_page_size, validated
 from session_store.domain import Message, MessageQuery, MessageRole, Page, Session, SessionFilters
-from session_store.errors import ValidationError
 
 __all__ = ["Listings", "Walk"]
 
@@ -127,9 +126,8 @@ class Listings(ABC):
         others newest first, stopping at the first page it does not need.
         """
         keys.check_session_id(session_id)
-        for name, value in (("max_tokens", max_tokens), ("reserve_tokens", reserve_tokens)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValidationError(f"{name} must be a non-negative int")
+        checked_non_negative("max_tokens", max_tokens)
+        checked_non_negative("reserve_tokens", reserve_tokens)
         system = self.get_messages(session_id, {"roles": [MessageRole.SYSTEM]})
         budget = max_tokens - reserve_tokens - sum(m.token_count or 0 for m in system)
         run: list[Message] = []

@@ -60,6 +60,7 @@ from pydantic import BaseModel
 
 from session_store import keys, models
 from session_store._inputs import (
+    checked_non_negative,
     ttl_removed_session,
     validated,
     validated_messages,
@@ -295,12 +296,8 @@ class MemoryAdapter(Listings):
         """
         keys.check_session_id(session_id)
         change = validated(SessionUpdate, updates)
-        if expected_version is not None and (
-            isinstance(expected_version, bool)
-            or not isinstance(expected_version, int)
-            or expected_version < 0
-        ):
-            raise ValidationError("expected_version must be a non-negative int")
+        if expected_version is not None:
+            checked_non_negative("expected_version", expected_version)
         given = change.model_fields_set
         _check_owner_ids(
             change.user_id if "user_id" in given else None,

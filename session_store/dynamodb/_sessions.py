@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from session_store import keys, models
 from session_store._expressions import Expression
-from session_store._inputs import validated
+from session_store._inputs import checked_non_negative, validated
 from session_store._time import format_iso, to_epoch_seconds
 from session_store.attributes import dumps_compact, to_native
 from session_store.cursor import fingerprint
@@ -39,7 +39,6 @@ from session_store.errors import (
     ConcurrencyError,
     SessionExistsError,
     SessionNotFoundError,
-    ValidationError,
     error_code,
 )
 from session_store.limits import check_item_size
@@ -132,12 +131,8 @@ class SessionMethods(AdapterCore):
         """
         keys.check_session_id(session_id)
         change = validated(SessionUpdate, updates)
-        if expected_version is not None and (
-            isinstance(expected_version, bool)
-            or not isinstance(expected_version, int)
-            or expected_version < 0
-        ):
-            raise ValidationError("expected_version must be a non-negative int")
+        if expected_version is not None:
+            checked_non_negative("expected_version", expected_version)
         given = change.model_fields_set
         self._check_owner_ids(
             change.user_id if "user_id" in given else None,
