@@ -59,7 +59,8 @@ class _Fixture:
     expired: SeededSession
     streamed: SeededSession
     appended_to: str
-    """A session of its own for ``add_messages``, so the measured sessions keep their size."""
+    """A session of its own for ``add_messages`` (and ``pop_message``, which takes from
+    what it appended), so the measured sessions keep their size."""
     added: list[str] = field(default_factory=list)
     """Messages ``add_message`` appended to ``main``; ``delete_message`` removes them again."""
 
@@ -122,6 +123,12 @@ _PROBES: tuple[_Probe, ...] = (
         f"add_messages ({_BATCH} at once)",
         "each",
         lambda f, _: f.adapter.add_messages(f.appended_to, [MESSAGE] * _BATCH),
+    ),
+    _Probe(
+        "pop_message",
+        "pop_message",
+        "each",
+        lambda f, _: f.adapter.pop_message(f.appended_to),
     ),
     _Probe(
         "get_messages",

@@ -152,6 +152,7 @@ class AsyncStorageAdapter(Protocol):
         self, session_id: str, message_id: str, updates: MessageUpdateInput
     ) -> Message: ...
     async def delete_message(self, session_id: str, message_id: str) -> None: ...
+    async def pop_message(self, session_id: str) -> Message | None: ...
     async def delete_all_messages(self, session_id: str) -> None: ...
     async def get_context_window(
         self, session_id: str, max_tokens: int, *, reserve_tokens: int = 0
@@ -475,6 +476,10 @@ class AsyncDynamoDBAdapter:
     async def delete_message(self, session_id: str, message_id: str) -> None:
         """Delete a message and uncount it; idempotent."""
         await self._run(self._sync.delete_message, session_id, message_id)
+
+    async def pop_message(self, session_id: str) -> Message | None:
+        """Remove and return the session's newest message; ``None`` when it has none."""
+        return await self._run(self._sync.pop_message, session_id)
 
     async def delete_all_messages(self, session_id: str) -> None:
         """Delete every message; counters go down by exactly what was removed."""

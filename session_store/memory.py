@@ -585,6 +585,18 @@ class MemoryAdapter(Listings):
             if removed is not None:
                 self._uncount(session_id, [removed])
 
+    def pop_message(self, session_id: str) -> Message | None:
+        """Remove and return the session's newest message; ``None`` when it has none."""
+        keys.check_session_id(session_id)
+        with self._request():
+            messages = self._messages.get(session_id, {})
+            if not messages:
+                return None
+            newest = max(messages.values(), key=_message_sort_key)
+            del messages[newest.id]
+            self._uncount(session_id, [newest])
+            return newest
+
     def delete_all_messages(self, session_id: str) -> None:
         """Delete every message; counters go down by exactly what was removed."""
         keys.check_session_id(session_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -41,6 +43,9 @@ from session_store.errors import (
 from session_store.ids import new_message_id
 from session_store.limits import check_item_size, check_transaction_size
 
+_POP_ATTEMPTS = 64
+"""Reads of the newest message one ``pop_message`` makes before giving up: each miss
+means another writer popped or edited it, so only a crowd of racers exhausts them."""
 _TRANSACTION_DELETES = 99
 """Deletes per ``delete_all_messages`` transaction: 100 items at most, one is the counters."""
 
@@ -362,7 +367,7 @@ class MessageMethods(AdapterCore):
             key = self._message_key(session_id, message_id)
             if key is None:
                 return
-            for _ in range(max(self.config.retry.max_attempts, 1) * 2):
+            for _ in range(self._race_attempts()):
                 current = self._client.get_item(
                     TableName=self._table,
                     Key=key,
@@ -372,36 +377,82 @@ class MessageMethods(AdapterCore):
                 )
                 if "Item" not in current:
                     return
-                tokens = (
-                    int(current["Item"]["tokenCount"]["N"])
-                    if "tokenCount" in current["Item"]
-                    else 0
-                )
-                d = Expression()
-                token_name = d.name("tokenCount")
-                unchanged = (
-                    f"{token_name} = {d.number(tokens)}"
-                    if "tokenCount" in current["Item"]
-                    else f"attribute_not_exists({token_name})"
-                )
-                delete = d.into(
-                    {
-                        "TableName": self._table,
-                        "Key": key,
-                        "ConditionExpression": f"attribute_exists({d.name('PK')}) AND {unchanged}",
-                    }
-                )
-                session_update = uncount(self._table, session_id, 1, tokens)
-                reasons = self._transact([{"Delete": delete}, {"Update": session_update}])
-                if reasons is None:
+                if self._remove_message(session_id, key, current["Item"], ("tokenCount",)):
                     return
-                if reasons[0] == "ConditionalCheckFailed":
-                    continue  # deleted or changed meanwhile: look again
-                # Counters missing or drifted (or no session): delete alone, then recount.
-                self._write("delete_item", **delete)
-                recount_session(self.models, session_id)
-                return
             raise StorageError(f"delete_message kept racing other writers on {message_id!r}")
+
+    def pop_message(self, session_id: str) -> Message | None:
+        """Remove and return the session's newest message (2 requests); ``None`` if it has none.
+
+        The newest message is read and deleted only if it is still as read, so
+        concurrent pops (in any process) each remove and return a different
+        message, and a message edited meanwhile comes back as edited. Counters
+        stay exact. An unknown session has no messages: ``None``.
+        """
+        keys.check_session_id(session_id)
+        request, _ = self._message_request(session_id, MessageQuery(order="desc"))
+        request["Limit"] = 1
+        with self._storage("pop_message"):
+            for attempt in range(_POP_ATTEMPTS):
+                if attempt:
+                    # Another pop took this message: back off with jitter so the racers spread.
+                    time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
+                newest = self._client.query(**request).get("Items", [])
+                if not newest:
+                    return None
+                item = newest[0]
+                if self._remove_message(
+                    session_id, key_of(item, SESSION_KEY), item, ("tokenCount", "updatedAt")
+                ):
+                    return decode_message(item)
+        raise StorageError(f"pop_message kept racing other writers on session {session_id!r}")
+
+    def _race_attempts(self) -> int:
+        """How often a read-then-conditional-write retries after losing a race."""
+        return max(self.config.retry.max_attempts, 1) * 2
+
+    def _remove_message(
+        self,
+        session_id: str,
+        key: dict[str, Any],
+        seen: Mapping[str, Any],
+        watched: tuple[str, ...],
+    ) -> bool:
+        """Delete the message at ``key`` and uncount it, if ``watched`` still hold what was seen.
+
+        ``seen`` is the message item as read (at least the ``watched``
+        attributes). Returns ``False`` when the message went or changed
+        meanwhile: read it again.
+        """
+        d = Expression()
+        conditions = [f"attribute_exists({d.name('PK')})"]
+        for attribute in watched:
+            name = d.name(attribute)
+            conditions.append(
+                f"{name} = {d.value(seen[attribute])}"
+                if attribute in seen
+                else f"attribute_not_exists({name})"
+            )
+        delete = d.into(
+            {"TableName": self._table, "Key": key, "ConditionExpression": " AND ".join(conditions)}
+        )
+        tokens = int(seen["tokenCount"]["N"]) if "tokenCount" in seen else 0
+        reasons = self._transact(
+            [{"Delete": delete}, {"Update": uncount(self._table, session_id, 1, tokens)}]
+        )
+        if reasons is None:
+            return True
+        if reasons[0] == "ConditionalCheckFailed":
+            return False
+        # Counters missing or drifted (or no session): delete alone, then recount.
+        try:
+            self._write("delete_item", **delete)
+        except ClientError as error:
+            if error_code(error) != CONDITION_FAILED:
+                raise
+            return False
+        recount_session(self.models, session_id)
+        return True
 
     def delete_all_messages(self, session_id: str) -> None:
         """Delete every message; counters go down by exactly what was removed.

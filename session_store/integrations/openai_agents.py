@@ -82,8 +82,8 @@ Semantics and DynamoDB requests
   that needs several transactions is not atomic as a whole: if one fails, the
   batches before it stay stored.
 - ``pop_item()``: removes and returns the newest item, ``None`` on an empty
-  session: one query for the newest message plus ``delete_message`` (2), so 3
-  requests whatever the session's size.
+  session: the adapter's ``pop_message``, 2 requests whatever the session's
+  size. Concurrent pops, from any instance or process, return different items.
 - ``clear_session()``: ``delete_all_messages``. Every item goes; the session
   item stays (with its user, agent, metadata and counters back at 0), so the
   session is usable at once and stays listed for its user. Delete the session
@@ -93,8 +93,7 @@ Semantics and DynamoDB requests
 - One ``DynamoDBSession`` runs its writes one at a time on each event loop, so
   concurrent ``pop_item`` calls on it return different items. Separate
   instances or processes on one ``session_id`` are not serialized: their
-  ``add_items`` may interleave, and two ``pop_item`` calls racing may return
-  the same item (it is deleted once).
+  ``add_items`` may interleave (each batch stays whole and in order).
 """
 
 from __future__ import annotations
@@ -417,13 +416,8 @@ class DynamoDBSession:
 
         async def pop() -> TResponseInputItem | None:
             async with self._write_lock():
-                newest = await self._adapter.get_messages(
-                    self.session_id, {"limit": 1, "order": "desc"}
-                )
-                if not newest:
-                    return None
-                await self._adapter.delete_message(self.session_id, newest[0].id)
-                return _item_of(newest[0])
+                newest = await self._adapter.pop_message(self.session_id)
+                return None if newest is None else _item_of(newest)
 
         return await _finish_despite_cancellation(pop)
 

@@ -595,6 +595,7 @@ def method_calls() -> dict[str, st.SearchStrategy[Call]]:
         ),
         "update_message": calls("update_message", ids(), message_ids(), message_update),
         "delete_message": calls("delete_message", ids(), message_ids()),
+        "pop_message": calls("pop_message", ids()),
         "delete_all_messages": calls("delete_all_messages", ids()),
         "get_context_window": calls("get_context_window", ids(), counts(), reserve_tokens=counts()),
         "get_expired_sessions": calls(

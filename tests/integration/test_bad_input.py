@@ -247,6 +247,7 @@ SESSION_ID_METHODS: dict[str, Invoke] = {
     "get_messages_page": lambda s, i: s.adapter.get_messages_page(i),
     "update_message": lambda s, i: s.adapter.update_message(i, s.message_id, {"content": "x"}),
     "delete_message": lambda s, i: s.adapter.delete_message(i, s.message_id),
+    "pop_message": lambda s, i: s.adapter.pop_message(i),
     "delete_all_messages": lambda s, i: s.adapter.delete_all_messages(i),
     "recount": lambda s, i: s.adapter.recount(i),
 }

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -461,6 +461,47 @@ def test_updates_and_deletes_of_the_same_messages_keep_counters_exact(
     assert all(m.updated_at is not None for m in stored)
     assert stored_counters(adapter, session.id) == recounted(stored)
     assert sum(o.count("updated") for o in outcomes) >= EDIT_UPDATERS * (EDIT_MESSAGES // 2)
+
+
+POPPERS = 8
+POPPED_MESSAGES = 24
+
+
+@pytest.mark.parametrize("sharing", ["shared-adapter", "adapter-per-thread"])
+def test_concurrent_pops_each_take_a_different_message(
+    make_pool: Callable[[int, bool], AdapterPool], sharing: str
+) -> None:
+    """8 threads pop, 2 of them also editing the newest: each message popped once, as stored."""
+    pool = make_pool(POPPERS, sharing == "shared-adapter")
+    adapter = pool[0]
+    session = adapter.create_session({"status": "active"})
+    messages = adapter.add_messages(
+        session.id,
+        [{"role": "user", "content": str(i), "token_count": i + 1} for i in range(POPPED_MESSAGES)],
+    )
+
+    edits: dict[str, set[str]] = {}  # message id -> contents an edit stored (before any pop)
+
+    def work(worker: int) -> list[Message]:
+        popped: list[Message] = []
+        while (message := pool[worker].pop_message(session.id)) is not None:
+            popped.append(message)
+            if worker < 2:  # edit what is now the newest, racing the other pops
+                for target in pool[worker].get_messages(session.id, {"order": "desc", "limit": 1}):
+                    content = f"edited by {worker} after {len(popped)}"
+                    with suppress(MessageNotFoundError):
+                        pool[worker].update_message(session.id, target.id, {"content": content})
+                        edits.setdefault(target.id, set()).add(content)
+        return popped
+
+    popped = [message for batch in run_together(POPPERS, work) for message in batch]
+
+    assert sorted(m.id for m in popped) == [m.id for m in messages]  # each exactly once
+    original = {m.id: content_of(m) for m in messages}
+    for message in popped:  # as stored when it went: an edit that landed is never lost
+        assert content_of(message) in edits.get(message.id, {original[message.id]})
+    assert adapter.get_messages(session.id) == []
+    assert stored_counters(adapter, session.id) == Counters(0, 0)
 
 
 # --- 5. delete_session vs add_message ------------------------------------------

@@ -294,6 +294,9 @@ def test_hostile_values_round_trip_and_never_touch_another_session(
         assert [m.id for m in window] == [first.id, second.id]
         adapter.delete_message(value, second.id)
         assert [m.id for m in adapter.get_messages(value)] == [first.id]
+        assert adapter.pop_message(value) == updated
+        assert adapter.get_messages(value) == []
+        adapter.add_message(value, {"role": "user", "content": value})
         adapter.delete_all_messages(value)
         assert adapter.get_messages(value) == []
         adapter.delete_session(value)

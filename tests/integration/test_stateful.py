@@ -782,6 +782,20 @@ class AdapterComparison(RuleBasedStateMachine):
         )
 
     @rule(ref=sessions)
+    def pop_message(self, ref: SessionRef) -> None:
+        self.tick()
+        self.touched.add(ref)
+        both = self.run(
+            lambda: self.dynamo.pop_message(ref.dynamo),
+            lambda: self.memory.pop_message(ref.memory),
+        )
+        if both is not None:
+            dynamo, memory = both
+            assert (dynamo is None) == (memory is None)
+            if dynamo is not None and memory is not None:
+                self.assert_same_message(dynamo, memory)
+
+    @rule(ref=sessions)
     def delete_all_messages(self, ref: SessionRef) -> None:
         self.tick()
         self.touched.add(ref)
@@ -799,6 +813,7 @@ class AdapterComparison(RuleBasedStateMachine):
                 "get_messages",
                 "update_message",
                 "delete_message",
+                "pop_message",
                 "delete_all_messages",
                 "delete_session",
                 "recount",

@@ -315,7 +315,7 @@ def test_pop_item_costs_the_same_whatever_the_size(
     for session, newest in ((small, "b"), (large, "m79")):
         with count_requests(adapter) as log:
             assert asyncio.run(session.pop_item()) == user_text(newest)
-        assert log.operations == ["Query", "GetItem", "TransactWriteItems"]
+        assert log.operations == ["Query", "TransactWriteItems"]
     assert adapter.get_session(large.session_id).message_count == 79  # type: ignore[union-attr]
     with count_requests(adapter) as log:
         assert asyncio.run(DynamoDBSession(fresh_id(), aio).pop_item()) is None
@@ -608,6 +608,28 @@ def test_concurrent_pops_on_one_session_return_different_items(aio: AsyncDynamoD
         assert await session.get_items() == [user_text("m0"), user_text("m1")]
 
     asyncio.run(scenario())
+
+
+def test_pops_from_separate_instances_return_different_items(
+    adapter: DynamoDBAdapter, aio: AsyncDynamoDBAdapter
+) -> None:
+    """No shared lock between them: the store's conditional delete keeps pops apart."""
+    session_id = fresh_id()
+    seeded = [user_text(f"m{index}") for index in range(12)]
+    asyncio.run(DynamoDBSession(session_id, aio).add_items(items(seeded)))
+
+    async def scenario() -> list[Any]:
+        sessions = [DynamoDBSession(session_id, aio) for _ in range(8)]
+        return await asyncio.gather(*(session.pop_item() for session in sessions))
+
+    popped = asyncio.run(scenario())
+    assert sorted(map(str, popped)) == sorted(map(str, seeded[4:]))
+    left = adapter.get_session(session_id)
+    assert left is not None
+    assert (left.message_count, len(adapter.get_messages(session_id))) == (
+        4,
+        4,
+    )
 
 
 def test_a_cancelled_add_items_still_stores_every_item(

@@ -136,6 +136,7 @@ def data_workload(adapter: DynamoDBAdapter) -> None:
     adapter.update_message(first.id, user.id, {"token_count": 5})
     assert adapter.get_context_window(first.id, 100, reserve_tokens=10)
     adapter.delete_message(first.id, system.id)
+    assert adapter.pop_message(first.id) is not None
     adapter.recount(first.id)
     adapter.delete_all_messages(first.id)
 
