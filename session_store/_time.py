@@ -15,6 +15,7 @@ __all__ = [
     "parse_iso",
     "to_epoch_seconds",
     "to_millisecond",
+    "to_whole_second",
     "utc_now",
 ]
 
@@ -62,3 +63,8 @@ def to_epoch_seconds(value: datetime) -> int:
 def from_epoch_seconds(seconds: int | float) -> datetime:
     """The UTC instant of whole epoch seconds."""
     return datetime.fromtimestamp(int(seconds), UTC)
+
+
+def to_whole_second(value: datetime | None) -> datetime | None:
+    """``value`` truncated to whole seconds, as the table stores ``expiresAt``."""
+    return None if value is None else from_epoch_seconds(to_epoch_seconds(value))

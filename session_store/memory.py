@@ -66,7 +66,13 @@ from session_store._inputs import (
     validated_messages,
 )
 from session_store._listings import Listings
-from session_store._time import format_iso, from_epoch_seconds, to_epoch_seconds, utc_now
+from session_store._time import (
+    format_iso,
+    from_epoch_seconds,
+    to_epoch_seconds,
+    to_whole_second,
+    utc_now,
+)
 from session_store.cursor import Cursor, CursorCodec, fingerprint
 from session_store.domain import (
     HealthStatus,
@@ -114,11 +120,6 @@ def _epoch(instant: object) -> int:
         return to_epoch_seconds(instant)
     except (ValueError, OverflowError) as error:
         raise ValidationError(f"invalid instant: {error}") from None
-
-
-def _whole_seconds(instant: datetime | None) -> datetime | None:
-    """``instant`` truncated to whole seconds, as the table stores ``expiresAt``."""
-    return None if instant is None else from_epoch_seconds(to_epoch_seconds(instant))
 
 
 def _check_owner_ids(user_id: str | None, agent_id: str | None) -> None:
@@ -256,7 +257,7 @@ class MemoryAdapter(Listings):
             fields = new.model_dump(exclude={"id"})
             if fields["expires_at"] is None:
                 fields["expires_at"] = self._expiry(now)
-            fields["expires_at"] = _whole_seconds(fields["expires_at"])
+            fields["expires_at"] = to_whole_second(fields["expires_at"])
             session = Session.model_validate(
                 {
                     **fields,
@@ -318,9 +319,9 @@ class MemoryAdapter(Listings):
             data = current.model_dump()
             data.update(change.model_dump(include=given - {"expires_at"}))
             if "expires_at" in given:
-                data["expires_at"] = _whole_seconds(change.expires_at)
+                data["expires_at"] = to_whole_second(change.expires_at)
             elif self.session_ttl is not None:
-                data["expires_at"] = _whole_seconds(self._expiry(now))
+                data["expires_at"] = to_whole_second(self._expiry(now))
             data["last_activity_at"] = now
             data["version"] = current.version + 1
             updated = Session.model_validate(data)
@@ -470,7 +471,7 @@ class MemoryAdapter(Listings):
         with self._request():
             now = self._now()
             session = self._live(session_id, now)
-            expires_at = _whole_seconds(self._expiry(now))
+            expires_at = to_whole_second(self._expiry(now))
             counted = session.model_copy(
                 update={
                     "message_count": session.message_count + len(appended),

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from session_store import keys, models
 from session_store._expressions import Expression
 from session_store._inputs import checked_non_negative, validated
-from session_store._time import format_iso, to_epoch_seconds
+from session_store._time import format_iso, to_epoch_seconds, to_whole_second
 from session_store.attributes import dumps_compact, to_native
 from session_store.cursor import fingerprint
 from session_store.domain import (
@@ -73,8 +73,10 @@ class SessionMethods(AdapterCore):
         self._check_owner_ids(new.user_id, new.active_agent_id)
         now = self._now()
         fields = new.model_dump(exclude={"id"})
-        if fields["expires_at"] is None:
-            fields["expires_at"] = self._expiry(now)
+        # Whole seconds, as stored: the session returned equals what a read gives back.
+        fields["expires_at"] = to_whole_second(
+            self._expiry(now) if fields["expires_at"] is None else fields["expires_at"]
+        )
         session = Session.model_validate(
             {**fields, "id": session_id, "created_at": now, "last_activity_at": now, "version": 1}
         )
@@ -98,8 +100,7 @@ class SessionMethods(AdapterCore):
                 # A retry of our own put whose response was lost finds our item: success.
                 if error.response.get("Item") != item:
                     raise SessionExistsError(session_id) from None
-        # Decoded from the item, so the value equals what a read returns (expiry in whole seconds).
-        return decode_session(item)
+        return session
 
     def get_session(self, session_id: str) -> Session | None:
         """The session, or ``None`` when absent or expired (1 strongly consistent read)."""

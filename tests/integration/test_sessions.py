@@ -6,16 +6,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from session_store import (
     ConcurrencyError,
     DynamoDBAdapter,
+    NewSession,
     SessionExistsError,
     SessionNotFoundError,
     SessionStatus,
     ValidationError,
 )
 from session_store.testing.requests import count_requests
+from session_store.testing.strategies import new_sessions
 
 
 def raw_item(adapter: DynamoDBAdapter, session_id: str) -> dict[str, Any]:
@@ -26,6 +29,18 @@ def raw_item(adapter: DynamoDBAdapter, session_id: str) -> dict[str, Any]:
     ).get("Item")
     assert item is not None
     return dict(item)
+
+
+@pytest.mark.backends("moto")
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(new=new_sessions())
+def test_create_session_returns_what_a_read_gives_back(
+    adapter: DynamoDBAdapter, new: NewSession
+) -> None:
+    """Returned without reading the item back: it must equal the stored item, decoded."""
+    created = adapter.create_session(new.model_copy(update={"id": None}))
+    stored = adapter.models.SessionMeta.get(f"SESSION#{created.id}", "META", consistent_read=True)
+    assert stored.to_domain() == created
 
 
 def test_create_then_get_returns_the_same_session(adapter: DynamoDBAdapter) -> None:
