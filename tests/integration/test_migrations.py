@@ -8,7 +8,6 @@ counters and racing writers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,20 +22,9 @@ from session_store.errors import StorageError
 from session_store.migrations import Migration, applied, migrate, pending
 from session_store.table import BoundModels, TableConfig, bind_models, ttl_enabled
 from session_store.testing.backends import Backend
+from tests.reference_items import MESSAGES, SESSIONS
 
 ALL = ["0001_create_table", "0002_backfill_counters"]
-_REFERENCE_CANDIDATES = (
-    Path(__file__).resolve().parents[1] / "fixtures" / "reference-items.json",
-    Path(__file__).resolve().parents[3] / "shared" / "interop" / "reference-items.json",
-)
-
-
-def reference_items() -> dict[str, Any]:
-    for path in _REFERENCE_CANDIDATES:
-        if path.is_file():
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return data
-    raise AssertionError(f"reference-items.json not found in {_REFERENCE_CANDIDATES}")
 
 
 def scan_all(bound: BoundModels) -> list[dict[str, Any]]:
@@ -152,8 +140,7 @@ def test_fresh_table_applies_and_records_both(unbound_table: BoundModels) -> Non
 
 
 def test_second_migrate_applies_nothing_and_changes_no_item(bound: BoundModels) -> None:
-    reference = reference_items()
-    for entry in reference["sessions"] + reference["messages"]:
+    for entry in SESSIONS + MESSAGES:
         bound.client.put_item(TableName=bound.config.table_name, Item=entry["item"])
     new_session(bound, "python-session")
     assert migrate(bound) == ALL
@@ -171,14 +158,11 @@ def test_adopts_a_table_made_by_the_typescript_adapter(
     bound = unbound_table
     name = bound.config.table_name
     client = create_keys_only_table(name, backend)
-    reference = reference_items()
-    for entry in reference["sessions"] + reference["messages"]:
+    for entry in SESSIONS + MESSAGES:
         client.put_item(TableName=name, Item=entry["item"])
-    stored_before = {
-        keys.parse_session_pk(e["item"]["PK"]["S"]): e["item"] for e in reference["sessions"]
-    }
+    stored_before = {keys.parse_session_pk(e["item"]["PK"]["S"]): e["item"] for e in SESSIONS}
     expected_counts: dict[str, tuple[int, int]] = dict.fromkeys(stored_before, (0, 0))
-    for entry in reference["messages"]:
+    for entry in MESSAGES:
         sid = keys.parse_session_pk(entry["item"]["PK"]["S"])
         messages, tokens = expected_counts[sid]
         token_count = int(entry["item"].get("tokenCount", {"N": "0"})["N"])
