@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -82,8 +83,45 @@ def test_page_reads_stop_at_what_is_needed(
     with count_requests(adapter) as log:
         everything = adapter.get_messages(session.id)
     assert everything == messages
-    # Whole-session reads take DynamoDB's 1 MB pages: a handful, not one per message.
-    assert 1 <= log.total <= 3
+    # Whole-session reads take DynamoDB's 1 MB pages: 1,000 small messages are one.
+    assert log.operations == ["Query"]
+
+
+def raw_pages(adapter: DynamoDBAdapter, session_id: str) -> int:
+    """How many 1 MB pages DynamoDB itself needs for every message of the session."""
+    request: dict[str, Any] = {
+        "TableName": adapter.config.table_name,
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :msg)",
+        "ExpressionAttributeValues": {":pk": {"S": f"SESSION#{session_id}"}, ":msg": {"S": "MSG#"}},
+        "ConsistentRead": True,
+    }
+    pages = 0
+    while True:
+        pages += 1
+        response = adapter.models.client.query(**request)
+        if "LastEvaluatedKey" not in response:
+            return pages
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def test_whole_session_reads_take_exactly_the_pages_dynamodb_needs(
+    adapter: DynamoDBAdapter,
+) -> None:
+    session = adapter.create_session({"status": "active"})
+    for batch in range(4):  # 40 messages of 90 KB: about 3.6 MB, several pages
+        adapter.add_messages(
+            session.id,
+            [{"role": "user", "content": f"{batch}-{i} " + "x" * 90_000} for i in range(10)],
+        )
+    pages = raw_pages(adapter, session.id)
+    assert pages > 1
+    with count_requests(adapter) as log:
+        everything = adapter.get_messages(session.id)
+    assert len(everything) == 40
+    assert log.operations == ["Query"] * pages
+    with count_requests(adapter) as log:
+        assert len(list(adapter.iter_messages(session.id, {"order": "desc"}))) == 40
+    assert log.operations == ["Query"] * pages
 
 
 def test_delete_session_budget(
