@@ -15,6 +15,7 @@ from session_store import (
     SessionExistsError,
     SessionNotFoundError,
     SessionStatus,
+    StorageError,
     ValidationError,
 )
 from session_store.testing.requests import count_requests
@@ -276,3 +277,22 @@ def test_health_of_a_closed_adapter_is_unhealthy(adapter: DynamoDBAdapter) -> No
     )
     closed.close()
     assert closed.health().status == "unhealthy"
+
+
+def test_close_sends_nothing_and_a_closed_adapter_refuses_requests(
+    adapter: DynamoDBAdapter,
+) -> None:
+    session = adapter.create_session({"status": "active"})
+    with DynamoDBAdapter(
+        adapter.config.table_name,
+        region=adapter.config.region,
+        endpoint_url=adapter.config.endpoint_url,
+    ) as other:
+        assert other.get_session(session.id) == session
+        with count_requests(other) as log:
+            other.close()
+            other.close()  # idempotent
+        assert log.total == 0
+        with pytest.raises(StorageError):
+            other.get_session(session.id)
+    assert adapter.get_session(session.id) == session  # the other adapter's table is untouched
