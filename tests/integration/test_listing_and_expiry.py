@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from session_store import DynamoDBAdapter, Session
+from session_store.testing.faults import INTERNAL_ERROR, FaultPlan, fail, inject
 from session_store.testing.requests import count_requests
 
 
@@ -84,6 +85,98 @@ def test_scan_with_filters_and_exact_tags(timed: DynamoDBAdapter, clock: list[da
     assert len(timed.list_sessions({"limit": 4})) == 4
 
 
+def make_tag_decoys(timed: DynamoDBAdapter, clock: list[datetime]) -> list[Session]:
+    """Sessions of user "u" with and without the tag "vip"; the tagged ones, newest first.
+
+    The decoys have ``"vip"`` in their metadata JSON text (title, custom), so
+    the server-side pre-filter ``contains(metadata, '"vip"')`` lets them
+    through; only the exact check drops them. The newest session is a decoy.
+    """
+    metadatas: list[dict[str, Any]] = [
+        {"tags": ["vip"]},
+        {"title": "vip", "tags": ["vip-not"]},
+        {"tags": ["std", "vip"]},
+        {"custom": {"level": "vip"}},
+        {"tags": ["vip"]},
+        {"title": "vip"},
+    ]
+    made = []
+    for metadata in metadatas:
+        clock[0] += timedelta(seconds=1)
+        made.append(
+            timed.create_session({"status": "active", "user_id": "u", "metadata": metadata})
+        )
+    tagged = [s for s in made if "vip" in (s.metadata.tags or [])][::-1]
+    assert [made.index(s) for s in tagged] == [4, 2, 0]
+    return tagged
+
+
+def walk_pages(timed: DynamoDBAdapter, filters: dict[str, Any], page_size: int) -> list[Session]:
+    seen: list[Session] = []
+    cursor = None
+    while True:
+        page = timed.list_sessions_page(filters, cursor=cursor, page_size=page_size)
+        assert len(page.items) <= page_size
+        seen += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen
+
+
+def test_tag_filter_is_exact_before_limit_and_offset_on_the_user_index(
+    timed: DynamoDBAdapter, clock: list[datetime]
+) -> None:
+    tagged = make_tag_decoys(timed, clock)
+    vip: dict[str, Any] = {"user_id": "u", "tags": ["vip"]}
+    with count_requests(timed) as log:
+        assert timed.list_sessions(vip) == tagged
+    assert set(log.operations) == {"Query"}
+    assert timed.list_sessions({**vip, "offset": 1}) == tagged[1:]
+    assert timed.list_sessions({**vip, "offset": 2}) == tagged[2:]
+    assert timed.list_sessions({**vip, "offset": 3}) == []
+    assert timed.list_sessions({**vip, "limit": 1}) == tagged[:1]
+    assert timed.list_sessions({**vip, "limit": 2}) == tagged[:2]
+    assert timed.list_sessions({**vip, "limit": 1, "offset": 1}) == tagged[1:2]
+    assert timed.list_sessions({**vip, "limit": 5, "offset": 2}) == tagged[2:]
+    assert list(timed.iter_sessions({**vip, "offset": 1})) == tagged[1:]
+    for page_size in (1, 2):
+        assert walk_pages(timed, vip, page_size) == tagged
+        assert walk_pages(timed, {**vip, "limit": 2}, page_size) == tagged[:2]
+    first = timed.list_sessions_page({**vip, "offset": 1}, page_size=1)
+    assert first.items == tagged[1:2]
+    assert first.next_cursor is not None
+    rest = timed.list_sessions_page({**vip, "offset": 1}, cursor=None, page_size=5)
+    assert rest.items == tagged[1:]
+    assert rest.next_cursor is None
+
+
+def test_tag_filter_is_exact_before_limit_and_offset_on_a_scan(
+    timed: DynamoDBAdapter, clock: list[datetime]
+) -> None:
+    tagged = make_tag_decoys(timed, clock)
+    vip: dict[str, Any] = {"tags": ["vip"]}
+    with count_requests(timed) as log:
+        everything = timed.list_sessions(vip)
+    assert set(log.operations) == {"Scan"}
+    assert sorted(s.id for s in everything) == sorted(s.id for s in tagged)
+    # A scan's order is the table's, but it is stable: offset/limit cut that order.
+    for offset in range(4):
+        assert timed.list_sessions({**vip, "offset": offset}) == everything[offset:]
+        for limit in (1, 2):
+            assert (
+                timed.list_sessions({**vip, "offset": offset, "limit": limit})
+                == everything[offset : offset + limit]
+            )
+    for page_size in (1, 2):
+        assert walk_pages(timed, vip, page_size) == everything
+        assert walk_pages(timed, {**vip, "limit": 2}, page_size) == everything[:2]
+    # Any of the given tags, each exactly.
+    assert timed.list_sessions({"tags": ["std", "nope"]}) == [
+        s for s in everything if "std" in (s.metadata.tags or [])
+    ]
+    assert len(timed.list_sessions({"tags": ["vip-not", "vip"]})) == 4
+
+
 def test_session_pages_resume_exactly(timed: DynamoDBAdapter, clock: list[datetime]) -> None:
     made = make_sessions(timed, clock)
     for filters in ({"user_id": "u1"}, {}, {"tags": ["std"]}):
@@ -137,6 +230,95 @@ def test_sweep_leaves_a_session_whose_expiry_moved(
     timed.update_session(session.id, {"expires_at": soon + timedelta(hours=1)})
     assert timed.sweep_expired(soon) == 0
     assert timed.get_session(session.id) is not None
+
+
+def test_sweep_spares_a_session_whose_expiry_moves_after_it_was_listed(
+    timed: DynamoDBAdapter, clock: list[datetime]
+) -> None:
+    # A future `before` (sweep what expires within the minute): such sessions are
+    # still live, so another process may slide their expiry while the sweep runs.
+    soon = clock[0] + timedelta(minutes=1)
+    later = soon + timedelta(hours=1)
+    moving = timed.create_session({"status": "active", "expires_at": soon})
+    doomed = timed.create_session({"status": "active", "expires_at": soon - timedelta(seconds=5)})
+    kept = [timed.add_message(moving.id, {"role": "user", "content": f"k{i}"}) for i in range(3)]
+    for i in range(3):
+        timed.add_message(doomed.id, {"role": "user", "content": f"d{i}"})
+    assert sorted(timed.get_expired_sessions(soon)) == sorted([moving.id, doomed.id])
+    other = DynamoDBAdapter(  # another process, with its own client
+        timed.config.table_name,
+        region=timed.config.region,
+        endpoint_url=timed.config.endpoint_url,
+        clock=at(clock),
+    )
+    moves: list[Session] = []
+
+    def deletes(session: Session) -> Any:
+        return lambda body: body.get("Key", {}).get("PK") == {"S": f"SESSION#{session.id}"}
+
+    # The sweep has listed `moving` as expired; its item's delete fails once (botocore
+    # retries it) and, in between, the other process moves the expiry.
+    plan = FaultPlan(
+        fail(
+            "DeleteItem",
+            with_=INTERNAL_ERROR,
+            when=deletes(moving),
+            side_effect=lambda: moves.append(
+                other.update_session(moving.id, {"expires_at": later})
+            ),
+        )
+    )
+    with other, inject(timed, plan) as injector:
+        removed = timed.sweep_expired(soon)
+    injector.assert_exhausted()
+    assert len(moves) == 1
+    assert removed == 1
+    survivor = timed.get_session(moving.id)
+    assert survivor is not None
+    assert survivor.expires_at == later
+    assert survivor.message_count == 3
+    assert timed.get_messages(moving.id) == kept
+    assert timed.get_session(doomed.id) is None
+    assert timed.get_messages(doomed.id) == []
+    assert timed.get_expired_sessions(soon) == []
+    clock[0] = soon  # `doomed` is really gone, not just expired
+    assert [s.id for s in timed.list_sessions({"include_expired": True})] == [moving.id]
+
+
+def test_expired_sessions_are_found_on_every_page_of_the_scan(
+    timed: DynamoDBAdapter, clock: list[datetime]
+) -> None:
+    # Scan pages hold at most 1 MB read: six expired sessions of ~300 KB each cannot
+    # all be on one page, whatever order the scan reads the table in.
+    soon = clock[0] + timedelta(minutes=1)
+    blob = "x" * 300_000
+    expired = [
+        timed.create_session(
+            {
+                "status": "active",
+                "expires_at": soon - timedelta(seconds=index),
+                "metadata": {"custom": {"blob": blob}},
+            }
+        ).id
+        for index in range(6)
+    ]
+    live = timed.create_session(
+        {
+            "status": "active",
+            "expires_at": soon + timedelta(seconds=1),
+            "metadata": {"custom": {"blob": blob}},
+        }
+    )
+    timed.add_message(live.id, {"role": "user", "content": blob})
+    timed.create_session({"status": "active"})
+    with count_requests(timed) as log:
+        found = timed.get_expired_sessions(soon)
+    assert sorted(found) == sorted(expired)
+    assert len(found) == len(set(found))
+    assert log.operations.count("Scan") >= 2  # the scan really took several pages
+    assert timed.sweep_expired(soon) == len(expired)
+    assert timed.get_expired_sessions(soon) == []
+    assert timed.get_session(live.id) is not None
 
 
 def test_sweep_reports_progress_per_session_handled(

@@ -216,6 +216,72 @@ def test_delete_all_messages(adapter: DynamoDBAdapter, session: Session) -> None
     assert adapter.get_messages(session.id) == []
 
 
+def stored_counters(adapter: DynamoDBAdapter, session: Session) -> tuple[int, int] | None:
+    """The session item's raw ``messageCount``/``tokenCount``; ``None`` for a missing one."""
+    item = adapter.models.client.get_item(
+        TableName=adapter.config.table_name,
+        Key={"PK": {"S": f"SESSION#{session.id}"}, "SK": {"S": "META"}},
+        ConsistentRead=True,
+    )["Item"]
+    if "messageCount" not in item or "tokenCount" not in item:
+        return None
+    return int(item["messageCount"]["N"]), int(item["tokenCount"]["N"])
+
+
+def test_delete_all_messages_of_a_session_without_counters(
+    adapter: DynamoDBAdapter, session: Session
+) -> None:
+    add(adapter, session, 3)  # tokens 1 + 2 + 3
+    # As the TypeScript adapter writes a session: no counters at all.
+    adapter.models.client.update_item(
+        TableName=adapter.config.table_name,
+        Key={"PK": {"S": f"SESSION#{session.id}"}, "SK": {"S": "META"}},
+        UpdateExpression="REMOVE messageCount, tokenCount",
+    )
+    assert stored_counters(adapter, session) is None
+    adapter.delete_all_messages(session.id)
+    assert adapter.get_messages(session.id) == []
+    # Never negative (ADD -3 to a missing attribute would store -3): recounted to 0/0.
+    assert stored_counters(adapter, session) == (0, 0)
+    stored = adapter.get_session(session.id)
+    assert stored is not None
+    assert (stored.message_count, stored.token_count) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("drifted", "stored_before"),
+    [
+        ("messageCount", (1, 6)),
+        ("tokenCount", (3, 2)),
+    ],
+)
+def test_delete_all_messages_of_a_session_whose_counters_drifted_low(
+    adapter: DynamoDBAdapter,
+    session: Session,
+    drifted: str,
+    stored_before: tuple[int, int],
+) -> None:
+    add(adapter, session, 3)  # 3 messages, 6 tokens; one counter is made to say less
+    value = stored_before[0] if drifted == "messageCount" else stored_before[1]
+    adapter.models.client.update_item(
+        TableName=adapter.config.table_name,
+        Key={"PK": {"S": f"SESSION#{session.id}"}, "SK": {"S": "META"}},
+        UpdateExpression="SET #c = :v",
+        ExpressionAttributeNames={"#c": drifted},
+        ExpressionAttributeValues={":v": {"N": str(value)}},
+    )
+    assert stored_counters(adapter, session) == stored_before
+    adapter.delete_all_messages(session.id)
+    assert adapter.get_messages(session.id) == []
+    assert stored_counters(adapter, session) == (0, 0)
+    stored = adapter.get_session(session.id)
+    assert stored is not None
+    assert (stored.message_count, stored.token_count) == (0, 0)
+    # Exact afterwards: the next append counts from zero.
+    adapter.add_message(session.id, {"role": "user", "content": "again", "token_count": 4})
+    assert stored_counters(adapter, session) == (1, 4)
+
+
 def test_reference_style_ids_are_addressed_without_listing(
     adapter: DynamoDBAdapter, session: Session
 ) -> None:
