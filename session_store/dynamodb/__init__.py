@@ -9,12 +9,12 @@ eventually consistent on AWS.
 
 from session_store._listings import Listings
 from session_store.dynamodb._core import DEFAULT_CURSOR_SECRET
-from session_store.dynamodb._expiry import ExpiryMethods
+from session_store.dynamodb._expiry import CLOCK_SKEW_ALLOWANCE, ExpiryMethods
 from session_store.dynamodb._messages import MessageMethods
 from session_store.dynamodb._sessions import SessionMethods
 from session_store.limits import MAX_APPEND
 
-__all__ = ["DEFAULT_CURSOR_SECRET", "MAX_APPEND", "DynamoDBAdapter"]
+__all__ = ["CLOCK_SKEW_ALLOWANCE", "DEFAULT_CURSOR_SECRET", "MAX_APPEND", "DynamoDBAdapter"]
 
 
 class DynamoDBAdapter(SessionMethods, MessageMethods, ExpiryMethods, Listings):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,6 +23,14 @@ from session_store.errors import (
     error_code,
 )
 
+CLOCK_SKEW_ALLOWANCE = timedelta(seconds=60)
+"""How far the clocks of the processes writing one table may run apart.
+
+A session that expired longer ago than this, by the sweeper's clock, is
+expired for every writer too: none can append to it or move its expiry any
+more, so ``sweep_expired`` may delete its messages before its item.
+"""
+
 
 class ExpiryMethods(AdapterCore):
     """Expired sessions and the messages DynamoDB's TTL leaves behind."""
@@ -31,17 +40,25 @@ class ExpiryMethods(AdapterCore):
     def get_expired_sessions(self, before: datetime) -> list[str]:
         """Ids of sessions with ``expires_at <= before`` (every page of a scan)."""
         seconds = self._epoch(before)
+        with self._storage("get_expired_sessions"):
+            return [session_id for session_id, _ in self._expired_sessions(seconds)]
+
+    def _expired_sessions(self, seconds: int) -> list[tuple[str, int]]:
+        """``(id, expiresAt)`` of the sessions expiring by epoch ``seconds``, all scan pages."""
         e = Expression()
+        expires = e.name("expiresAt")
         request = e.into(
             {
                 "TableName": self._table,
                 "FilterExpression": f"{e.name('SK')} = {e.string(keys.META_SK)} AND "
-                f"{e.name('expiresAt')} <= {e.number(seconds)}",
-                "ProjectionExpression": f"{e.name('PK')}",
+                f"{expires} <= {e.number(seconds)}",
+                "ProjectionExpression": f"{e.name('PK')}, {expires}",
             }
         )
-        with self._storage("get_expired_sessions"):
-            return [keys.parse_session_pk(item["PK"]["S"]) for item in self._paged("Scan", request)]
+        return [
+            (keys.parse_session_pk(item["PK"]["S"]), int(Decimal(item["expiresAt"]["N"])))
+            for item in self._paged("Scan", request)
+        ]
 
     @staticmethod
     def _epoch(instant: datetime) -> int:
@@ -63,23 +80,26 @@ class ExpiryMethods(AdapterCore):
         ``progress(done, total)`` is called once the expired sessions are known
         (``done == 0``) and after each of them is handled.
 
-        A session whose expiry moved past ``before`` meanwhile (sliding TTL) is left alone.
-        When ``before`` is not in the future, messages go first and the session
-        item last: an expired session accepts no writes, and a sweep that fails
-        midway still finds the session next time. With a future ``before``, a
-        live session's expiry may still move, so its item goes first (and
-        ``delete_session`` or the stream handler finishes an interrupted sweep).
+        A session whose expiry moved past ``before`` meanwhile (sliding TTL) is
+        left alone, messages included. A session that expired more than
+        ``CLOCK_SKEW_ALLOWANCE`` ago, by this adapter's clock, can no longer
+        change: its messages go first and its item last, so a sweep that fails
+        midway finds it again next time. Any other session (recently expired,
+        or expiring by a future ``before``) may still be extended by a writer
+        whose clock is behind, so its item goes first, on the condition that it
+        is still expired, and its messages only once that delete succeeded
+        (``delete_session`` or the stream handler finishes an interrupted one).
         """
         moment = self._now() if before is None else before
         seconds = self._epoch(moment)
-        messages_first = moment <= self._now()
+        settled = to_epoch_seconds(self._now() - CLOCK_SKEW_ALLOWANCE)
         removed = 0
         report = progress or (lambda done, total: None)
         with self._storage("sweep_expired"):
-            expired = self.get_expired_sessions(moment)
+            expired = self._expired_sessions(seconds)
             report(0, len(expired))
-            for done, session_id in enumerate(expired, start=1):
-                if self._sweep_one(session_id, seconds, messages_first=messages_first):
+            for done, (session_id, expires) in enumerate(expired, start=1):
+                if self._sweep_one(session_id, seconds, messages_first=expires <= settled):
                     removed += 1
                 report(done, len(expired))
         return removed

@@ -285,6 +285,64 @@ def test_sweep_spares_a_session_whose_expiry_moves_after_it_was_listed(
     assert [s.id for s in timed.list_sessions({"include_expired": True})] == [moving.id]
 
 
+def test_sweep_spares_a_session_a_writer_with_a_slower_clock_still_extends(
+    timed: DynamoDBAdapter, clock: list[datetime]
+) -> None:
+    """Expired by the sweeper's clock a moment ago, live by a writer's clock 5 s behind.
+
+    The writer appends (sliding the expiry) while the sweep runs: the session and
+    every message survive, because a recently expired session's item goes first.
+    """
+    start = clock[0]
+    recently = timed.create_session(
+        {"status": "active", "expires_at": start + timedelta(seconds=100)}
+    )
+    long_ago = timed.create_session(
+        {"status": "active", "expires_at": start + timedelta(seconds=10)}
+    )
+    for session in (recently, long_ago):
+        for i in range(3):
+            timed.add_message(session.id, {"role": "user", "content": f"m{i}", "token_count": 1})
+    # The sweep runs 1 s after `recently` expired and 91 s after `long_ago` did.
+    clock[0] = start + timedelta(seconds=101)
+    behind = [clock[0] - timedelta(seconds=5)]
+    writer = DynamoDBAdapter(
+        timed.config.table_name,
+        region=timed.config.region,
+        endpoint_url=timed.config.endpoint_url,
+        clock=at(behind),
+        session_ttl=timedelta(hours=1),
+    )
+    appended: list[Any] = []
+
+    def touches(session: Session) -> Any:
+        return lambda body: f"SESSION#{session.id}" in str(body)
+
+    # The sweep's first write for `recently` fails once; meanwhile the writer appends.
+    plan = FaultPlan(
+        fail(
+            "DeleteItem",
+            with_=INTERNAL_ERROR,
+            when=touches(recently),
+            side_effect=lambda: appended.append(
+                writer.add_message(
+                    recently.id, {"role": "user", "content": "late", "token_count": 1}
+                )
+            ),
+        ),
+    )
+    with writer, inject(timed, plan) as injector:
+        removed = timed.sweep_expired()
+    injector.assert_exhausted()
+    assert removed == 1  # `long_ago` only
+    survivor = timed.get_session(recently.id)
+    assert survivor is not None
+    assert [m.content for m in timed.get_messages(recently.id)] == ["m0", "m1", "m2", "late"]
+    assert (survivor.message_count, survivor.token_count) == (4, 4)
+    assert timed.get_messages(long_ago.id) == []
+    assert timed.list_sessions({"include_expired": True}) == [survivor]
+
+
 def test_expired_sessions_are_found_on_every_page_of_the_scan(
     timed: DynamoDBAdapter, clock: list[datetime]
 ) -> None:
