@@ -87,6 +87,19 @@ def test_page_reads_stop_at_what_is_needed(
     assert log.operations == ["Query"]
 
 
+def test_pop_message_costs_two_requests_on_a_big_session(
+    adapter: DynamoDBAdapter, big_session: tuple[Session, list[Message]]
+) -> None:
+    session, messages = big_session
+    with count_requests(adapter) as log:
+        popped = adapter.pop_message(session.id)
+    assert log.operations == ["Query", "TransactWriteItems"]
+    assert popped == messages[-1]
+    stored = adapter.get_session(session.id)
+    assert stored is not None
+    assert (stored.message_count, stored.token_count) == (SIZE - 1, 2 * (SIZE - 1))
+
+
 def raw_pages(adapter: DynamoDBAdapter, session_id: str) -> int:
     """How many 1 MB pages DynamoDB itself needs for every message of the session."""
     request: dict[str, Any] = {

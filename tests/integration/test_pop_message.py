@@ -15,7 +15,6 @@ from session_store import (
     StorageAdapter,
     ValidationError,
 )
-from session_store.dynamodb import MAX_APPEND
 from session_store.testing.backends import Backend
 from session_store.testing.faults import (
     TRANSACTION_CONFLICT,
@@ -60,19 +59,6 @@ def test_pops_newest_first_until_none_keeping_counters_exact(
     with count_requests(adapter) as log:
         assert adapter.pop_message(session.id) is None
     assert log.operations == ["Query"]
-
-
-def test_costs_two_requests_on_a_session_of_a_thousand(
-    adapter: DynamoDBAdapter, session: Session
-) -> None:
-    for start in range(0, 1_000, MAX_APPEND):
-        adapter.add_messages(session.id, batch(min(MAX_APPEND, 1_000 - start), start))
-    with count_requests(adapter) as log:
-        popped = adapter.pop_message(session.id)
-    assert log.operations == ["Query", "TransactWriteItems"]
-    assert popped is not None
-    assert popped.content == "m999"
-    assert counters(adapter, session.id) == (999, sum(range(1, 1_000)))
 
 
 def test_an_unknown_session_has_nothing_to_pop(adapter: DynamoDBAdapter) -> None:

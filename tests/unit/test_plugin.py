@@ -111,11 +111,7 @@ def test_fixtures_on_an_endpoint_named_by_the_environment(
 ) -> None:
     with MotoServer() as server:
         url = server.endpoint_url
-        user_env.setenv(ENDPOINT_VARIABLE, url)
-        user_env.setenv("EXPECTED_BACKEND", url)
-        result = run_user_suite(pytester)
-        result.assert_outcomes(passed=4)
-        # Every table the fixtures made on the endpoint was deleted afterwards.
+        # moto's backends live in this process: tables other tests made may be listed too.
         client = boto3.client(
             "dynamodb",
             endpoint_url=url,
@@ -123,4 +119,10 @@ def test_fixtures_on_an_endpoint_named_by_the_environment(
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        assert client.list_tables()["TableNames"] == []
+        before = client.list_tables()["TableNames"]
+        user_env.setenv(ENDPOINT_VARIABLE, url)
+        user_env.setenv("EXPECTED_BACKEND", url)
+        result = run_user_suite(pytester)
+        result.assert_outcomes(passed=4)
+        # Every table the fixtures made on the endpoint was deleted afterwards.
+        assert client.list_tables()["TableNames"] == before
