@@ -3,6 +3,8 @@ PYTHON      ?= python3
 VENV        ?= .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
+# Test workers (pytest-xdist): each runs its own DynamoDB Local; `make test WORKERS=0` runs in one process.
+WORKERS     ?= auto
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := test
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --numprocesses=$(WORKERS) --maxprocesses=4 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
