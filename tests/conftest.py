@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -64,6 +66,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backends(*names): run only on these backends")
     fake_credentials()
+
+
+_BACKEND_IN_ID = re.compile(r"[\[-](moto|local|endpoint)[-\]]")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"session-store backends: {', '.join(selected_backends(config))}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many tests ran on each backend, so a CI log shows DynamoDB Local was exercised."""
+    outcomes: Counter[tuple[str, str]] = Counter()
+    for outcome in ("passed", "failed", "skipped", "xfailed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            found = _BACKEND_IN_ID.search(nodeid[nodeid.find("[") :]) if "[" in nodeid else None
+            if found and (report.when == "call" or outcome in ("skipped", "error")):
+                outcomes[found.group(1), outcome] += 1
+    if not outcomes:
+        return
+    terminalreporter.section("tests per backend")
+    for backend in sorted({backend for backend, _ in outcomes}):
+        counts = ", ".join(
+            f"{count} {outcome}"
+            for (name, outcome), count in sorted(outcomes.items())
+            if name == backend
+        )
+        terminalreporter.write_line(f"{backend}: {counts}")
 
 
 @pytest.fixture(scope="session")
