@@ -16,6 +16,7 @@ from session_store import (
 )
 from session_store.keys import message_id_timestamp
 from session_store.testing.requests import count_requests
+from tests.raw_items import put_uuid_message, remove_counters
 
 
 @pytest.fixture
@@ -232,12 +233,7 @@ def test_delete_all_messages_of_a_session_without_counters(
     adapter: DynamoDBAdapter, session: Session
 ) -> None:
     add(adapter, session, 3)  # tokens 1 + 2 + 3
-    # As the TypeScript adapter writes a session: no counters at all.
-    adapter.models.client.update_item(
-        TableName=adapter.config.table_name,
-        Key={"PK": {"S": f"SESSION#{session.id}"}, "SK": {"S": "META"}},
-        UpdateExpression="REMOVE messageCount, tokenCount",
-    )
+    remove_counters(adapter, session.id)  # as the TypeScript adapter writes a session
     assert stored_counters(adapter, session) is None
     adapter.delete_all_messages(session.id)
     assert adapter.get_messages(session.id) == []
@@ -306,20 +302,7 @@ def test_reference_style_ids_are_addressed_without_listing(
 
 
 def test_uuid_ids_fall_back_to_a_query(adapter: DynamoDBAdapter, session: Session) -> None:
-    bare = str(uuid.uuid4())
-    adapter.models.client.put_item(
-        TableName=adapter.config.table_name,
-        Item={
-            "PK": {"S": f"SESSION#{session.id}"},
-            "SK": {"S": f"MSG#2026-11-24T13:13:22.341Z#{bare}"},
-            "role": {"S": "system"},
-            "content": {"S": "replayed"},
-            "sequence": {"N": "7"},
-            "id": {"S": bare},
-            "sessionId": {"S": session.id},
-            "createdAt": {"S": "2026-11-24T13:13:22.341Z"},
-        },
-    )
+    bare = put_uuid_message(adapter, session.id, role={"S": "system"}, sequence={"N": "7"})
     assert adapter.update_message(session.id, bare, {"content": "x"}).content == "x"
     adapter.delete_message(session.id, bare)
     assert adapter.get_messages(session.id) == []

@@ -24,6 +24,7 @@ from session_store.testing.faults import (
     lose_response,
 )
 from session_store.testing.requests import count_requests
+from tests.raw_items import remove_counters
 
 
 @pytest.fixture
@@ -140,11 +141,7 @@ def test_a_session_without_counters_is_recounted(
 ) -> None:
     """Sessions the TypeScript adapter wrote keep no counters: the pop still happens."""
     added = adapter.add_messages(session.id, batch(3))
-    adapter.models.client.update_item(
-        TableName=adapter.config.table_name,
-        Key={"PK": {"S": f"SESSION#{session.id}"}, "SK": {"S": "META"}},
-        UpdateExpression="REMOVE messageCount, tokenCount",
-    )
+    remove_counters(adapter, session.id)
     assert adapter.pop_message(session.id) == added[-1]
     assert adapter.get_messages(session.id) == added[:-1]
     assert counters(adapter, session.id) == (2, 1 + 2)

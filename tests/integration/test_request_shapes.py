@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 import pytest
 
 from session_store import DynamoDBAdapter, Message, Session
+from tests.raw_items import put_uuid_message
 
 EVENT = "before-parameter-build.dynamodb"
 KEY = "KeyConditionExpression"
@@ -165,25 +165,6 @@ def seeded(adapter: DynamoDBAdapter) -> Seeded:
     return Seeded(session, messages)
 
 
-def put_uuid_message(adapter: DynamoDBAdapter, session_id: str) -> str:
-    """A message as the TypeScript adapter writes one with a bare uuid id (no timestamp in it)."""
-    bare = str(uuid.uuid4())
-    adapter.models.client.put_item(
-        TableName=adapter.config.table_name,
-        Item={
-            "PK": {"S": f"SESSION#{session_id}"},
-            "SK": {"S": f"MSG#2026-11-24T13:13:22.341Z#{bare}"},
-            "role": {"S": "user"},
-            "content": {"S": "replayed"},
-            "tokenCount": {"N": "1"},
-            "id": {"S": bare},
-            "sessionId": {"S": session_id},
-            "createdAt": {"S": "2026-11-24T13:13:22.341Z"},
-        },
-    )
-    return bare
-
-
 # --- strong consistency of one session's reads ------------------------------------------------
 
 Call = Callable[[DynamoDBAdapter, Seeded], object]
@@ -258,7 +239,7 @@ def test_reads_of_one_session_are_strongly_consistent(
 ) -> None:
     # Put behind the adapter's back, so uncounted: delete_all_messages then also takes
     # its recount path (counters below the truth), whose reads must be consistent too.
-    seeded.bare_id = put_uuid_message(adapter, seeded.session.id)
+    seeded.bare_id = put_uuid_message(adapter, seeded.session.id, tokenCount={"N": "1"})
     with captured(adapter) as log:
         call(adapter, seeded)
     reads = [request for request in log.sent if request.operation in READS]
