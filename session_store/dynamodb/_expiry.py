@@ -90,9 +90,9 @@ class ExpiryMethods(AdapterCore):
         is still expired, and its messages only once that delete succeeded
         (``delete_session`` or the stream handler finishes an interrupted one).
         """
-        moment = self._now() if before is None else before
-        seconds = self._epoch(moment)
-        settled = to_epoch_seconds(self._now() - CLOCK_SKEW_ALLOWANCE)
+        now = self._now()
+        seconds = self._epoch(now if before is None else before)
+        settled = to_epoch_seconds(now - CLOCK_SKEW_ALLOWANCE)
         removed = 0
         report = progress or (lambda done, total: None)
         with self._storage("sweep_expired"):

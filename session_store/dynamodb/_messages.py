@@ -43,9 +43,9 @@ from session_store.errors import (
 from session_store.ids import new_message_id
 from session_store.limits import check_item_size, check_transaction_size
 
-_POP_ATTEMPTS = 64
-"""Reads of the newest message one ``pop_message`` makes before giving up: each miss
-means another writer popped or edited it, so only a crowd of racers exhausts them."""
+_RACE_ATTEMPTS = 64
+"""Reads a ``delete_message``/``pop_message`` makes before giving up: each lost race
+means another writer deleted or changed the message."""
 _TRANSACTION_DELETES = 99
 """Deletes per ``delete_all_messages`` transaction: 100 items at most, one is the counters."""
 
@@ -367,7 +367,8 @@ class MessageMethods(AdapterCore):
             key = self._message_key(session_id, message_id)
             if key is None:
                 return
-            for _ in range(self._race_attempts()):
+
+            def read() -> tuple[dict[str, Any], Mapping[str, Any]] | None:
                 current = self._client.get_item(
                     TableName=self._table,
                     Key=key,
@@ -375,11 +376,11 @@ class MessageMethods(AdapterCore):
                     ProjectionExpression="#t",
                     ExpressionAttributeNames={"#t": "tokenCount"},
                 )
-                if "Item" not in current:
-                    return
-                if self._remove_message(session_id, key, current["Item"], ("tokenCount",)):
-                    return
-            raise StorageError(f"delete_message kept racing other writers on {message_id!r}")
+                return (key, current["Item"]) if "Item" in current else None
+
+            self._remove_as_read(
+                session_id, read, ("tokenCount",), f"delete_message of {message_id!r}"
+            )
 
     def pop_message(self, session_id: str) -> Message | None:
         """Remove and return the session's newest message (2 requests); ``None`` if it has none.
@@ -392,24 +393,43 @@ class MessageMethods(AdapterCore):
         keys.check_session_id(session_id)
         request, _ = self._message_request(session_id, MessageQuery(order="desc"))
         request["Limit"] = 1
-        with self._storage("pop_message"):
-            for attempt in range(_POP_ATTEMPTS):
-                if attempt:
-                    # Another pop took this message: back off with jitter so the racers spread.
-                    time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
-                newest = self._client.query(**request).get("Items", [])
-                if not newest:
-                    return None
-                item = newest[0]
-                if self._remove_message(
-                    session_id, key_of(item, SESSION_KEY), item, ("tokenCount", "updatedAt")
-                ):
-                    return decode_message(item)
-        raise StorageError(f"pop_message kept racing other writers on session {session_id!r}")
 
-    def _race_attempts(self) -> int:
-        """How often a read-then-conditional-write retries after losing a race."""
-        return max(self.config.retry.max_attempts, 1) * 2
+        def read() -> tuple[dict[str, Any], Mapping[str, Any]] | None:
+            newest = self._client.query(**request).get("Items", [])
+            return (key_of(newest[0], SESSION_KEY), newest[0]) if newest else None
+
+        with self._storage("pop_message"):
+            removed = self._remove_as_read(
+                session_id,
+                read,
+                ("tokenCount", "updatedAt"),
+                f"pop_message on session {session_id!r}",
+            )
+        return None if removed is None else decode_message(removed)
+
+    def _remove_as_read(
+        self,
+        session_id: str,
+        read: Callable[[], tuple[dict[str, Any], Mapping[str, Any]] | None],
+        watched: tuple[str, ...],
+        what: str,
+    ) -> Mapping[str, Any] | None:
+        """Read a message (its key and item), delete it if unchanged; again while others win.
+
+        Returns the item removed, or ``None`` once ``read`` finds nothing. Each
+        lost race means another writer deleted or changed the message, so the
+        reads back off with jitter and only a crowd of racers exhausts them.
+        """
+        for attempt in range(_RACE_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
+            found = read()
+            if found is None:
+                return None
+            key, item = found
+            if self._remove_message(session_id, key, item, watched):
+                return item
+        raise StorageError(f"{what} kept racing other writers")
 
     def _remove_message(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,11 @@ def timed(adapter: DynamoDBAdapter, clock: list[datetime]) -> DynamoDBAdapter:
         endpoint_url=adapter.config.endpoint_url,
         clock=at(clock),
     )
+
+
+def keyed_on(session: Session) -> Callable[[Mapping[str, Any]], bool]:
+    """A fault rule's ``when``: the request's ``Key`` is the session's item."""
+    return lambda body: body.get("Key", {}).get("PK") == {"S": f"SESSION#{session.id}"}
 
 
 def make_sessions(timed: DynamoDBAdapter, clock: list[datetime]) -> list[Session]:
@@ -253,16 +259,13 @@ def test_sweep_spares_a_session_whose_expiry_moves_after_it_was_listed(
     )
     moves: list[Session] = []
 
-    def deletes(session: Session) -> Any:
-        return lambda body: body.get("Key", {}).get("PK") == {"S": f"SESSION#{session.id}"}
-
     # The sweep has listed `moving` as expired; its item's delete fails once (botocore
     # retries it) and, in between, the other process moves the expiry.
     plan = FaultPlan(
         fail(
             "DeleteItem",
             with_=INTERNAL_ERROR,
-            when=deletes(moving),
+            when=keyed_on(moving),
             side_effect=lambda: moves.append(
                 other.update_session(moving.id, {"expires_at": later})
             ),
@@ -315,15 +318,12 @@ def test_sweep_spares_a_session_a_writer_with_a_slower_clock_still_extends(
     )
     appended: list[Any] = []
 
-    def touches(session: Session) -> Any:
-        return lambda body: f"SESSION#{session.id}" in str(body)
-
     # The sweep's first write for `recently` fails once; meanwhile the writer appends.
     plan = FaultPlan(
         fail(
             "DeleteItem",
             with_=INTERNAL_ERROR,
-            when=touches(recently),
+            when=keyed_on(recently),
             side_effect=lambda: appended.append(
                 writer.add_message(
                     recently.id, {"role": "user", "content": "late", "token_count": 1}
