@@ -14,6 +14,6 @@ from session_store.table import TTL_ATTRIBUTE, BoundModels
 
 
 def up(bound: BoundModels) -> dict[str, object]:
-    described = bound.client.describe_table(TableName=bound.config.table_name)["Table"]
+    described = bound.gateway.describe_table() or {}
     indexes = sorted(index["IndexName"] for index in described.get("GlobalSecondaryIndexes", []))
     return {"indexes": indexes, "ttlAttribute": TTL_ATTRIBUTE}

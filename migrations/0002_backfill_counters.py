@@ -12,39 +12,33 @@ it recounted.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from session_store import keys
+from session_store._expressions import Expression
 from session_store.counters import recount_session
+from session_store.models import SessionMeta
 from session_store.table import BoundModels
 
 
 def session_ids(bound: BoundModels) -> Iterator[str]:
     """The id of every session item, from a paginated scan projecting only the keys."""
-    request: dict[str, Any] = {
-        "TableName": bound.config.table_name,
-        "FilterExpression": "#sk = :meta AND begins_with(#pk, :session)",
-        "ProjectionExpression": "#pk, #sk",
-        "ExpressionAttributeNames": {"#pk": "PK", "#sk": "SK"},
-        "ExpressionAttributeValues": {
-            ":meta": {"S": keys.META_SK},
-            ":session": {"S": keys.SESSION_PREFIX},
-        },
-        "ConsistentRead": True,
-    }
-    while True:
-        page = bound.client.scan(**request)
-        for item in page.get("Items", []):
-            yield keys.parse_session_pk(item["PK"]["S"])
-        if "LastEvaluatedKey" not in page:
-            return
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    e = Expression()
+    request = e.into(
+        {
+            "FilterExpression": f"{e.name(SessionMeta.sk)} = {e.string(keys.META_SK)} AND "
+            f"begins_with({e.name(SessionMeta.pk)}, {e.string(keys.SESSION_PREFIX)})",
+            "ProjectionExpression": f"{e.name(SessionMeta.pk)}, {e.name(SessionMeta.sk)}",
+            "ConsistentRead": True,
+        }
+    )
+    for item in bound.gateway.items("Scan", request):
+        yield keys.parse_session_pk(item[SessionMeta.pk.attr_name]["S"])
 
 
 def up(bound: BoundModels) -> dict[str, object]:
     recounted = vanished = 0
     for session_id in session_ids(bound):
-        if recount_session(bound, session_id) is None:
+        if recount_session(bound.gateway, session_id) is None:
             vanished += 1  # deleted between the scan and its recount
         else:
             recounted += 1

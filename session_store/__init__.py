@@ -38,6 +38,7 @@ from session_store.errors import (
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
+    TableNotFoundError,
     ValidationError,
 )
 from session_store.memory import MemoryAdapter
@@ -90,6 +91,7 @@ __all__ = [
     "StorageAdapter",
     "StorageError",
     "TableConfig",
+    "TableNotFoundError",
     "TextBlock",
     "TokenBudgetConfig",
     "ToolCall",

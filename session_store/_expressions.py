@@ -1,8 +1,14 @@
-"""Expression building with placeholders only: no user data is ever spliced into text."""
+"""Expression building with placeholders only: no user data is ever spliced into text.
+
+Attribute names come from the models (``Expression.name(SessionMeta.status)``
+uses the attribute's stored name), so no wire name is written twice.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from pynamodb.attributes import Attribute
 
 __all__ = ["Expression"]
 
@@ -15,7 +21,10 @@ class Expression:
         self.values: dict[str, dict[str, Any]] = {}
         self._name_of: dict[str, str] = {}
 
-    def name(self, attribute: str) -> str:
+    def name(self, attribute: Attribute[Any] | str) -> str:
+        """The placeholder of a model attribute (or of a stored name from the models' constants)."""
+        if not isinstance(attribute, str):
+            attribute = attribute.attr_name
         placeholder = self._name_of.get(attribute)
         if placeholder is None:
             placeholder = f"#n{len(self._name_of)}"
@@ -28,6 +37,14 @@ class Expression:
         self.names.update(names)
         if values:
             self.values.update(values)
+
+    def copy(self) -> Expression:
+        """An expression that goes on from this one's placeholders (for a variant request)."""
+        other = Expression()
+        other.names = dict(self.names)
+        other.values = dict(self.values)
+        other._name_of = dict(self._name_of)
+        return other
 
     def value(self, typed: dict[str, Any]) -> str:
         placeholder = f":v{len(self.values)}"

@@ -15,6 +15,7 @@ from session_store import keys
 from session_store.domain import NewMessage
 from session_store.errors import ValidationError
 from session_store.limits import MAX_APPEND
+from session_store.models import TABLE_KEY
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -82,10 +83,12 @@ def checked_non_negative(name: str, value: object) -> int:
     return value
 
 
-def ttl_removed_session(record: object) -> str | None:
-    """The id of the session item a stream record says TTL removed, else ``None``.
+def ttl_removed_session(record: object) -> tuple[str, float | None] | None:
+    """The id of the session item a stream record says TTL removed, with the time of the
+    removal (``ApproximateCreationDateTime``, epoch seconds, if present); else ``None``.
 
-    Raises ``ValidationError`` for a record that is not shaped like a stream record.
+    Raises ``ValidationError`` for a record that is not shaped like a stream record,
+    or whose session id no session could have (checked as the API checks ids).
     """
     if not isinstance(record, Mapping):
         raise ValidationError("a stream record must be a mapping")
@@ -101,15 +104,23 @@ def ttl_removed_session(record: object) -> str | None:
     record_keys = change.get("Keys") or {}
     if not isinstance(record_keys, Mapping):
         raise ValidationError("a stream record's Keys must be a mapping")
-    if "PK" not in record_keys or "SK" not in record_keys:
+    if any(name not in record_keys for name in TABLE_KEY):
         return None  # not an item of this table's layout
-    pk_text, sk_text = (_string_key(record_keys[name], name) for name in ("PK", "SK"))
+    pk_text, sk_text = (_string_key(record_keys[name], name) for name in TABLE_KEY)
     if sk_text != keys.META_SK:
         return None
     try:
-        return keys.parse_session_pk(pk_text)
+        session_id = keys.parse_session_pk(pk_text)
     except ValueError:
         return None  # not a session partition
+    removed_at = change.get("ApproximateCreationDateTime")
+    if removed_at is not None and (
+        isinstance(removed_at, bool)
+        or not isinstance(removed_at, int | float)
+        or not 0 <= removed_at < 253402300800
+    ):
+        raise ValidationError("a stream record's ApproximateCreationDateTime must be epoch seconds")
+    return keys.check_session_id(session_id), removed_at
 
 
 def _string_key(value: object, name: str) -> str:

@@ -103,15 +103,26 @@ class IsoDateTimeAttribute(Attribute[datetime]):
 
 
 class EpochSecondsAttribute(Attribute[datetime]):
-    """An instant stored as whole epoch seconds (N), truncated."""
+    """An instant stored as whole epoch seconds (N), truncated.
+
+    Read leniently: the TypeScript adapter's ``updateSession`` stores the
+    same instant as an ISO-8601 string (S), which reads as that instant.
+    """
 
     attr_type = NUMBER
 
     def serialize(self, value: datetime) -> str:
         return str(to_epoch_seconds(value))
 
-    def deserialize(self, value: str) -> datetime:
-        return from_epoch_seconds(int(Decimal(value)))
+    def get_value(self, value: dict[str, Any]) -> Any:
+        return value
+
+    def deserialize(self, value: Any) -> datetime:
+        if isinstance(value, str):  # called with the bare number by PynamoDB's own paths
+            return from_epoch_seconds(int(Decimal(value)))
+        if STRING in value:
+            return parse_iso(value[STRING])
+        return from_epoch_seconds(int(Decimal(value[NUMBER])))
 
 
 class IntegerAttribute(Attribute[int]):

@@ -261,9 +261,11 @@ def _conversation(
         ),
     )
     _show_message(console, result, "tool")
+    # Every write of the session item moves its version: the create and three appends.
+    seen = session.version + 3
     handed = step(
-        "hand-off, version 1 -> 2",
-        "triage hands the session to the billing agent (expects version 1)",
+        f"hand-off, version {seen} -> {seen + 1}",
+        f"triage hands the session to the billing agent (expects version {seen})",
         lambda: adapter.update_session(
             session.id,
             {
@@ -273,15 +275,15 @@ def _conversation(
                     {"id": "billing", "role": "agent", "joined_at": utc_now()},
                 ],
             },
-            expected_version=1,
+            expected_version=seen,
         ),
     )
     _say(console, f"    now with {handed.active_agent_id}, version {handed.version}", "dim")
     try:
         step(
             "stale write refused",
-            "a stale write with version 1 is refused",
-            lambda: adapter.update_session(session.id, {"status": "paused"}, expected_version=1),
+            f"a stale write with version {seen} is refused",
+            lambda: adapter.update_session(session.id, {"status": "paused"}, expected_version=seen),
         )
     except ConcurrencyError as error:
         _say(console, f"    -> ConcurrencyError: {error}", "red")

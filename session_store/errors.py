@@ -14,6 +14,7 @@ __all__ = [
     "SessionExistsError",
     "SessionNotFoundError",
     "StorageError",
+    "TableNotFoundError",
     "ValidationError",
     "error_code",
     "storage_error",
@@ -64,6 +65,27 @@ class StorageError(SessionError):
     ) -> None:
         super().__init__(message, code)
         self.adapter = adapter
+
+
+class TableNotFoundError(StorageError):
+    """The table (or an index of it) does not exist where the adapter looks for it.
+
+    The message names the table, the region and the endpoint, so a wrong
+    region or a missing ``--endpoint-url`` is visible at once.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table_name: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> None:
+        super().__init__(message, code="TABLE_NOT_FOUND")
+        self.table_name = table_name
+        self.region = region
+        self.endpoint_url = endpoint_url
 
 
 class SessionNotFoundError(StorageError):

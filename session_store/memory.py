@@ -19,7 +19,8 @@ mappings with snake_case or camelCase keys are accepted), every
 come out of the same situations: ``SessionExistsError``,
 ``SessionNotFoundError`` (missing or expired), ``ConcurrencyError`` carrying
 the stored version, ``MessageNotFoundError``. ``version`` goes up by one on
-every ``update_session``; ``message_count``/``token_count`` follow every
+every write of the session item (``update_session``, and each counter change
+as ``DynamoDBAdapter`` makes it); ``message_count``/``token_count`` follow every
 message write; ``expires_at`` is kept in whole seconds (truncated) as the
 table keeps it, and a session is expired once ``expires_at <= now``.
 
@@ -94,7 +95,7 @@ from session_store.errors import (
     ValidationError,
 )
 from session_store.ids import new_message_id
-from session_store.limits import check_item_size, check_transaction_size
+from session_store.limits import MAX_APPEND, check_item_size, check_transaction_size
 
 __all__ = ["MemoryAdapter"]
 
@@ -268,9 +269,12 @@ class MemoryAdapter(Listings):
                 }
             )
             _check_session_size(session)
-            # An expired session that was not swept yet still holds its id.
-            if session_id in self._sessions:
+            # A live session keeps its id; an expired one is replaced, its messages dropped.
+            current = self._sessions.get(session_id)
+            if current is not None and not self._expired(current, now):
                 raise SessionExistsError(session_id)
+            if current is not None:
+                self._messages.pop(session_id, None)
             return self._store(session)
 
     def get_session(self, session_id: str) -> Session | None:
@@ -436,7 +440,7 @@ class MemoryAdapter(Listings):
     # --- messages -------------------------------------------------------------
 
     def add_message(self, session_id: str, data: NewMessage | Mapping[str, Any]) -> Message:
-        """Append a message and count it on the session; the session's ``version`` stays.
+        """Append a message and count it on the session; the session's ``version`` goes up by one.
 
         ``SessionNotFoundError`` (nothing written) when the session is absent or expired.
         """
@@ -478,6 +482,7 @@ class MemoryAdapter(Listings):
                     "token_count": session.token_count
                     + sum(message.token_count or 0 for message in appended),
                     "last_activity_at": now,
+                    "version": session.version + 1,
                     **({"expires_at": expires_at} if expires_at is not None else {}),
                 }
             )
@@ -560,7 +565,10 @@ class MemoryAdapter(Listings):
             if "token_count" in given and session is not None:
                 delta = (updated.token_count or 0) - (current.token_count or 0)
                 self._sessions[session_id] = session.model_copy(
-                    update={"token_count": max(session.token_count + delta, 0)}
+                    update={
+                        "token_count": max(session.token_count + delta, 0),
+                        "version": session.version + 1,
+                    }
                 )
             self._messages[session_id][message_id] = updated
             return updated.model_copy(deep=True)
@@ -570,10 +578,13 @@ class MemoryAdapter(Listings):
         if session is None or not removed:
             return
         tokens = sum(message.token_count or 0 for message in removed)
+        # One write of the session item per transaction of up to MAX_APPEND deletes.
+        writes = -(-len(removed) // MAX_APPEND)
         self._sessions[session_id] = session.model_copy(
             update={
                 "message_count": max(session.message_count - len(removed), 0),
                 "token_count": max(session.token_count - tokens, 0),
+                "version": session.version + writes,
             }
         )
 
@@ -655,10 +666,18 @@ class MemoryAdapter(Listings):
         removed = [ttl_removed_session(record) for record in event.get("Records", [])]
         deleted = 0
         with self._request():
-            for session_id in removed:
-                if session_id is not None:
-                    self._sessions.pop(session_id, None)
-                    deleted += len(self._messages.pop(session_id, {}))
+            for removal in removed:
+                if removal is None:
+                    continue
+                session_id, removed_at = removal
+                bound = self._now() if removed_at is None else from_epoch_seconds(removed_at)
+                messages = self._messages.get(session_id, {})
+                # Only the removed incarnation's messages: those created by the removal.
+                gone = [m.id for m in messages.values() if m.created_at <= bound]
+                for message_id in gone:
+                    del messages[message_id]
+                self._sessions.pop(session_id, None)
+                deleted += len(gone)
         return deleted
 
     # --- maintenance ----------------------------------------------------------
@@ -671,11 +690,15 @@ class MemoryAdapter(Listings):
             if session is None:
                 raise SessionNotFoundError(session_id)
             messages = self._messages.get(session_id, {}).values()
+            totals = (len(messages), sum(m.token_count or 0 for m in messages))
+            if totals == (session.message_count, session.token_count):
+                return session.model_copy(deep=True)
             return self._store(
                 session.model_copy(
                     update={
-                        "message_count": len(messages),
-                        "token_count": sum(m.token_count or 0 for m in messages),
+                        "message_count": totals[0],
+                        "token_count": totals[1],
+                        "version": session.version + 1,  # a correcting write
                     }
                 )
             )

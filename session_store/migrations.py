@@ -36,12 +36,12 @@ from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from session_store import keys, table
 from session_store._time import utc_now
-from session_store.errors import SessionError, StorageError
+from session_store.errors import SessionError, StorageError, TableNotFoundError
+from session_store.gateway import translate
 from session_store.table import BoundModels
 
 __all__ = [
@@ -142,9 +142,12 @@ def applied(bound: BoundModels) -> dict[str, datetime]:
             )
         }
     except PynamoDBException as error:
-        if error.cause_response_code == "ResourceNotFoundException":
+        translated = translate(
+            error.__cause__ or error, "reading the applied migrations", bound.gateway.where
+        )
+        if isinstance(translated, TableNotFoundError):
             return {}
-        raise StorageError(f"cannot read the applied migrations: {error}") from error
+        raise translated from error
 
 
 def pending(bound: BoundModels, migrations: Sequence[Migration] | None = None) -> list[Migration]:
@@ -159,14 +162,11 @@ def ensure_table(bound: BoundModels) -> list[str]:
     Idempotent: on a table that already matches, it only describes it.
     """
     name = bound.config.table_name
-    try:
-        described = table.describe_table(bound.client, name)
-        # Missing: create it (if someone else just did, adopt theirs).
-        if described is None and table.create_missing_table(bound):
-            return [f"created table {name!r}"]
-        return table.adopt_table(bound, described=described)
-    except (ClientError, BotoCoreError) as error:
-        raise StorageError(f"cannot create or adopt table {name!r}: {error}") from error
+    described = bound.gateway.describe_table()
+    # Missing: create it (if someone else just did, adopt theirs).
+    if described is None and table.create_missing_table(bound):
+        return [f"created table {name!r}"]
+    return table.adopt_table(bound, described=described)
 
 
 def migrate(bound: BoundModels, migrations: Sequence[Migration] | None = None) -> list[str]:
@@ -185,7 +185,7 @@ def migrate(bound: BoundModels, migrations: Sequence[Migration] | None = None) -
         logger.info("applying migration %s", migration.name)
         try:
             details = migration.up(bound)
-        except (ClientError, BotoCoreError, PynamoDBException) as error:
+        except (StorageError, PynamoDBException) as error:
             raise StorageError(f"migration {migration.name!r} failed: {error}") from error
         if _record(bound, migration, details):
             done.append(migration.name)
@@ -207,5 +207,7 @@ def _record(bound: BoundModels, migration: Migration, details: Mapping[str, obje
         if error.cause_response_code == "ConditionalCheckFailedException":
             logger.info("migration %s was recorded meanwhile by another run", migration.name)
             return False
-        raise StorageError(f"cannot record migration {migration.name!r}: {error}") from error
+        raise translate(
+            error.__cause__ or error, f"recording migration {migration.name!r}", bound.gateway.where
+        ) from error
     return True

@@ -10,26 +10,34 @@ connection. ``SessionMeta.user_index`` (GSI1) and ``SessionMeta.agent_index``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
+import pydantic
 from pydantic import BaseModel
 from pynamodb.attributes import (
+    Attribute,
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
     VersionAttribute,
 )
 from pynamodb.connection import TableConnection
-from pynamodb.constants import NULL, STRING
+from pynamodb.constants import NULL, NUMBER, STRING
 from pynamodb.exceptions import AttributeDeserializationError, AttributeNullError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Path, Value
+from pynamodb.expressions.update import Action, RemoveAction, SetAction
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.pagination import ResultIterator
 
 from session_store import domain, keys
-from session_store._time import format_iso
+from session_store._time import format_iso, parse_iso, utc_now
 from session_store.attributes import (
     ContentAttribute,
     EpochSecondsAttribute,
@@ -38,6 +46,10 @@ from session_store.attributes import (
     JsonTextAttribute,
     NativeMapAttribute,
 )
+from session_store.errors import StorageError, ValidationError
+
+if TYPE_CHECKING:
+    from session_store.gateway import Gateway
 
 __all__ = [
     "AgentIndex",
@@ -50,6 +62,8 @@ __all__ = [
 
 USER_INDEX_NAME = "GSI1"
 AGENT_INDEX_NAME = "GSI2"
+WRITE_TOKEN_SLOTS = 8
+"""How many recent write tokens a session item keeps (``SessionMeta.write_tokens``)."""
 
 
 class UnboundModelError(RuntimeError):
@@ -88,10 +102,22 @@ def _json_value(value: Any) -> Any:
 
 
 class _TableModel(Model):
-    """Base of the table's models: refuses requests until bound to a table."""
+    """Base of the table's models: refuses requests until bound to a table.
+
+    The table holds several kinds of item in one partition (a session's META
+    item and its messages), so each model reads only its own kind:
+    ``query`` without a sort-key condition and ``scan`` add one for the
+    model's kind, and an item of another kind handed to ``from_raw_data``
+    (say, by a user's own sort-key condition) is refused with a
+    ``ValidationError`` naming the model to use instead.
+    """
 
     class Meta:
         table_name: ClassVar[str | None] = None
+
+    _gateway: ClassVar[Gateway | None] = None
+    """Set on the bound subclasses (``table.bind_models``): the sender of the writes that
+    keep the invariants."""
 
     pk = UnicodeAttribute(hash_key=True, attr_name="PK")
     sk = UnicodeAttribute(range_key=True, attr_name="SK")
@@ -105,9 +131,84 @@ class _TableModel(Model):
             )
         return super()._get_connection()
 
+    @classmethod
+    def bound_gateway(cls) -> Gateway:
+        if cls._gateway is None:
+            cls._get_connection()  # raises UnboundModelError
+            raise UnboundModelError(f"{cls.__name__} is bound without a gateway")
+        return cls._gateway
+
+    @classmethod
+    def kind_condition(cls) -> Condition:
+        """The sort-key condition that selects this model's items in a partition."""
+        raise NotImplementedError
+
+    @classmethod
+    def is_kind(cls, sort_key: str) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def query(
+        cls,
+        hash_key: Any,
+        range_key_condition: Condition | None = None,
+        filter_condition: Condition | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> ResultIterator[Any]:
+        """PynamoDB's ``query``; on the table (not an index) and without a sort-key
+        condition, only this model's items are read."""
+        if range_key_condition is None and kwargs.get("index_name") is None:
+            range_key_condition = cls.kind_condition()
+        return super().query(hash_key, range_key_condition, filter_condition, *args, **kwargs)
+
+    @classmethod
+    def scan(
+        cls, filter_condition: Condition | None = None, *args: Any, **kwargs: Any
+    ) -> ResultIterator[Any]:
+        """PynamoDB's ``scan`` of this model's items only (on the table; an index as given)."""
+        if kwargs.get("index_name") is None:
+            kind = cls.kind_condition()
+            filter_condition = kind if filter_condition is None else kind & filter_condition
+        return super().scan(filter_condition, *args, **kwargs)
+
+    @classmethod
+    def from_raw_data(cls, data: dict[str, Any]) -> Self:
+        sort_key = data.get(cls.sk.attr_name, {}).get(STRING)
+        if isinstance(sort_key, str) and not cls.is_kind(sort_key):
+            owner = next((m for m in _KINDS if m.is_kind(sort_key)), None)
+            raise ValidationError(
+                f"item {_key_text(data)} is not a {cls.__name__}"
+                + (f": read it as {owner.__name__}" if owner is not None else "")
+            )
+        try:
+            return super().from_raw_data(data)
+        except (AttributeDeserializationError, ValueError, TypeError, KeyError) as error:
+            raise undecodable(data, cls._unreadable_attribute(data), error) from error
+
+    @classmethod
+    def _unreadable_attribute(cls, data: Mapping[str, Any]) -> str:
+        """The stored name of the first attribute of ``data`` this model cannot read."""
+        for attribute in cls.get_attributes().values():
+            typed = data.get(attribute.attr_name)
+            if not typed or NULL in typed:
+                continue
+            try:
+                value = attribute.get_value(typed)
+                attribute.deserialize(value)
+            except Exception:
+                return attribute.attr_name
+        return "?"
+
     def _values(self) -> dict[str, Any]:
         """The attribute values of this instance, by Python name."""
         return {name: getattr(self, name) for name in self.get_attributes()}
+
+
+def _key_text(item: Mapping[str, Any]) -> str:
+    pk = item.get(_TableModel.pk.attr_name, {}).get(STRING, "?")
+    sk = item.get(_TableModel.sk.attr_name, {}).get(STRING, "?")
+    return f"{pk!r}/{sk!r}"
 
 
 class _Codec:
@@ -145,19 +246,54 @@ class _Codec:
         return item
 
     def deserialized(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        """The values ``model.from_raw_data(item)`` holds, by Python name (absent or NULL: none)."""
+        """The values ``model.from_raw_data(item)`` holds, by Python name (absent or NULL: none).
+
+        An attribute that cannot be read raises ``StorageError`` naming the
+        item's key and the attribute.
+        """
         values: dict[str, Any] = {}
         for stored_name, name, attribute, plain in self._attributes:
             typed = item.get(stored_name)
             if not typed or NULL in typed:
                 continue
-            if not plain:
-                values[name] = attribute.deserialize(attribute.get_value(typed))
-            elif STRING in typed:
+            if plain and STRING in typed:
                 values[name] = typed[STRING]
-            else:
-                raise AttributeDeserializationError(stored_name, STRING)
+                continue
+            try:
+                if plain:
+                    raise AttributeDeserializationError(stored_name, STRING)
+                values[name] = attribute.deserialize(attribute.get_value(typed))
+            except Exception as error:  # any shape the attribute cannot read
+                raise undecodable(item, stored_name, error) from error
         return values
+
+    def stored_name(self, name: str) -> str:
+        """The stored (camelCase) name of the attribute with Python name ``name``."""
+        for stored_name, python_name, _, _ in self._attributes:
+            if python_name == name:
+                return stored_name
+        return name
+
+
+def undecodable(item: Mapping[str, Any], attribute: str, error: BaseException) -> StorageError:
+    """The error for an item that cannot be read: names its key and the attribute."""
+    detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return StorageError(f"cannot read item {_key_text(item)}: attribute {attribute!r}: {detail}")
+
+
+_Domain = TypeVar("_Domain", bound=pydantic.BaseModel)
+
+
+def _validated(
+    model: type[_Domain], fields: dict[str, Any], item: Mapping[str, Any], codec: _Codec
+) -> _Domain:
+    """``model.model_validate(fields)``; a failure names the item's key and stored attribute."""
+    try:
+        return model.model_validate(fields)
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        raise undecodable(item, codec.stored_name(field), ValueError(first["msg"])) from None
 
 
 class UserIndex(GlobalSecondaryIndex["SessionMeta"]):
@@ -183,7 +319,17 @@ class AgentIndex(GlobalSecondaryIndex["SessionMeta"]):
 
 
 class SessionMeta(_TableModel):
-    """A session item: ``SESSION#{id}`` / ``META``."""
+    """A session item: ``SESSION#{id}`` / ``META``.
+
+    Invariants kept on every write through PynamoDB's own calls (``save``,
+    ``update``, ``delete``) as through the adapter: the GSI keys and ``ttl``
+    are derived from the fields (``user_id`` → ``GSI1PK``, ``created_at`` →
+    ``GSI1SK``, ``active_agent_id`` → ``GSI2PK``, ``status`` → ``GSI2SK``,
+    ``expires_at`` → ``ttl``), ``id`` from the key and a missing
+    ``created_at``/``last_activity_at`` from the clock; ``version`` goes up by
+    one on every write (PynamoDB's ``VersionAttribute``); ``delete`` removes
+    the session's messages too, as ``delete_session`` does.
+    """
 
     user_index = UserIndex()
     agent_index = AgentIndex()
@@ -210,6 +356,26 @@ class SessionMeta(_TableModel):
     token_count = IntegerAttribute(null=True, attr_name="tokenCount")
     message_count = IntegerAttribute(null=True, attr_name="messageCount")
     version = VersionAttribute(null=True, attr_name="version")
+    write_tokens = ListAttribute(of=UnicodeAttribute, null=True, attr_name="writeTokens")
+    """The tokens of the item's last ``WRITE_TOKEN_SLOTS`` writes by ``create_session`` and
+    ``update_session``, newest first: a retry after a lost response recognises its own write
+    by its token (the one bookkeeping attribute on the item; see ``planning``)."""
+
+    @classmethod
+    def kind_condition(cls) -> Condition:
+        return cls.sk == keys.META_SK
+
+    @classmethod
+    def is_kind(cls, sort_key: str) -> bool:
+        return sort_key == keys.META_SK
+
+    @classmethod
+    def key(cls, session_id: str) -> dict[str, dict[str, str]]:
+        """The typed key of the session item of ``session_id``."""
+        return {
+            cls.pk.attr_name: {STRING: keys.session_pk(session_id)},
+            cls.sk.attr_name: {STRING: keys.META_SK},
+        }
 
     @classmethod
     def from_domain(cls, session: domain.Session) -> SessionMeta:
@@ -223,12 +389,117 @@ class SessionMeta(_TableModel):
 
     @classmethod
     def decode(cls, item: Mapping[str, Any]) -> domain.Session:
-        """``from_raw_data(item).to_domain()``, without the model instance (a hot path)."""
-        return _session_of(_SESSION_CODEC.deserialized(item))
+        """``from_raw_data(item).to_domain()``, without the model instance (a hot path).
+
+        ``StorageError`` naming the key and the attribute when the item cannot be read.
+        """
+        return _session_of(_SESSION_CODEC.deserialized(item), item)
 
     def to_domain(self) -> domain.Session:
         """The session this item stands for; missing counters and version read as 0."""
-        return _session_of(self._values())
+        return _session_of(self._values(), self._key_item())
+
+    def _key_item(self) -> dict[str, Any]:
+        return {
+            type(self).pk.attr_name: {STRING: self.pk},
+            type(self).sk.attr_name: {STRING: self.sk},
+        }
+
+    # --- invariants on PynamoDB's own writes ----------------------------------
+
+    def _derive(self) -> None:
+        """Set what follows from the fields: id, default times, GSI keys, ttl."""
+        if self.sk is None:
+            self.sk = keys.META_SK
+        if self.id is None and self.pk is not None:
+            self.id = keys.parse_session_pk(self.pk)
+        if self.created_at is None:
+            self.created_at = utc_now()
+        if self.last_activity_at is None:
+            self.last_activity_at = self.created_at
+        self.gsi1pk = keys.user_gsi_pk(self.user_id) if self.user_id else None
+        self.gsi1sk = keys.created_at_gsi_sk(self.created_at)
+        self.gsi2pk = keys.agent_gsi_pk(self.active_agent_id) if self.active_agent_id else None
+        self.gsi2sk = keys.status_gsi_sk(self.status) if self.status else None
+        self.ttl = self.expires_at
+
+    def save(
+        self, condition: Condition | None = None, *, add_version_condition: bool = True
+    ) -> dict[str, Any]:
+        """PynamoDB's ``save`` with the derived attributes set first."""
+        self._derive()
+        return super().save(condition, add_version_condition=add_version_condition)
+
+    def update(
+        self,
+        actions: list[Action],
+        condition: Condition | None = None,
+        *,
+        add_version_condition: bool = True,
+    ) -> Any:
+        """PynamoDB's ``update``, with the actions that keep the derived attributes in step.
+
+        Setting ``status``, ``user_id``, ``active_agent_id``, ``created_at``
+        or ``expires_at`` (or removing the optional ones) also sets or removes
+        the GSI key or ``ttl`` derived from it. Those fields take plain values
+        only (``ValidationError`` for an expression such as ``if_not_exists``).
+        """
+        cls = type(self)
+        derived = [*actions, *_derived_actions(cls, actions)]
+        return super().update(derived, condition, add_version_condition=add_version_condition)
+
+    def delete(
+        self, condition: Condition | None = None, *, add_version_condition: bool = True
+    ) -> Any:
+        """PynamoDB's ``delete``, then the session's messages (as ``delete_session``).
+
+        Messages acknowledged to a later session under the same id are left
+        alone: only those created before the next incarnation could exist go.
+        """
+        result = super().delete(condition, add_version_condition=add_version_condition)
+        from session_store.planning import delete_session_messages
+
+        delete_session_messages(type(self).bound_gateway(), keys.parse_session_pk(self.pk))
+        return result
+
+
+def _derived_actions(cls: type[SessionMeta], actions: Sequence[Action]) -> list[Action]:
+    """The actions that keep GSI keys and ``ttl`` in step with ``actions``."""
+    derived: list[Action] = []
+    rules: dict[str, tuple[Attribute[Any], Attribute[Any], Any]] = {
+        cls.user_id.attr_name: (cls.user_id, cls.gsi1pk, keys.user_gsi_pk),
+        cls.active_agent_id.attr_name: (cls.active_agent_id, cls.gsi2pk, keys.agent_gsi_pk),
+        cls.status.attr_name: (cls.status, cls.gsi2sk, keys.status_gsi_sk),
+        cls.created_at.attr_name: (cls.created_at, cls.gsi1sk, keys.created_at_gsi_sk),
+        cls.expires_at.attr_name: (cls.expires_at, cls.ttl, None),
+    }
+    for action in actions:
+        path = action.values[0]
+        if not isinstance(path, Path) or len(path.path) != 1 or path.path[0] not in rules:
+            continue
+        source, target, derive = rules[path.path[0]]
+        if isinstance(action, RemoveAction):
+            if source.attr_name in (cls.status.attr_name, cls.created_at.attr_name):
+                raise ValidationError(f"{source.attr_name} cannot be removed from a session")
+            derived.append(target.remove())
+            continue
+        value = action.values[1] if isinstance(action, SetAction) else None
+        if not isinstance(value, Value):
+            raise ValidationError(
+                f"{source.attr_name} of a session takes a plain value in update(): "
+                "its GSI key or ttl is derived from it"
+            )
+        ((_, raw),) = value.value.items()
+        if derive is None:  # expires_at → ttl: the same whole seconds
+            derived.append(target.set(source.deserialize(source.get_value(value.value))))
+        else:
+            plain = (
+                source.deserialize(source.get_value(value.value))
+                if derive is keys.created_at_gsi_sk
+                else raw
+            )
+            derived.append(target.set(derive(plain)))
+    return derived
 
 
 def _session_values(session: domain.Session) -> dict[str, Any]:
@@ -262,14 +533,23 @@ def _session_values(session: domain.Session) -> dict[str, Any]:
     }
 
 
-def _session_of(values: Mapping[str, Any]) -> domain.Session:
-    """The session a session item's attribute values (by Python name) stand for."""
+def _session_of(values: Mapping[str, Any], item: Mapping[str, Any]) -> domain.Session:
+    """The session a session item's attribute values (by Python name) stand for.
+
+    ``item`` (at least its key) names the item in the ``StorageError`` for an
+    item that cannot be read.
+    """
     get = values.get
-    return domain.Session.model_validate(
+    session_id = get("id")
+    if session_id is None:
+        try:
+            session_id = keys.parse_session_pk(cast("str", get("pk")))
+        except (ValueError, TypeError) as error:
+            raise undecodable(item, SessionMeta.pk.attr_name, error) from None
+    return _validated(
+        domain.Session,
         {
-            "id": get("id")
-            if get("id") is not None
-            else keys.parse_session_pk(cast("str", get("pk"))),
+            "id": session_id,
             "user_id": get("user_id"),
             "active_agent_id": get("active_agent_id"),
             "status": get("status"),
@@ -287,15 +567,22 @@ def _session_of(values: Mapping[str, Any]) -> domain.Session:
             "token_count": get("token_count") or 0,
             "message_count": get("message_count") or 0,
             "version": get("version") or 0,
-        }
+        },
+        item,
+        _SESSION_CODEC,
     )
 
 
 class Message(_TableModel):
     """A message item: ``SESSION#{sessionId}`` / ``MSG#{createdAt}#{id}``.
 
-    Query messages with ``Message.sk.startswith("MSG#")``: the session's META
-    item shares the partition.
+    ``Message.query(pk)`` reads only the partition's messages (the session's
+    META item shares it). Writes through PynamoDB's own calls keep the
+    session's counters exact, as the adapter's do: ``save`` of a message
+    counts it (or its change of ``token_count``) on the session and
+    ``delete`` uncounts it, each in one transaction that also increments the
+    session's ``version``; ``update`` refuses a ``token_count`` change (use
+    ``adapter.update_message``, which keeps ``token_count`` exact).
     """
 
     id = UnicodeAttribute(null=True, attr_name="id")
@@ -307,6 +594,22 @@ class Message(_TableModel):
     metadata = JsonTextAttribute(null=True, attr_name="metadata")
     created_at = IsoDateTimeAttribute(null=True, attr_name="createdAt")
     updated_at = IsoDateTimeAttribute(null=True, attr_name="updatedAt")
+
+    @classmethod
+    def kind_condition(cls) -> Condition:
+        return cls.sk.startswith(keys.MESSAGE_PREFIX)
+
+    @classmethod
+    def is_kind(cls, sort_key: str) -> bool:
+        return sort_key.startswith(keys.MESSAGE_PREFIX)
+
+    @classmethod
+    def key(cls, session_id: str, sort_key: str) -> dict[str, dict[str, str]]:
+        """The typed key of a message item."""
+        return {
+            cls.pk.attr_name: {STRING: keys.session_pk(session_id)},
+            cls.sk.attr_name: {STRING: sort_key},
+        }
 
     def _container_serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
         values = super()._container_serialize(null_check=null_check)
@@ -331,12 +634,71 @@ class Message(_TableModel):
 
     @classmethod
     def decode(cls, item: Mapping[str, Any]) -> domain.Message:
-        """``from_raw_data(item).to_domain()``, without the model instance (a hot path)."""
-        return _message_of(_MESSAGE_CODEC.deserialized(item))
+        """``from_raw_data(item).to_domain()``, without the model instance (a hot path).
+
+        ``StorageError`` naming the key and the attribute when the item cannot be read.
+        """
+        return _message_of(_MESSAGE_CODEC.deserialized(item), item)
 
     def to_domain(self) -> domain.Message:
         """The message this item stands for; id and time fall back to the sort key."""
-        return _message_of(self._values())
+        cls = type(self)
+        key = {cls.pk.attr_name: {STRING: self.pk}, cls.sk.attr_name: {STRING: self.sk}}
+        return _message_of(self._values(), key)
+
+    # --- invariants on PynamoDB's own writes ----------------------------------
+
+    def save(
+        self, condition: Condition | None = None, *, add_version_condition: bool = True
+    ) -> dict[str, Any]:
+        """Write the message and count it (or its new ``token_count``) on its session.
+
+        One transaction; ``SessionNotFoundError`` when the session does not
+        exist. ``session_id``, ``id`` and ``created_at`` default to what the key says.
+        """
+        del add_version_condition  # messages carry no version
+        created_at, message_id = keys.parse_message_sk(self.sk)
+        session_id = keys.parse_session_pk(self.pk)
+        if self.session_id is None:
+            self.session_id = session_id
+        if self.id is None:
+            self.id = message_id
+        if self.created_at is None:
+            self.created_at = parse_iso(created_at)
+        from session_store.planning import save_message_counted
+
+        save_message_counted(type(self).bound_gateway(), session_id, self.serialize(), condition)
+        return {}
+
+    def update(
+        self,
+        actions: list[Action],
+        condition: Condition | None = None,
+        *,
+        add_version_condition: bool = True,
+    ) -> Any:
+        """PynamoDB's ``update``; a ``token_count`` change is refused (``ValidationError``)."""
+        for action in actions:
+            path = action.values[0]
+            if isinstance(path, Path) and path.path[:1] == [type(self).token_count.attr_name]:
+                raise ValidationError(
+                    "token_count of a message changes through adapter.update_message, "
+                    "which keeps the session's token_count exact"
+                )
+        return super().update(actions, condition, add_version_condition=add_version_condition)
+
+    def delete(
+        self, condition: Condition | None = None, *, add_version_condition: bool = True
+    ) -> Any:
+        """Delete the message and uncount it on its session (as ``delete_message``)."""
+        del condition, add_version_condition
+        from session_store.planning import delete_message_counted
+
+        session_id = keys.parse_session_pk(self.pk)
+        delete_message_counted(
+            type(self).bound_gateway(), session_id, type(self).key(session_id, self.sk)
+        )
+        return {}
 
 
 def _message_values(message: domain.Message) -> dict[str, Any]:
@@ -358,16 +720,21 @@ def _message_values(message: domain.Message) -> dict[str, Any]:
     }
 
 
-def _message_of(values: Mapping[str, Any]) -> domain.Message:
+def _message_of(values: Mapping[str, Any], item: Mapping[str, Any]) -> domain.Message:
     """The message a message item's attribute values (by Python name) stand for."""
     get = values.get
-    sk_created_at, sk_id = keys.parse_message_sk(cast("str", get("sk")))
-    return domain.Message.model_validate(
+    try:
+        sk_created_at, sk_id = keys.parse_message_sk(cast("str", get("sk")))
+        session_id = get("session_id")
+        if session_id is None:
+            session_id = keys.parse_session_pk(cast("str", get("pk")))
+    except (ValueError, TypeError) as error:
+        raise undecodable(item, Message.sk.attr_name, error) from None
+    return _validated(
+        domain.Message,
         {
             "id": get("id") if get("id") is not None else sk_id,
-            "session_id": get("session_id")
-            if get("session_id") is not None
-            else keys.parse_session_pk(cast("str", get("pk"))),
+            "session_id": session_id,
             "role": get("role"),
             "content": get("content") if get("content") is not None else "",
             "token_count": get("token_count"),
@@ -375,7 +742,9 @@ def _message_of(values: Mapping[str, Any]) -> domain.Message:
             "metadata": get("metadata"),
             "created_at": get("created_at") if get("created_at") is not None else sk_created_at,
             "updated_at": get("updated_at"),
-        }
+        },
+        item,
+        _MESSAGE_CODEC,
     )
 
 
@@ -386,9 +755,70 @@ class MigrationRecord(_TableModel):
     applied_at = IsoDateTimeAttribute(attr_name="appliedAt")
     detail = JsonTextAttribute(null=True, attr_name="detail")
 
+    @classmethod
+    def kind_condition(cls) -> Condition:
+        return cls.sk.startswith(keys.MIGRATION_PREFIX)
+
+    @classmethod
+    def is_kind(cls, sort_key: str) -> bool:
+        return sort_key.startswith(keys.MIGRATION_PREFIX)
+
 
 _SESSION_CODEC = _Codec(SessionMeta)
 _MESSAGE_CODEC = _Codec(Message)
+_KINDS: tuple[type[_TableModel], ...] = (SessionMeta, Message, MigrationRecord)
+
+TABLE_KEY = (_TableModel.pk.attr_name, _TableModel.sk.attr_name)
+"""The stored names of the table's key attributes."""
+USER_INDEX_KEY = (*TABLE_KEY, UserIndex.gsi1pk.attr_name, UserIndex.gsi1sk.attr_name)
+"""The key attributes of an item read through GSI1 (its ``LastEvaluatedKey``)."""
+AGENT_INDEX_KEY = (*TABLE_KEY, AgentIndex.gsi2pk.attr_name, AgentIndex.gsi2sk.attr_name)
+"""The key attributes of an item read through GSI2."""
+
+
+def key_of(item: Mapping[str, Any], names: Iterable[str] = TABLE_KEY) -> dict[str, Any]:
+    """The key attributes ``names`` of ``item`` (those it has)."""
+    return {name: item[name] for name in names if name in item}
+
+
+def sort_key_of(item: Mapping[str, Any]) -> str:
+    return cast("str", item[_TableModel.sk.attr_name][STRING])
+
+
+def number_of(item: Mapping[str, Any], attribute: Attribute[Any]) -> int:
+    """A whole-number attribute of a raw item; absent, NULL or not a number: 0."""
+    typed = item.get(attribute.attr_name)
+    if not typed or NUMBER not in typed:
+        return 0
+    try:
+        return int(Decimal(str(typed[NUMBER])))
+    except (InvalidOperation, ValueError, OverflowError):
+        return 0
+
+
+def expiry_of(item: Mapping[str, Any]) -> datetime | None:
+    """The session item's ``expiresAt``, whichever encoding the writer used (N from
+    ``create_session``, an ISO string from the TypeScript ``updateSession``)."""
+    typed = item.get(SessionMeta.expires_at.attr_name)
+    if not typed or NULL in typed:
+        return None
+    try:
+        return SessionMeta.expires_at.deserialize(typed)
+    except Exception as error:
+        raise undecodable(item, SessionMeta.expires_at.attr_name, error) from error
+
+
+def expiry_seconds(item: Mapping[str, Any]) -> int | None:
+    """``expiry_of(item)`` in whole epoch seconds (truncated), as the TTL service reads it."""
+    expires = expiry_of(item)
+    return None if expires is None else int(expires.timestamp() // 1)
+
+
+def is_expired(item: Mapping[str, Any], now_seconds: int) -> bool:
+    """Whether the session item had expired by epoch ``now_seconds``."""
+    expires = expiry_seconds(item)
+    return expires is not None and expires <= now_seconds
+
 
 # Keep mypy's view of the numeric base used by VersionAttribute explicit.
 _ = NumberAttribute

@@ -14,14 +14,15 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
 
 from session_store import models
+from session_store._client import resolve_endpoint_url, resolve_region
 from session_store.errors import StorageError, ValidationError
+from session_store.gateway import Gateway, Location, aws_code
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -71,9 +72,10 @@ class RetryPolicy:
 class TableConfig:
     """Where a table lives and how it is reached. Credentials come from the AWS chain.
 
-    ``region=None`` and ``endpoint_url=None`` defer to botocore's own
-    resolution (``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL_DYNAMODB``,
-    the config file).
+    ``region=None`` and ``endpoint_url=None`` are resolved when the models
+    are bound (``bind_models``): the region from ``AWS_REGION``, then
+    ``AWS_DEFAULT_REGION``, then the AWS config profile; the endpoint from
+    ``AWS_ENDPOINT_URL_DYNAMODB``, then ``AWS_ENDPOINT_URL``, else AWS itself.
     """
 
     table_name: str
@@ -101,7 +103,10 @@ class BoundModels:
     Message: type[models.Message]
     MigrationRecord: type[models.MigrationRecord]
     config: TableConfig
+    """The configuration with region and endpoint resolved."""
     connection: Connection
+    gateway: Gateway
+    """The one sender of these models' requests."""
     _client_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -140,7 +145,16 @@ def _subclass(base: type[Any], config: TableConfig) -> type[Any]:
 
 
 def bind_models(config: TableConfig) -> BoundModels:
-    """Per-table subclasses of the models, sharing one connection and client."""
+    """Per-table subclasses of the models, sharing one connection, client and gateway.
+
+    Resolves the region and the endpoint first: ``ValidationError`` for none
+    or a malformed one, before any request.
+    """
+    config = replace(
+        config,
+        region=resolve_region(config.region),
+        endpoint_url=resolve_endpoint_url(config.endpoint_url),
+    )
     session_cls = _subclass(models.SessionMeta, config)
     message_cls = _subclass(models.Message, config)
     record_cls = _subclass(models.MigrationRecord, config)
@@ -158,9 +172,21 @@ def bind_models(config: TableConfig) -> BoundModels:
     # The session model's schema knows both GSIs: it describes the table for all three.
     table_connection = session_cls._get_connection()
     connection.add_meta_table(table_connection.connection.get_meta_table(config.table_name))
+    lock = threading.Lock()
+
+    def client() -> Any:
+        with lock:  # threads starting together share one client
+            return connection.client
+
+    gateway = Gateway(
+        client,
+        Location(config.table_name, config.region, config.endpoint_url),
+        attempts=config.retry.max_attempts * 2,
+    )
     for cls in (session_cls, message_cls, record_cls):
         cls._get_connection().connection = connection
-    return BoundModels(session_cls, message_cls, record_cls, config, connection)
+        cls._gateway = gateway
+    return BoundModels(session_cls, message_cls, record_cls, config, connection, gateway, lock)
 
 
 def table_definition(
@@ -215,16 +241,6 @@ def _throughput(provisioned: ProvisionedThroughput) -> dict[str, int]:
     }
 
 
-def describe_table(client: DynamoDBClient, table_name: str) -> dict[str, Any] | None:
-    """The table's description, ``None`` when it does not exist."""
-    try:
-        return cast("dict[str, Any]", client.describe_table(TableName=table_name)["Table"])
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return None
-        raise
-
-
 def _active(table: Mapping[str, Any] | None) -> bool:
     return (
         table is not None
@@ -237,8 +253,7 @@ def _active(table: Mapping[str, Any] | None) -> bool:
 
 
 def wait_until_active(
-    client: DynamoDBClient,
-    table_name: str,
+    gateway: Gateway,
     *,
     timeout: float = 300.0,
     described: dict[str, Any] | None = None,
@@ -253,29 +268,29 @@ def wait_until_active(
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
-        table = describe_table(client, table_name)
+        table = gateway.describe_table()
         if table is not None and _active(table):
             return table
         if time.monotonic() > deadline:
-            raise StorageError(f"table {table_name!r} did not become ACTIVE within {timeout:.0f} s")
+            raise StorageError(f"{gateway.where} did not become ACTIVE within {timeout:.0f} s")
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
 
 
-def ttl_enabled(client: DynamoDBClient, table_name: str) -> bool:
+def ttl_enabled(gateway: Gateway) -> bool:
     """Whether TTL is on (or being turned on) for the ``ttl`` attribute."""
-    description = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    description = gateway.describe_ttl()
     return description.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and (
         description.get("AttributeName") == TTL_ATTRIBUTE
     )
 
 
-def _enable_ttl(client: DynamoDBClient, table_name: str) -> bool:
-    if ttl_enabled(client, table_name):
+def _enable_ttl(gateway: Gateway) -> bool:
+    if ttl_enabled(gateway):
         return False
-    client.update_time_to_live(
-        TableName=table_name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    gateway.table_request(
+        "update_time_to_live",
+        {"TimeToLiveSpecification": {"Enabled": True, "AttributeName": TTL_ATTRIBUTE}},
     )
     return True
 
@@ -286,11 +301,11 @@ def create_table(bound: BoundModels, *, stream: bool | None = None) -> bool:
     ``stream`` (default: the config's) adds a KEYS_ONLY stream to a table this
     call creates. Idempotent. Returns whether the table was created by this call.
     """
-    described = describe_table(bound.client, bound.config.table_name)
+    described = bound.gateway.describe_table()
     if described is None:
         return create_missing_table(bound, stream=stream)
-    wait_until_active(bound.client, bound.config.table_name, described=described)
-    _enable_ttl(bound.client, bound.config.table_name)
+    wait_until_active(bound.gateway, described=described)
+    _enable_ttl(bound.gateway)
     return False
 
 
@@ -300,24 +315,24 @@ def create_missing_table(bound: BoundModels, *, stream: bool | None = None) -> b
     Returns whether this call created it: ``False`` when another process did
     meanwhile (that table is then waited for and given TTL all the same).
     """
-    client = bound.client
+    gateway = bound.gateway
     config = bound.config
     created = False
+    definition = table_definition(
+        config.table_name,
+        provisioned=config.provisioned,
+        stream=config.stream if stream is None else stream,
+    )
+    del definition["TableName"]
     try:
-        client.create_table(
-            **table_definition(
-                config.table_name,
-                provisioned=config.provisioned,
-                stream=config.stream if stream is None else stream,
-            )
-        )
+        gateway.table_request("create_table", definition)
         created = True
-    except ClientError as error:
+    except StorageError as error:
         # Someone else created it in the meantime: that is what we wanted.
-        if error.response.get("Error", {}).get("Code") != "ResourceInUseException":
+        if aws_code(error) != "ResourceInUseException":
             raise
-    wait_until_active(client, config.table_name)
-    _enable_ttl(client, config.table_name)
+    wait_until_active(gateway)
+    _enable_ttl(gateway)
     return created
 
 
@@ -328,9 +343,9 @@ def adopt_table(bound: BoundModels, *, described: dict[str, Any] | None = None) 
     and turns TTL on for ``ttl``. Returns what it changed. ``described``: a
     fresh description of the table, if the caller has one (saves a request).
     """
-    client = bound.client
+    gateway = bound.gateway
     config = bound.config
-    table = wait_until_active(client, config.table_name, described=described)
+    table = wait_until_active(gateway, described=described)
     wanted = table_definition(config.table_name, provisioned=config.provisioned)
     present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
     changes: list[str] = []
@@ -339,13 +354,15 @@ def adopt_table(bound: BoundModels, *, described: dict[str, Any] | None = None) 
         if index["IndexName"] in present:
             continue
         names = [key["AttributeName"] for key in index["KeySchema"]]
-        client.update_table(
-            TableName=config.table_name,
-            AttributeDefinitions=[definitions[name] for name in names],
-            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        gateway.table_request(
+            "update_table",
+            {
+                "AttributeDefinitions": [definitions[name] for name in names],
+                "GlobalSecondaryIndexUpdates": [{"Create": index}],
+            },
         )
-        wait_until_active(client, config.table_name)
+        wait_until_active(gateway)
         changes.append(f"created index {index['IndexName']}")
-    if _enable_ttl(client, config.table_name):
+    if _enable_ttl(gateway):
         changes.append(f"enabled TTL on {TTL_ATTRIBUTE!r}")
     return changes

@@ -6,35 +6,26 @@ The method groups (sessions, messages, expiry) build on ``AdapterCore``;
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self, cast
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import Any, Self
 
 from session_store import keys, models
-from session_store._expressions import Expression
 from session_store._time import utc_now
 from session_store.counters import message_items, recount_session
 from session_store.cursor import Cursor, CursorCodec
-from session_store.domain import (
-    HealthStatus,
-    Message,
-    Session,
-)
+from session_store.domain import HealthStatus, Message, Session
 from session_store.errors import (
-    SessionError,
     SessionNotFoundError,
     StorageError,
+    TableNotFoundError,
     ValidationError,
-    error_code,
-    storage_error,
 )
+from session_store.gateway import Gateway, aws_code
 from session_store.migrations import migrate
+from session_store.planning import delete_session_messages
 from session_store.table import (
     BoundModels,
     ProvisionedThroughput,
@@ -50,59 +41,10 @@ DEFAULT_CURSOR_SECRET = b"session-store-cursor"
 _MAX_TTL = timedelta(days=36_500)
 MAX_TAG_PREFILTER = 20
 """Above this many tags the server-side pre-filter is dropped (expression size limits)."""
-_BATCH_SIZE = 25
 _FILTERED_LIMIT_CAP = 10_000
 """Largest Limit of a filtered page: beyond it, 1 MB pages are the bound anyway."""
 CONTEXT_PAGE = 100
 """Items evaluated per page by the newest-first read of ``get_context_window``."""
-RECENT_WRITE_IDS = tuple(f"recentWriteId{n}" for n in range(1, 9))
-"""Attributes holding the tokens of the session's last 8 updates, newest first.
-
-Each ``update_session`` call writes a fresh token into the first and shifts the
-others down by one (in the same update: every operand reads the item as it was
-before it), and refuses to apply if its token is already among them. So a
-retry of an update whose response was lost recognises its own write even when
-up to 7 other updates landed in between.
-"""
-CONDITION_FAILED = "ConditionalCheckFailedException"
-_TRANSACTION_CANCELLED = "TransactionCanceledException"
-_TRANSACTION_CONFLICT = "TransactionConflictException"
-SESSION_KEY = ("PK", "SK")
-USER_INDEX_KEY = ("PK", "SK", "GSI1PK", "GSI1SK")
-AGENT_INDEX_KEY = ("PK", "SK", "GSI2PK", "GSI2SK")
-
-
-def key_of(item: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: item[name] for name in names if name in item}
-
-
-def session_key(session_id: str) -> dict[str, Any]:
-    return {"PK": {"S": keys.session_pk(session_id)}, "SK": {"S": keys.META_SK}}
-
-
-def all_messages_of(e: Expression, session_id: str) -> str:
-    """Key condition: every message item of the session (not its META item)."""
-    return (
-        f"{e.name('PK')} = {e.string(keys.session_pk(session_id))}"
-        f" AND begins_with({e.name('SK')}, {e.string(keys.MESSAGE_PREFIX)})"
-    )
-
-
-def uncount(table: str, session_id: str, messages: int, tokens: int) -> dict[str, Any]:
-    """Update taking ``messages``/``tokens`` off the session's counters, never below zero."""
-    e = Expression()
-    count_name, tokens_name = e.name("messageCount"), e.name("tokenCount")
-    return e.into(
-        {
-            "TableName": table,
-            "Key": session_key(session_id),
-            "UpdateExpression": f"ADD {count_name} {e.number(-messages)}, "
-            f"{tokens_name} {e.number(-tokens)}",
-            # A session whose counters drifted below the truth is recounted instead.
-            "ConditionExpression": f"{count_name} >= {e.number(messages)} AND "
-            f"{tokens_name} >= {e.number(tokens)}",
-        }
-    )
 
 
 def decode_session(item: Mapping[str, Any]) -> Session:
@@ -111,11 +53,6 @@ def decode_session(item: Mapping[str, Any]) -> Session:
 
 def decode_message(item: Mapping[str, Any]) -> Message:
     return models.Message.decode(item)
-
-
-def expired(item: Mapping[str, Any], now_seconds: int) -> bool:
-    expires = item.get("expiresAt")
-    return expires is not None and int(float(expires["N"])) <= now_seconds
 
 
 @dataclass
@@ -129,7 +66,7 @@ class _WalkState:
 
 
 class AdapterCore:
-    """Configuration, the client, error translation, paging, batch deletes, transactions."""
+    """Configuration, the gateway, paging, maintenance."""
 
     def __init__(
         self,
@@ -163,6 +100,7 @@ class AdapterCore:
             max_pool_connections=max_pool_connections,
         )
         self.models: BoundModels = bind_models(self.config)
+        self.config = self.models.config  # region and endpoint resolved
         self.session_ttl = session_ttl
         self._table = table_name
         self._cursors = CursorCodec(cursor_secret)
@@ -170,26 +108,20 @@ class AdapterCore:
         self._closed = False
 
     def __repr__(self) -> str:
-        endpoint = self.config.endpoint_url
-        return f"DynamoDBAdapter(table_name={self._table!r}, endpoint_url={endpoint!r})"
+        config = self.config
+        return (
+            f"DynamoDBAdapter(table_name={self._table!r}, region={config.region!r}, "
+            f"endpoint_url={config.endpoint_url!r})"
+        )
 
     # --- plumbing -------------------------------------------------------------
 
     @property
-    def _client(self) -> Any:
+    def _gateway(self) -> Gateway:
+        """The one sender of this adapter's requests; refuses once the adapter is closed."""
         if self._closed:
             raise StorageError("the adapter is closed")
-        return self.models.client
-
-    @contextmanager
-    def _storage(self, operation: str) -> Iterator[None]:
-        """Turn unexpected DynamoDB failures into ``StorageError`` (cause kept)."""
-        try:
-            yield
-        except SessionError:
-            raise
-        except (ClientError, BotoCoreError) as error:
-            raise storage_error(error, operation) from error
+        return self.models.gateway
 
     def _now(self) -> datetime:
         return self._clock()
@@ -205,73 +137,21 @@ class AdapterCore:
         ``stream=True`` gives a new table a KEYS_ONLY stream (for
         ``handle_stream_event``); the default is the adapter's ``stream`` setting.
         """
-        with self._storage("create_table"):
-            return create_table(self.models, stream=stream)
+        self._gateway  # noqa: B018 (refuses on a closed adapter)
+        return create_table(self.models, stream=stream)
 
     def migrate(self) -> list[str]:
         """Apply pending migrations (creating or adopting the table first); their names."""
-        with self._storage("migrate"):
-            return migrate(self.models)
+        self._gateway  # noqa: B018 (refuses on a closed adapter)
+        return migrate(self.models)
 
     def _message_items(self, session_id: str) -> Iterator[dict[str, Any]]:
         """Every message item of a session: keys and ``tokenCount`` only, oldest first."""
-        if self._closed:
-            raise StorageError("the adapter is closed")
-        return message_items(self.models, session_id)
+        return message_items(self._gateway, session_id)
 
     def _delete_messages(self, session_id: str) -> int:
         """Delete every message of a session, 25 a batch, uncounted; how many."""
-        count = 0
-        batch: list[dict[str, Any]] = []
-        for item in self._message_items(session_id):
-            batch.append(key_of(item, SESSION_KEY))
-            count += 1
-            if len(batch) == _BATCH_SIZE:
-                self._batch_delete(batch)
-                batch = []
-        if batch:
-            self._batch_delete(batch)
-        return count
-
-    def _batch_delete(self, item_keys: list[dict[str, Any]]) -> None:
-        """One BatchWriteItem; unprocessed items are retried with backoff, never dropped."""
-        requests = [{"DeleteRequest": {"Key": key}} for key in item_keys]
-        delay = 0.05
-        for _ in range(max(self.config.retry.max_attempts, 1) * 2):
-            response = self._client.batch_write_item(RequestItems={self._table: requests})
-            requests = response.get("UnprocessedItems", {}).get(self._table, [])
-            if not requests:
-                return
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-        raise StorageError(
-            f"BatchWriteItem left {len(requests)} items unprocessed after repeated retries"
-        )
-
-    def _paged(
-        self,
-        operation: str,
-        request: dict[str, Any],
-        *,
-        limit: Callable[[], int | None] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Items of a Query/Scan, page by page; ``limit`` says how many more are wanted."""
-        call = self._client.query if operation == "Query" else self._client.scan
-        kwargs = dict(request)
-        while True:
-            wanted = limit() if limit is not None else None
-            if wanted is not None:
-                kwargs["Limit"] = max(wanted, 1)
-            response = call(**kwargs)
-            last = response.get("LastEvaluatedKey")
-            items = response.get("Items", [])
-            # Let go of each page before reading the next: one page in memory, not two.
-            del response
-            yield from items
-            del items
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+        return delete_session_messages(self._gateway, session_id)
 
     # --- generic page walk ----------------------------------------------------
 
@@ -340,90 +220,40 @@ class AdapterCore:
             last_key: dict[str, Any] | None = None
             if take == 0:
                 return
-            with self._storage(f"list {kind}"):
-                for raw in self._paged(operation, request, limit=wanted):
-                    value = decode(raw)
-                    if not accept(value):
-                        continue
-                    if skipped < skip:
-                        skipped += 1
-                        state.passed = skipped + count
-                        continue
-                    if take is not None and count == take:
-                        # There is more: the cursor resumes after the last item handed out.
-                        if page_size is not None and last_key is not None:
-                            state.next_cursor = self._cursors.encode(
-                                Cursor(kind, query, last_key, returned + count)
-                            )
-                        return
-                    count += 1
+            for raw in self._gateway.items(operation, request, limit=wanted):
+                value = decode(raw)
+                if not accept(value):
+                    continue
+                if skipped < skip:
+                    skipped += 1
                     state.passed = skipped + count
-                    last_key = key_of(raw, key_names)
-                    yield value
-                    walk_done = limit is not None and returned + count >= limit
-                    if count == take and (page_size is None or walk_done):
-                        return  # nothing more to hand out, and no cursor to make
+                    continue
+                if take is not None and count == take:
+                    # There is more: the cursor resumes after the last item handed out.
+                    if page_size is not None and last_key is not None:
+                        state.next_cursor = self._cursors.encode(
+                            Cursor(kind, query, last_key, returned + count)
+                        )
+                    return
+                count += 1
+                state.passed = skipped + count
+                last_key = models.key_of(raw, key_names)
+                yield value
+                walk_done = limit is not None and returned + count >= limit
+                if count == take and (page_size is None or walk_done):
+                    return  # nothing more to hand out, and no cursor to make
 
         return items(), lambda: state.next_cursor
-
-    def _write(self, operation: str, **request: Any) -> dict[str, Any]:
-        """A single-item write (``put_item``, ``update_item``, ``delete_item``).
-
-        An item inside another request's transaction answers
-        ``TransactionConflictException``, which botocore does not retry: it is
-        retried here with jittered backoff. The write did not happen, so
-        retrying is safe.
-        """
-        delay = 0.02
-        attempts = max(self.config.retry.max_attempts, 1) * 2
-        for attempt in range(attempts):
-            try:
-                return cast("dict[str, Any]", getattr(self._client, operation)(**request))
-            except ClientError as error:
-                if error_code(error) != _TRANSACTION_CONFLICT or attempt + 1 == attempts:
-                    raise
-                time.sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 1.0)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
-        """Run a transaction; ``None`` on success, else the cancellation reason codes.
-
-        Transaction conflicts (not retried by botocore) are retried with backoff.
-        botocore's ClientRequestToken makes retries after a lost response idempotent.
-        """
-        delay = 0.02
-        attempts = max(self.config.retry.max_attempts, 1) * 2
-        for attempt in range(attempts):
-            try:
-                self._client.transact_write_items(TransactItems=items)
-                return None
-            except ClientError as error:
-                if error_code(error) != _TRANSACTION_CANCELLED:
-                    raise
-                codes = [
-                    r.get("Code", "None") for r in error.response.get("CancellationReasons", [])
-                ]
-                if "TransactionConflict" in codes and attempt + 1 < attempts:
-                    # Full jitter: writers that collided do not collide again in step.
-                    time.sleep(random.uniform(0, delay))
-                    delay = min(delay * 2, 1.0)
-                    continue
-                if "TransactionConflict" in codes:
-                    raise
-                return codes
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # --- maintenance ----------------------------------------------------------
 
     def recount(self, session_id: str) -> Session:
         """Recompute ``message_count``/``token_count`` from the messages."""
         keys.check_session_id(session_id)
-        with self._storage("recount"):
-            result = recount_session(self.models, session_id)
+        result = recount_session(self._gateway, session_id)
         if result is None:
             raise SessionNotFoundError(session_id)
-        return result.to_domain()
+        return result
 
     def health(self) -> HealthStatus:
         """``healthy``, ``degraded`` (a GSI or TTL not active) or ``unhealthy`` (no table)."""
@@ -432,11 +262,16 @@ class AdapterCore:
         if self._closed:
             return HealthStatus(status="unhealthy", details={**details, "error": "closed"})
         try:
-            table = self._client.describe_table(TableName=self._table)["Table"]
+            table = self._gateway.describe_table()
             latency = (time.perf_counter() - started) * 1000
-            ttl = self._client.describe_time_to_live(TableName=self._table)["TimeToLiveDescription"]
-        except (ClientError, BotoCoreError) as error:
-            details["error"] = error_code(error) or type(error).__name__
+            if table is None:
+                raise TableNotFoundError(f"{self._gateway.where} does not exist")
+            ttl = self._gateway.describe_ttl()
+        except StorageError as error:
+            cause = error.__cause__
+            details["error"] = aws_code(error) or (
+                type(cause).__name__ if cause is not None else "ResourceNotFoundException"
+            )
             return HealthStatus(
                 status="unhealthy",
                 latency_ms=(time.perf_counter() - started) * 1000,

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from session_store import keys
+from session_store import keys, models
 from session_store._expressions import Expression
 from session_store._inputs import ttl_removed_session
-from session_store._time import to_epoch_seconds
-from session_store.dynamodb._core import (
-    CONDITION_FAILED,
-    AdapterCore,
-    session_key,
-)
-from session_store.errors import (
-    ValidationError,
-    error_code,
-)
+from session_store._time import from_epoch_seconds, to_epoch_seconds
+from session_store.dynamodb._core import AdapterCore
+from session_store.errors import ValidationError
+from session_store.gateway import ConditionFailed
+from session_store.models import SessionMeta
+from session_store.planning import delete_session_messages, expired_by, incarnation_end
 
 CLOCK_SKEW_ALLOWANCE = timedelta(seconds=60)
 """How far the clocks of the processes writing one table may run apart.
@@ -40,24 +33,33 @@ class ExpiryMethods(AdapterCore):
     def get_expired_sessions(self, before: datetime) -> list[str]:
         """Ids of sessions with ``expires_at <= before`` (every page of a scan)."""
         seconds = self._epoch(before)
-        with self._storage("get_expired_sessions"):
-            return [session_id for session_id, _ in self._expired_sessions(seconds)]
+        return [session_id for session_id, _ in self._expired_sessions(seconds)]
 
-    def _expired_sessions(self, seconds: int) -> list[tuple[str, int]]:
-        """``(id, expiresAt)`` of the sessions expiring by epoch ``seconds``, all scan pages."""
+    def _expired_sessions(self, seconds: int) -> list[tuple[str, dict[str, Any]]]:
+        """``(id, item)`` of the sessions expiring by epoch ``seconds``, all scan pages
+        (the items hold their key, ``expiresAt`` and ``lastActivityAt``).
+
+        Both encodings of ``expiresAt`` are found (N, and the ISO string the
+        TypeScript ``updateSession`` writes).
+        """
         e = Expression()
-        expires = e.name("expiresAt")
         request = e.into(
             {
-                "TableName": self._table,
-                "FilterExpression": f"{e.name('SK')} = {e.string(keys.META_SK)} AND "
-                f"{expires} <= {e.number(seconds)}",
-                "ProjectionExpression": f"{e.name('PK')}, {expires}",
+                "FilterExpression": f"{e.name(SessionMeta.sk)} = {e.string(keys.META_SK)} AND "
+                f"{expired_by(e, seconds)}",
+                "ProjectionExpression": ", ".join(
+                    e.name(attribute)
+                    for attribute in (
+                        SessionMeta.pk,
+                        SessionMeta.expires_at,
+                        SessionMeta.last_activity_at,
+                    )
+                ),
             }
         )
         return [
-            (keys.parse_session_pk(item["PK"]["S"]), int(Decimal(item["expiresAt"]["N"])))
-            for item in self._paged("Scan", request)
+            (keys.parse_session_pk(item[SessionMeta.pk.attr_name]["S"]), item)
+            for item in self._gateway.items("Scan", request)
         ]
 
     @staticmethod
@@ -95,59 +97,77 @@ class ExpiryMethods(AdapterCore):
         settled = to_epoch_seconds(now - CLOCK_SKEW_ALLOWANCE)
         removed = 0
         report = progress or (lambda done, total: None)
-        with self._storage("sweep_expired"):
-            expired = self._expired_sessions(seconds)
-            report(0, len(expired))
-            for done, (session_id, expires) in enumerate(expired, start=1):
-                if self._sweep_one(session_id, seconds, messages_first=expires <= settled):
-                    removed += 1
-                report(done, len(expired))
+        expired = self._expired_sessions(seconds)
+        report(0, len(expired))
+        for done, (session_id, item) in enumerate(expired, start=1):
+            messages_first = (models.expiry_seconds(item) or 0) <= settled
+            if self._sweep_one(session_id, seconds, item, messages_first=messages_first):
+                removed += 1
+            report(done, len(expired))
         return removed
 
-    def _sweep_one(self, session_id: str, seconds: int, *, messages_first: bool) -> bool:
-        """Remove one expired session and its messages; whether it was removed."""
+    def _sweep_one(
+        self, session_id: str, seconds: int, item: dict[str, Any], *, messages_first: bool
+    ) -> bool:
+        """Remove one expired session and its messages; whether it was removed.
+
+        Only that incarnation's messages go (``incarnation_end``): a later
+        session under the same id keeps its own.
+        """
+        below = incarnation_end(item, self._now())
         if messages_first:
-            self._delete_messages(session_id)
+            delete_session_messages(self._gateway, session_id, sort_key_below=below)
         if not self._delete_if_expired(session_id, seconds):
             return False
         if not messages_first:
-            self._delete_messages(session_id)
+            delete_session_messages(
+                self._gateway, session_id, sort_key_below=incarnation_end(item, self._now())
+            )
         return True
 
     def _delete_if_expired(self, session_id: str, seconds: int) -> bool:
         """Delete the session item if it expires by ``seconds``; whether it is gone now."""
         e = Expression()
-        expires = e.name("expiresAt")
         try:
-            self._write(
-                "delete_item",
-                **e.into(
+            self._gateway.delete(
+                e.into(
                     {
-                        "TableName": self._table,
-                        "Key": session_key(session_id),
-                        "ConditionExpression": f"{expires} <= {e.number(seconds)}",
+                        "Key": SessionMeta.key(session_id),
+                        "ConditionExpression": expired_by(e, seconds),
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
-                ),
+                )
             )
-        except ClientError as error:
-            if error_code(error) != CONDITION_FAILED:
-                raise
+        except ConditionFailed as failed:
             # No item: already deleted (e.g. our own retried delete). An item: expiry moved.
-            return "Item" not in error.response
+            return failed.item is None
         return True
 
     def handle_stream_event(self, event: Mapping[str, Any]) -> int:
         """Delete the messages of session items the TTL service removed; how many.
 
         Takes a DynamoDB Streams Lambda event (any view type: keys suffice).
+        Only the messages of the removed incarnation go (see ``_removed_bound``).
         """
         if not isinstance(event, Mapping) or not isinstance(event.get("Records", []), list):
             raise ValidationError("expected a DynamoDB Streams event with a Records list")
-        sessions = [ttl_removed_session(record) for record in event.get("Records", [])]
+        removals = [ttl_removed_session(record) for record in event.get("Records", [])]
         deleted = 0
-        with self._storage("handle_stream_event"):
-            for session_id in sessions:
-                if session_id is not None:
-                    deleted += self._delete_messages(session_id)
+        for removal in removals:
+            if removal is not None:
+                session_id, removed_at = removal
+                deleted += delete_session_messages(
+                    self._gateway, session_id, sort_key_below=self._removed_bound(removed_at)
+                )
         return deleted
+
+    def _removed_bound(self, removed_at: float | None) -> str:
+        """Sort-key bound above every message of a session the TTL service removed.
+
+        Its messages were appended before it expired, so before the removal
+        the record reports (``ApproximateCreationDateTime``): a later session
+        under the same id keeps its messages, however late (or how often) the
+        record arrives. A record without that time is bounded by now.
+        """
+        instant = self._now() if removed_at is None else from_epoch_seconds(removed_at)
+        return keys.message_sk_after(instant)

@@ -51,7 +51,7 @@ def test_appends_in_order_in_one_transaction_with_exact_counters(
     stored = adapter.get_session(session.id)
     assert stored is not None
     assert (stored.message_count, stored.token_count) == (6, 3 + sum(range(1, 6)))
-    assert stored.version == session.version  # appends do not change the version
+    assert stored.version == session.version + 2  # two transactions, one increment each
     assert stored.last_activity_at >= session.last_activity_at
 
 

@@ -255,7 +255,7 @@ def test_concurrent_appends_leave_exact_counts(aio: AsyncDynamoDBAdapter) -> Non
             mine = [i for i in range(messages_count) if i % sessions_count == index]
             assert stored.message_count == len(mine) == messages_count // sessions_count
             assert stored.token_count == sum(mine)
-            assert stored.version == 1
+            assert stored.version == 1 + len(mine)  # one increment per append
             listed = await aio.get_messages(session.id)
             assert sorted(m.id for m in listed) == sorted(
                 m.id for m in appended if m.session_id == session.id

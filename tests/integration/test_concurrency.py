@@ -42,6 +42,7 @@ from session_store import (
     MessageNotFoundError,
     SessionNotFoundError,
 )
+from session_store.gateway import Outcome
 from session_store.table import TableConfig
 from session_store.testing.backends import Backend, fake_credentials, unique_table_name
 from session_store.testing.moto_server import MotoServer
@@ -214,7 +215,8 @@ def test_threads_appending_to_one_session_lose_nothing(
     final = pool[0].get_session(session.id)
     assert final is not None
     assert (final.message_count, final.token_count) == (len(stored), expected_tokens)
-    assert final.version == session.version  # appends never move the version
+    # Every append is one write of the session item: one increment each, none lost.
+    assert final.version == session.version + THREAD_WRITERS * THREAD_MESSAGES
 
 
 # --- 2. processes appending to one session -------------------------------------
@@ -634,15 +636,16 @@ def interleave_before_first_batch(
 ) -> Interleave:
     """The deterministic form of a race: another writer acts after the listing."""
     hook = Interleave(action)
-    original = adapter._transact
+    gateway = adapter.models.gateway
+    original = gateway.transact
 
-    def transact(items: list[dict[str, Any]]) -> list[str] | None:
+    def transact(items: Any) -> Outcome:
         if not hook.ran:
             hook.ran.append(True)
             hook.action()
         return original(items)
 
-    monkeypatch.setattr(adapter, "_transact", transact)
+    monkeypatch.setattr(gateway, "transact", transact)
     return hook
 
 

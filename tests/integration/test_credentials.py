@@ -117,7 +117,7 @@ def test_credentials_appear_in_no_repr_error_or_log(
 
     session = adapter.create_session({"status": "active", "user_id": "u-1"})
     adapter.add_message(session.id, {"role": "user", "content": "hello", "token_count": 2})
-    adapter.update_session(session.id, {"status": "paused"}, expected_version=1)
+    adapter.update_session(session.id, {"status": "paused"}, expected_version=2)
     seen.append(adapter.health().model_dump_json())
 
     with pytest.raises(ConcurrencyError) as stale:

@@ -54,9 +54,9 @@ from session_store import (
     TableConfig,
 )
 from session_store.counters import count_messages
-from session_store.dynamodb._core import RECENT_WRITE_IDS, session_key
 from session_store.errors import error_code
 from session_store.ids import new_message_id
+from session_store.models import WRITE_TOKEN_SLOTS, SessionMeta
 from session_store.models import Message as MessageItem
 from session_store.testing.backends import Backend
 from session_store.testing.factories import SessionFactory
@@ -287,7 +287,7 @@ def _check_add(world: World, result: Message) -> None:
     assert message_ids(world.adapter, world.sid) == [m.id for m in world.messages] + [result.id]
     stored = assert_consistent(world.adapter, world.sid)
     assert stored.message_count == len(world.messages) + 1
-    assert stored.version == world.session.version
+    assert stored.version == world.session.version + 1  # one transaction, one increment
 
 
 def _update_message(world: World) -> Message:
@@ -331,7 +331,7 @@ def _delete_session(world: World) -> None:
 
 def _check_delete_session(world: World, _: object) -> None:
     assert world.adapter.get_session(world.sid) is None
-    totals = count_messages(world.adapter.models, world.sid)
+    totals = count_messages(world.adapter.models.gateway, world.sid)
     assert (totals.message_count, totals.token_count) == (0, 0)
 
 
@@ -660,7 +660,7 @@ def delete_session_fails_after_a_batch(make_adapter: Callable[[int], DynamoDBAda
     with inject(world.adapter, plan), pytest.raises(StorageError):
         _delete_session(world)
     assert world.adapter.get_session(world.sid) is None
-    assert count_messages(world.adapter.models, world.sid).message_count == MANY - 25
+    assert count_messages(world.adapter.models.gateway, world.sid).message_count == MANY - 25
     _delete_session(world)
     _check_delete_session(world, None)
 
@@ -744,9 +744,9 @@ def test_create_session_after_a_lost_response_with_realistic_sessions(
 #
 # Between a lost response and botocore's retry (a backoff of milliseconds, or a
 # read timeout) other clients write the same item. The retry must still recognise
-# the applied write: the session keeps the tokens of its last 8 updates.
+# the applied write: the session keeps the tokens of its last 8 writes.
 
-INTERVENING = pytest.mark.parametrize("intervening", [1, len(RECENT_WRITE_IDS) - 1])
+INTERVENING = pytest.mark.parametrize("intervening", [1, WRITE_TOKEN_SLOTS - 1])
 
 
 @INTERVENING
@@ -798,14 +798,23 @@ def test_update_session_history_of_write_ids_stays_bounded(
     backend: Backend, make_adapter: Callable[[int], DynamoDBAdapter]
 ) -> None:
     world = seed(make_adapter(3), 0)
-    for n in range(len(RECENT_WRITE_IDS) + 3):
+    before = world.adapter.models.client.get_item(
+        TableName=world.adapter.config.table_name,
+        Key=SessionMeta.key(world.sid),
+        ConsistentRead=True,
+    )["Item"]
+    for n in range(WRITE_TOKEN_SLOTS + 3):
         world.adapter.update_session(world.sid, {"metadata": {"title": f"t{n}"}})
     item = world.adapter.models.client.get_item(
-        TableName=world.adapter.config.table_name, Key=session_key(world.sid), ConsistentRead=True
+        TableName=world.adapter.config.table_name,
+        Key=SessionMeta.key(world.sid),
+        ConsistentRead=True,
     )["Item"]
-    tokens = [item[name]["S"] for name in RECENT_WRITE_IDS]
-    assert len(set(tokens)) == len(RECENT_WRITE_IDS)  # the 8 newest, all distinct
-    assert {name for name in item if name.startswith("recentWrite")} == set(RECENT_WRITE_IDS)
+    tokens = [entry["S"] for entry in item["writeTokens"]["L"]]
+    assert len(tokens) == WRITE_TOKEN_SLOTS
+    assert len(set(tokens)) == WRITE_TOKEN_SLOTS  # the 8 newest, all distinct
+    # The one bookkeeping attribute: nothing else appeared on the item.
+    assert set(item) == set(before)
 
 
 def test_delete_all_messages_lost_response_raced_by_an_append(
@@ -841,7 +850,7 @@ def test_sweep_expired_failing_halfway_is_completed_by_a_retry(
         adapter.sweep_expired()
     adapter.sweep_expired()  # the same call, retried
     assert adapter.get_session(world.sid) is None
-    assert count_messages(adapter.models, world.sid).message_count == 0
+    assert count_messages(adapter.models.gateway, world.sid).message_count == 0
 
 
 def test_sweep_expired_after_a_lost_response(
@@ -853,7 +862,7 @@ def test_sweep_expired_after_a_lost_response(
         removed = adapter.sweep_expired()
     injector.assert_exhausted()
     assert adapter.get_session(world.sid) is None
-    assert count_messages(adapter.models, world.sid).message_count == 0
+    assert count_messages(adapter.models.gateway, world.sid).message_count == 0
     assert removed == 1
 
 
@@ -879,9 +888,8 @@ def test_async_adapter_calls_survive_faults(
                 adapter.add_message(world.sid, {"role": "user", "content": f"a{i}"})
                 for i in range(5)
             ]
-            update = adapter.update_session(
-                world.sid, {"status": "paused"}, expected_version=world.session.version
-            )
+            # Appends move the version too: an expected_version would race them.
+            update = adapter.update_session(world.sid, {"status": "paused"})
             *added, updated = await asyncio.gather(*appends, update)
         finally:
             await adapter.close()
@@ -890,11 +898,13 @@ def test_async_adapter_calls_survive_faults(
     with inject(world.adapter, plan) as injector:
         added, updated = asyncio.run(scenario())
     injector.assert_exhausted()
-    assert updated.version == world.session.version + 1
     expected = sorted([m.id for m in world.messages] + [m.id for m in added])
     assert message_ids(world.adapter, world.sid) == expected
     stored = assert_consistent(world.adapter, world.sid)
-    assert (stored.message_count, stored.version) == (len(world.messages) + 5, updated.version)
+    # Every append and the update moved the version by exactly one.
+    assert stored.message_count == len(world.messages) + 5
+    assert stored.version == world.session.version + len(added) + 1
+    assert world.session.version < updated.version <= stored.version
 
 
 # --- transaction conflicts ---------------------------------------------------------------
@@ -1001,7 +1011,7 @@ def permanently_unprocessed(make_adapter: Callable[[int], DynamoDBAdapter]) -> N
         _delete_session(world)
     assert "unprocessed" in str(raised.value)
     assert injector.fired("BatchWriteItem") >= 2
-    remaining = count_messages(world.adapter.models, world.sid).message_count
+    remaining = count_messages(world.adapter.models.gateway, world.sid).message_count
     assert remaining == MANY - 24  # the first batch, less the one held back, was applied
     _delete_session(world)
     _check_delete_session(world, None)

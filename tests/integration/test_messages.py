@@ -52,7 +52,7 @@ def test_add_message_is_one_transaction_with_counters(
     assert message.sequence == 9
     stored = adapter.get_session(session.id)
     assert stored is not None
-    assert (stored.message_count, stored.token_count, stored.version) == (1, 5, session.version)
+    assert (stored.message_count, stored.token_count, stored.version) == (1, 5, session.version + 1)
     assert stored.last_activity_at >= session.last_activity_at
     assert adapter.get_messages(session.id) == [message]
 

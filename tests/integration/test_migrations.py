@@ -19,6 +19,7 @@ import pytest
 from session_store import counters, domain, keys, migrations
 from session_store.counters import MessageTotals, recount_session
 from session_store.errors import StorageError
+from session_store.gateway import Gateway
 from session_store.migrations import Migration, applied, migrate, pending
 from session_store.table import BoundModels, TableConfig, bind_models, ttl_enabled
 from session_store.testing.backends import Backend
@@ -127,7 +128,7 @@ def test_fresh_table_applies_and_records_both(unbound_table: BoundModels) -> Non
 
     table = bound.client.describe_table(TableName=bound.config.table_name)["Table"]
     assert {index["IndexName"] for index in table["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2"}
-    assert ttl_enabled(bound.client, bound.config.table_name)
+    assert ttl_enabled(bound.gateway)
     recorded = applied(bound)
     assert list(recorded) == ALL
     assert all(when.tzinfo is not None for when in recorded.values())
@@ -168,7 +169,7 @@ def test_adopts_a_table_made_by_the_typescript_adapter(
         token_count = int(entry["item"].get("tokenCount", {"N": "0"})["N"])
         expected_counts[sid] = (messages + 1, tokens + token_count)
     assert expected_counts["8d3d3e16-2e44-4187-82ab-3f2947db83bb"] == (6, 26)
-    assert not ttl_enabled(bound.client, name)
+    assert not ttl_enabled(bound.gateway)
 
     assert migrate(bound) == ALL
 
@@ -176,7 +177,7 @@ def test_adopts_a_table_made_by_the_typescript_adapter(
     indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
     assert set(indexes) == {"GSI1", "GSI2"}
     assert all(index["IndexStatus"] == "ACTIVE" for index in indexes.values())
-    assert ttl_enabled(bound.client, name)
+    assert ttl_enabled(bound.gateway)
     by_user = list(bound.SessionMeta.user_index.query("USER#user-42"))
     assert [item.id for item in by_user] == ["8d3d3e16-2e44-4187-82ab-3f2947db83bb"]
     by_agent = list(bound.SessionMeta.agent_index.query("AGENT#billing-agent"))
@@ -184,8 +185,19 @@ def test_adopts_a_table_made_by_the_typescript_adapter(
 
     for session_id, before in stored_before.items():
         after = raw_session(bound, session_id)
-        assert after.get("version") == before.get("version", {"N": "0"})
         messages, tokens = expected_counts[session_id]
+        # A missing version reads as 0; a recount that corrects the counters adds 1 to it.
+        corrected = (
+            (
+                int(before.get("messageCount", {"N": "0"})["N"]),
+                int(before.get("tokenCount", {"N": "0"})["N"]),
+            )
+            != (messages, tokens)
+            or "messageCount" not in before
+            or "tokenCount" not in before
+        )
+        expected_version = int(before.get("version", {"N": "0"})["N"]) + int(corrected)
+        assert after.get("version") == {"N": str(expected_version)}
         assert after["messageCount"] == {"N": str(messages)}
         assert after["tokenCount"] == {"N": str(tokens)}
         # Nothing else on the item changed.
@@ -198,7 +210,7 @@ def test_adopts_a_table_made_by_the_typescript_adapter(
         session = bound.SessionMeta.get(keys.session_pk(session_id), keys.META_SK).to_domain()
         assert (session.message_count, session.token_count) == (messages, tokens)
     versions = {sid: raw_session(bound, sid)["version"]["N"] for sid in stored_before}
-    assert sorted(versions.values()) == ["0", "2", "5"]
+    assert sorted(versions.values()) == ["1", "3", "6"]  # each corrected once
     record = bound.MigrationRecord.get(keys.MIGRATIONS_PK, keys.migration_sk(ALL[1]))
     assert record.detail == {"sessionsRecounted": 3, "sessionsGone": 0}
 
@@ -244,7 +256,7 @@ def test_migrate_repairs_a_recorded_table_without_indexes_or_ttl(
 
     table = bound.client.describe_table(TableName=bound.config.table_name)["Table"]
     assert {index["IndexName"] for index in table["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2"}
-    assert ttl_enabled(bound.client, bound.config.table_name)
+    assert ttl_enabled(bound.gateway)
     assert migrations.ensure_table(bound) == []
 
 
@@ -257,20 +269,20 @@ def test_recount_fixes_drifted_counters(bound: BoundModels) -> None:
     assert other
     written = [put_message(bound, "s1", n, tokens) for n, tokens in enumerate([3, None, 5, 7])]
 
-    result = recount_session(bound, "s1")
+    result = recount_session(bound.gateway, "s1")
 
     assert result is not None
-    session = result.to_domain()
-    assert (session.message_count, session.token_count, session.version) == (4, 15, 1)
+    # A correcting recount is a write of the session item: version goes up by one.
+    assert (result.message_count, result.token_count, result.version) == (4, 15, 2)
     assert raw_session(bound, "s1")["messageCount"] == {"N": "4"}
 
     bound.client.delete_item(
         TableName=bound.config.table_name, Key={"PK": written[2]["PK"], "SK": written[2]["SK"]}
     )
     put_message(bound, "s1", 30, 11)
-    result = recount_session(bound, "s1")
+    result = recount_session(bound.gateway, "s1")
     assert result is not None
-    assert (result.message_count, result.token_count, result.version) == (4, 21, 1)
+    assert (result.message_count, result.token_count, result.version) == (4, 21, 3)
     stored = raw_session(bound, "s1")
     assert (stored["messageCount"], stored["tokenCount"]) == ({"N": "4"}, {"N": "21"})
 
@@ -288,7 +300,7 @@ def test_recount_reads_every_page(bound: BoundModels, monkeypatch: pytest.Monkey
         return page
 
     monkeypatch.setattr(bound.client, "query", small_pages)
-    result = recount_session(bound, "paged")
+    result = recount_session(bound.gateway, "paged")
     assert result is not None
     assert (result.message_count, result.token_count) == (7, 21)
     assert len(pages) >= 4
@@ -306,17 +318,18 @@ def test_recount_gives_a_version_only_where_missing(bound: BoundModels) -> None:
         },
     )
     put_message(bound, "no-version", 1, 4)
-    assert recount_session(bound, "has-version") is not None
-    result = recount_session(bound, "no-version")
+    assert recount_session(bound.gateway, "has-version") is not None
+    result = recount_session(bound.gateway, "no-version")
     assert result is not None
-    assert (result.version, result.message_count, result.token_count) == (0, 1, 4)
+    # No version read as 0; the correcting write makes it 1.
+    assert (result.version, result.message_count, result.token_count) == (1, 1, 4)
     assert raw_session(bound, "has-version")["version"] == {"N": "1"}
 
 
 def test_recount_of_a_missing_session_returns_none(bound: BoundModels) -> None:
     put_message(bound, "ghost", 1, 5)  # messages without a session item
-    assert recount_session(bound, "ghost") is None
-    assert recount_session(bound, "never-existed") is None
+    assert recount_session(bound.gateway, "ghost") is None
+    assert recount_session(bound.gateway, "never-existed") is None
     assert len(scan_all(bound)) == 1  # no partial session item was created
 
 
@@ -349,15 +362,15 @@ def test_recount_retries_when_an_append_races_it(
     real_count = counters.count_messages
     calls: list[MessageTotals] = []
 
-    def count_then_append(models: BoundModels, session_id: str) -> MessageTotals:
+    def count_then_append(models: Gateway, session_id: str) -> MessageTotals:
         totals = real_count(models, session_id)
         calls.append(totals)
         if len(calls) == 1:
-            _append(models, session_id, 40, 10)  # lands after the count, before the write
+            _append(bound, session_id, 40, 10)  # lands after the count, before the write
         return totals
 
     monkeypatch.setattr(counters, "count_messages", count_then_append)
-    result = recount_session(bound, "busy")
+    result = recount_session(bound.gateway, "busy")
     assert result is not None
     assert (result.message_count, result.token_count) == (2, 12)
     assert calls == [MessageTotals(1, 2), MessageTotals(2, 12)]
@@ -371,15 +384,15 @@ def test_recount_is_not_fooled_by_an_append_and_a_delete_that_cancel_out(
     real_count = counters.count_messages
     calls: list[MessageTotals] = []
 
-    def append_count_delete(models: BoundModels, session_id: str) -> MessageTotals:
-        item = _append(models, session_id, 41, 3) if not calls else None  # counted below ...
+    def append_count_delete(models: Gateway, session_id: str) -> MessageTotals:
+        item = _append(bound, session_id, 41, 3) if not calls else None  # counted below ...
         totals = real_count(models, session_id)
         if item is not None:  # ... then deleted: the counters are back where they were read
             models.client.delete_item(
-                TableName=models.config.table_name, Key={"PK": item["PK"], "SK": item["SK"]}
+                TableName=models.table_name, Key={"PK": item["PK"], "SK": item["SK"]}
             )
             models.client.update_item(
-                TableName=models.config.table_name,
+                TableName=models.table_name,
                 Key={"PK": {"S": keys.session_pk(session_id)}, "SK": {"S": keys.META_SK}},
                 UpdateExpression="ADD #mc :minus_one, #tc :minus",
                 ExpressionAttributeNames={"#mc": "messageCount", "#tc": "tokenCount"},
@@ -389,7 +402,7 @@ def test_recount_is_not_fooled_by_an_append_and_a_delete_that_cancel_out(
         return totals
 
     monkeypatch.setattr(counters, "count_messages", append_count_delete)
-    result = recount_session(bound, "aba")
+    result = recount_session(bound.gateway, "aba")
     assert result is not None
     assert (result.message_count, result.token_count) == (1, 2)
     assert len(calls) == 2
@@ -403,15 +416,15 @@ def test_recount_gives_up_when_counters_keep_moving(
     real_count = counters.count_messages
     appended: list[int] = []
 
-    def always_append(models: BoundModels, session_id: str) -> MessageTotals:
+    def always_append(models: Gateway, session_id: str) -> MessageTotals:
         totals = real_count(models, session_id)
         appended.append(1)
-        _append(models, session_id, len(appended), 1)
+        _append(bound, session_id, len(appended), 1)
         return totals
 
     monkeypatch.setattr(counters, "count_messages", always_append)
     with pytest.raises(StorageError, match="3 attempts"):
-        recount_session(bound, "hot", max_attempts=3)
+        recount_session(bound.gateway, "hot", max_attempts=3)
     assert len(appended) == 3
 
 
@@ -422,23 +435,23 @@ def test_recount_returns_none_when_the_session_is_deleted_meanwhile(
     put_message(bound, "doomed", 1, 1)
     real_count = counters.count_messages
 
-    def count_then_delete(models: BoundModels, session_id: str) -> MessageTotals:
+    def count_then_delete(models: Gateway, session_id: str) -> MessageTotals:
         totals = real_count(models, session_id)
         models.client.delete_item(
-            TableName=models.config.table_name,
+            TableName=models.table_name,
             Key={"PK": {"S": keys.session_pk(session_id)}, "SK": {"S": keys.META_SK}},
         )
         return totals
 
     monkeypatch.setattr(counters, "count_messages", count_then_delete)
-    assert recount_session(bound, "doomed") is None
+    assert recount_session(bound.gateway, "doomed") is None
     with pytest.raises(KeyError):
         raw_session(bound, "doomed")
 
 
 def test_recount_wraps_dynamodb_failures(unbound_table: BoundModels) -> None:
     with pytest.raises(StorageError) as caught:
-        recount_session(unbound_table, "s1")  # the table does not exist
+        recount_session(unbound_table.gateway, "s1")  # the table does not exist
     assert caught.value.__cause__ is not None
 
 
@@ -452,14 +465,14 @@ def test_recount_of_exact_counters_writes_nothing(
         raise AssertionError("recount wrote to a session whose counters were exact")
 
     monkeypatch.setattr(bound.client, "update_item", no_writes)
-    result = recount_session(bound, "exact")
+    result = recount_session(bound.gateway, "exact")
     assert result is not None
     assert (result.message_count, result.token_count, result.version) == (1, 9, 1)
 
 
 def test_dynamodb_failures_inside_a_migration_become_storage_errors(bound: BoundModels) -> None:
     def broken(models: BoundModels) -> None:
-        models.client.get_item(TableName="no-such-table", Key={"PK": {"S": "x"}, "SK": {"S": "y"}})
+        models.gateway.get({"PK": {"S": "x"}})  # no sort key: DynamoDB refuses the request
 
     plan = [Migration(1, "0001_broken", "reads a missing table", broken, Path(__file__))]
     with pytest.raises(StorageError, match="0001_broken") as caught:

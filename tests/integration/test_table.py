@@ -28,13 +28,13 @@ def test_created_table_has_keys_indexes_and_ttl(bound: BoundModels) -> None:
     assert [k["AttributeName"] for k in indexes["GSI2"]["KeySchema"]] == ["GSI2PK", "GSI2SK"]
     assert all(i["Projection"]["ProjectionType"] == "ALL" for i in indexes.values())
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert ttl_enabled(bound.client, bound.config.table_name)
+    assert ttl_enabled(bound.gateway)
 
 
 def test_create_table_is_idempotent(bound: BoundModels) -> None:
     assert create_table(bound) is False
     assert create_table(bound) is False
-    assert ttl_enabled(bound.client, bound.config.table_name)
+    assert ttl_enabled(bound.gateway)
 
 
 def test_two_tables_in_one_process_do_not_interfere(table_config: TableConfig) -> None:

@@ -167,7 +167,7 @@ def test_wait_until_active_honours_its_timeout(made: DynamoDBAdapter, clock: Vir
     rewrite(made, DescribeRewriter(creating=None, target="indexes"))
     started = clock.now
     with pytest.raises(StorageError, match="did not become ACTIVE within 5 s"):
-        table_module.wait_until_active(made.models.client, made.config.table_name, timeout=5.0)
+        table_module.wait_until_active(made.models.gateway, timeout=5.0)
     assert 5.0 <= clock.now - started <= 7.0
 
 

@@ -457,7 +457,8 @@ def test_an_existing_session_is_used_as_it_is(
     assert log.operations == ["TransactWriteItems"]
     stored = adapter.get_session(existing.id)
     assert stored is not None
-    assert (stored.user_id, stored.status.value, stored.version) == ("owner", "paused", 1)
+    # Untouched but for the append, which moves the version by one.
+    assert (stored.user_id, stored.status.value, stored.version) == ("owner", "paused", 2)
 
 
 def test_sessions_on_one_table_do_not_see_each_other(aio: AsyncDynamoDBAdapter) -> None:

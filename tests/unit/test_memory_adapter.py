@@ -141,9 +141,10 @@ def test_a_session_is_gone_once_expires_at_is_reached(memory: MemoryAdapter, clo
         memory.add_message(session.id, {"role": "user", "content": "late"})
     assert memory.list_sessions() == []
     assert [s.id for s in memory.list_sessions({"include_expired": True})] == [session.id]
-    # An expired session still holds its id until it is swept.
-    with pytest.raises(SessionExistsError):
-        memory.create_session({"id": session.id, "status": "active"})
+    # An expired session's id can be used again at once: a new incarnation.
+    again = memory.create_session({"id": session.id, "status": "paused"})
+    assert (again.status.value, again.message_count, again.version) == ("paused", 0, 1)
+    assert memory.get_session(session.id) == again
 
 
 def test_update_session_increments_version_and_refreshes_activity(
@@ -241,7 +242,7 @@ def test_returned_values_are_copies(memory: MemoryAdapter) -> None:
 # --- messages -------------------------------------------------------------------------
 
 
-def test_add_message_counts_without_touching_version(expiring: MemoryAdapter, clock: Clock) -> None:
+def test_add_message_counts_and_increments_version(expiring: MemoryAdapter, clock: Clock) -> None:
     session = expiring.create_session({"status": "active"})
     clock.advance(seconds=10)
     message = expiring.add_message(
@@ -252,7 +253,7 @@ def test_add_message_counts_without_touching_version(expiring: MemoryAdapter, cl
     assert message.session_id == session.id
     stored = expiring.get_session(session.id)
     assert stored is not None
-    assert (stored.message_count, stored.token_count, stored.version) == (1, 5, 1)
+    assert (stored.message_count, stored.token_count, stored.version) == (1, 5, 2)
     assert stored.last_activity_at == START + timedelta(seconds=10)
     assert stored.expires_at == START + timedelta(seconds=70)
     assert expiring.get_messages(session.id) == [message]
@@ -394,7 +395,7 @@ def test_update_message_keeps_the_token_total(memory: MemoryAdapter, clock: Cloc
     assert updated.created_at == message.created_at
     stored = memory.get_session(session.id)
     assert stored is not None
-    assert (stored.token_count, stored.version) == (10, 1)
+    assert (stored.token_count, stored.version) == (10, 3)  # the append, the token edit
     memory.update_message(session.id, message.id, {"token_count": None})
     stored = memory.get_session(session.id)
     assert stored is not None
@@ -438,7 +439,8 @@ def test_recount_reports_the_counters(memory: MemoryAdapter) -> None:
     session = memory.create_session({"status": "active"})
     fill(memory, session.id, "uau")
     recounted = memory.recount(session.id)
-    assert (recounted.message_count, recounted.token_count, recounted.version) == (3, 3, 1)
+    # The counters were exact: nothing to correct, no write, no increment.
+    assert (recounted.message_count, recounted.token_count, recounted.version) == (3, 3, 4)
     with pytest.raises(SessionNotFoundError):
         memory.recount("nope")
 

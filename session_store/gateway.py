@@ -1,0 +1,404 @@
+"""The one sender: every DynamoDB request of the package goes through a ``Gateway``.
+
+The adapters, the async adapter (through the sync one), the counters, the
+migrations, the table code and the CLI hand their requests to the gateway of
+their bound models; nothing else calls botocore. The gateway owns:
+
+- the single-item writes, retried with jittered backoff when DynamoDB answers
+  ``TransactionConflictException`` (the item is inside another request's
+  transaction; botocore does not retry that, and the write did not happen);
+- the one pagination loop (``items``) for Query and Scan;
+- the one ``UnprocessedItems`` loop for batch writes (jittered backoff);
+- transactions with typed outcomes: ``Outcome.reasons`` holds one
+  ``Reason`` per item (a code from ``Code`` and the item DynamoDB returned),
+  in the order the items were given;
+- the one map from botocore and DynamoDB failures to the error hierarchy
+  (``translate``): a failed condition is ``ConditionFailed`` carrying the
+  stored item, a missing table ``TableNotFoundError`` naming table, region
+  and endpoint, anything else ``StorageError`` with the cause kept.
+
+Requests arrive as botocore keyword arguments built from the models'
+attributes (``session_store.models``), and responses leave as botocore
+returns them. Why the adapters' hot paths build requests themselves instead
+of calling ``Model.save``/``Model.update``/``TransactWrite``: PynamoDB cannot
+ask for ``ReturnValuesOnConditionCheckFailure`` (needed to read the stored
+item from a failed write in the same request), its transactions return no
+cancellation items, and its per-instance (de)serialisation costs what
+BENCHMARKS.md part 2 measures. Application code may use PynamoDB's own calls
+freely: the models keep every invariant on those paths (see ``models``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+from session_store.errors import (
+    SessionError,
+    StorageError,
+    TableNotFoundError,
+    ValidationError,
+)
+
+__all__ = [
+    "BATCH_SIZE",
+    "Code",
+    "ConditionFailed",
+    "Gateway",
+    "Outcome",
+    "Reason",
+    "aws_code",
+    "translate",
+]
+
+BATCH_SIZE = 25
+"""Write requests per ``BatchWriteItem``: DynamoDB's limit."""
+_BACKOFF_START = 0.02
+_BACKOFF_CAP = 1.0
+_BATCH_BACKOFF_START = 0.05
+_BATCH_BACKOFF_CAP = 2.0
+
+
+class Code(Enum):
+    """Why DynamoDB cancelled one item of a transaction (its ``CancellationReasons`` codes)."""
+
+    NONE = "None"
+    CONDITION_FAILED = "ConditionalCheckFailed"
+    CONFLICT = "TransactionConflict"
+    ITEM_TOO_LARGE = "ItemCollectionSizeLimitExceeded"
+    THROTTLED = "ThrottlingError"
+    PROVISIONED_THROUGHPUT = "ProvisionedThroughputExceeded"
+    VALIDATION = "ValidationError"
+    OTHER = "Other"
+
+    @classmethod
+    def of(cls, code: object) -> Code:
+        try:
+            return cls(code if code is not None else "None")
+        except ValueError:
+            return cls.OTHER
+
+
+@dataclass(frozen=True)
+class Reason:
+    """What happened to one item of a cancelled transaction."""
+
+    code: Code
+    item: Mapping[str, Any] | None = None
+    """The stored item, when a failed condition asked for it
+    (``ReturnValuesOnConditionCheckFailure``)."""
+    message: str = ""
+
+    @property
+    def condition_failed(self) -> bool:
+        return self.code is Code.CONDITION_FAILED
+
+    @property
+    def untouched(self) -> bool:
+        """This item was fine: the transaction failed because of another one."""
+        return self.code is Code.NONE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a transaction: committed, or cancelled with a reason per item."""
+
+    reasons: tuple[Reason, ...] = ()
+
+    @property
+    def committed(self) -> bool:
+        return not self.reasons
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{reason.code.value}{': ' + reason.message if reason.message else ''}"
+            for reason in self.reasons
+        )
+
+
+class ConditionFailed(StorageError):
+    """A single-item write's condition failed. ``item`` is the item as stored (if asked)."""
+
+    def __init__(self, item: Mapping[str, Any] | None) -> None:
+        super().__init__("the write's condition failed", code="CONDITION_FAILED")
+        self.item = item
+
+
+def _error_code(error: BaseException) -> str | None:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return None if code is None else str(code)
+    return getattr(error, "cause_response_code", None)
+
+
+def aws_code(error: BaseException) -> str | None:
+    """DynamoDB's error code behind one of our errors (``None`` when it has none)."""
+    cause = error.__cause__
+    return None if cause is None else _error_code(cause)
+
+
+def _error_message(error: BaseException) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        message = response.get("Error", {}).get("Message")
+        if message:
+            return str(message)
+    return getattr(error, "cause_response_message", None) or str(error) or type(error).__name__
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where requests go, for error messages: table, region and endpoint."""
+
+    table_name: str
+    region: str | None
+    endpoint_url: str | None
+
+    def __str__(self) -> str:
+        endpoint = self.endpoint_url or "the AWS endpoint"
+        return f"table {self.table_name!r} in region {self.region or '?'} at {endpoint}"
+
+
+def translate(error: BaseException, operation: str, where: Location | None = None) -> SessionError:
+    """The error of the hierarchy for a botocore/PynamoDB failure of ``operation`` (raise it
+    ``from error``). The one map from DynamoDB's error codes to ours."""
+    if isinstance(error, SessionError):
+        return error
+    code = _error_code(error)
+    if code == "ResourceNotFoundException":
+        if where is None:
+            return TableNotFoundError(f"{operation} failed: the table does not exist")
+        return TableNotFoundError(
+            f"{operation} failed: {where} does not exist",
+            table_name=where.table_name,
+            region=where.region,
+            endpoint_url=where.endpoint_url,
+        )
+    if code == "ConditionalCheckFailedException":
+        response = getattr(error, "response", None)
+        item = response.get("Item") if isinstance(response, dict) else None
+        return ConditionFailed(item)
+    if code is not None:
+        return StorageError(f"{operation} failed: {code}: {_error_message(error)}")
+    return StorageError(f"{operation} failed: {type(error).__name__}: {error}")
+
+
+class Gateway:
+    """Sends one table's requests through one botocore client; see the module docstring.
+
+    ``client`` is called for the client on each request (the bound models
+    create it lazily and may close it). ``attempts`` bounds the gateway's own
+    retries (transaction conflicts, unprocessed batch items), on top of
+    botocore's retries of throttling, 5xx and connection errors.
+    """
+
+    def __init__(self, client: Callable[[], Any], where: Location, *, attempts: int = 10) -> None:
+        self._client = client
+        self.where = where
+        self.table_name = where.table_name
+        self._attempts = max(attempts, 1)
+
+    @property
+    def client(self) -> Any:
+        """The botocore client (for hooks: request counting, fault injection, logging)."""
+        return self._client()
+
+    def _send(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        method = getattr(self._client(), operation)
+        try:
+            return cast("dict[str, Any]", method(**request))
+        except (ClientError, BotoCoreError) as error:
+            raise translate(error, operation, self.where) from error
+
+    # --- reads ----------------------------------------------------------------
+
+    def get(self, key: Mapping[str, Any], **options: Any) -> dict[str, Any] | None:
+        """The item at ``key`` (strongly consistent unless ``ConsistentRead=False``), or None."""
+        request = {"TableName": self.table_name, "Key": key, "ConsistentRead": True, **options}
+        return self._send("get_item", request).get("Item")
+
+    def query(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """One Query page, as botocore returns it."""
+        return self._send("query", {"TableName": self.table_name, **request})
+
+    def items(
+        self,
+        operation: str,
+        request: Mapping[str, Any],
+        *,
+        limit: Callable[[], int | None] | None = None,
+        pages: list[Mapping[str, Any]] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a ``"Query"`` or ``"Scan"``, page after page, read as consumed.
+
+        ``limit()`` (asked before each page) says how many more items are
+        wanted; ``None`` lets DynamoDB fill 1 MB pages. Each page is let go
+        before the next is read. ``pages``, when given, collects each page's
+        ``LastEvaluatedKey`` (``{}`` for the last) for callers that resume.
+        """
+        method = "query" if operation == "Query" else "scan"
+        kwargs = {"TableName": self.table_name, **request}
+        while True:
+            wanted = limit() if limit is not None else None
+            if wanted is not None:
+                kwargs["Limit"] = max(wanted, 1)
+            response = self._send(method, kwargs)
+            last = response.get("LastEvaluatedKey")
+            page = response.get("Items", [])
+            del response
+            if pages is not None:
+                pages.append(last or {})
+            yield from page
+            del page
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    # --- writes ---------------------------------------------------------------
+
+    def put(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """PutItem; ``ConditionFailed`` (with the stored item, if asked for) when its
+        condition fails."""
+        return self._write("put_item", request)
+
+    def update(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """UpdateItem; ``ConditionFailed`` on a failed condition."""
+        return self._write("update_item", request)
+
+    def delete(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """DeleteItem; ``ConditionFailed`` on a failed condition."""
+        return self._write("delete_item", request)
+
+    def _write(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        kwargs = {"TableName": self.table_name, **request}
+        delay = _BACKOFF_START
+        for attempt in range(self._attempts):
+            try:
+                return self._send(operation, kwargs)
+            except StorageError as error:
+                conflict = aws_code(error) == "TransactionConflictException"
+                if not conflict or attempt + 1 == self._attempts:
+                    raise
+                # Full jitter: writers that collided do not collide again in step.
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, _BACKOFF_CAP)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def batch_delete(self, keys: Sequence[Mapping[str, Any]]) -> None:
+        """Delete items by key, 25 a request; ``UnprocessedItems`` are retried, never dropped."""
+        for start in range(0, len(keys), BATCH_SIZE):
+            self.batch_write(
+                [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_SIZE]]
+            )
+
+    def batch_put(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Put items, 25 a request; ``UnprocessedItems`` are retried, never dropped."""
+        for start in range(0, len(items), BATCH_SIZE):
+            self.batch_write(
+                [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_SIZE]]
+            )
+
+    def batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
+        """One ``BatchWriteItem`` of at most 25 write requests, retried until all are processed.
+
+        Unprocessed items are sent again after a jittered, growing pause; after
+        ``2 * attempts`` rounds with items still left, ``StorageError`` says how many.
+        """
+        pending = list(requests)
+        delay = _BATCH_BACKOFF_START
+        for _ in range(self._attempts * 2):
+            response = self._send("batch_write_item", {"RequestItems": {self.table_name: pending}})
+            pending = response.get("UnprocessedItems", {}).get(self.table_name, [])
+            if not pending:
+                return
+            time.sleep(random.uniform(delay / 2, delay))
+            delay = min(delay * 2, _BATCH_BACKOFF_CAP)
+        raise StorageError(
+            f"BatchWriteItem left {len(pending)} items unprocessed after repeated retries"
+        )
+
+    def transact(self, actions: Sequence[Mapping[str, Any]]) -> Outcome:
+        """Run a ``TransactWriteItems``; its ``Outcome`` (committed, or a reason per action).
+
+        Each action is ``{"Put"|"Update"|"Delete"|"ConditionCheck": {...}}``
+        without ``TableName`` (added here). A cancellation caused by a
+        transaction conflict (botocore does not retry those) is retried with
+        jittered backoff; botocore's ``ClientRequestToken`` makes its own
+        retries after a lost response idempotent. A cancellation for an
+        invalid or oversized item raises ``ValidationError``: that is no race.
+        """
+        items = [
+            {kind: {"TableName": self.table_name, **body} for kind, body in action.items()}
+            for action in actions
+        ]
+        delay = _BACKOFF_START
+        for attempt in range(self._attempts):
+            try:
+                self._client().transact_write_items(TransactItems=items)
+                return Outcome()
+            except (ClientError, BotoCoreError) as error:
+                if _error_code(error) != "TransactionCanceledException":
+                    raise translate(error, "TransactWriteItems", self.where) from error
+                outcome = Outcome(tuple(_reasons(error)))
+                codes = {reason.code for reason in outcome.reasons}
+                if Code.CONFLICT in codes and attempt + 1 < self._attempts:
+                    time.sleep(random.uniform(0, delay))
+                    delay = min(delay * 2, _BACKOFF_CAP)
+                    continue
+                if Code.VALIDATION in codes or Code.ITEM_TOO_LARGE in codes:
+                    raise ValidationError(
+                        f"DynamoDB refused the write: {outcome.describe()}"
+                    ) from error
+                if codes & {Code.CONFLICT, Code.THROTTLED, Code.PROVISIONED_THROUGHPUT, Code.OTHER}:
+                    raise StorageError(
+                        f"TransactWriteItems was cancelled: {outcome.describe()}"
+                    ) from error
+                return outcome
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- the table itself -----------------------------------------------------
+
+    def describe_table(self) -> dict[str, Any] | None:
+        """The table's description; ``None`` when it does not exist."""
+        try:
+            return cast(
+                "dict[str, Any]",
+                self._send("describe_table", {"TableName": self.table_name})["Table"],
+            )
+        except TableNotFoundError:
+            return None
+
+    def describe_ttl(self) -> dict[str, Any]:
+        response = self._send("describe_time_to_live", {"TableName": self.table_name})
+        return cast("dict[str, Any]", response["TimeToLiveDescription"])
+
+    def table_request(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        """A control-plane request on this table (``create_table``, ``update_table``,
+        ``update_time_to_live``, ``delete_table``)."""
+        return self._send(operation, {"TableName": self.table_name, **request})
+
+
+def _reasons(error: BaseException) -> Iterator[Reason]:
+    response = getattr(error, "response", {})
+    for reason in response.get("CancellationReasons", []):
+        yield Reason(Code.of(reason.get("Code")), reason.get("Item"), reason.get("Message", ""))
+
+
+def wrap_pynamodb(
+    operation: str, where: Location | None = None
+) -> Callable[[BaseException], SessionError]:
+    """A translator for PynamoDB's exceptions (``PynamoDBException``), for the models' calls."""
+
+    def translated(error: BaseException) -> SessionError:
+        cause = error.__cause__ if isinstance(error, PynamoDBException) else error
+        return translate(cause or error, operation, where)
+
+    return translated

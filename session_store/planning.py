@@ -1,0 +1,325 @@
+"""Write planning: what each write sends, from the models' attributes, whoever writes.
+
+The DynamoDB adapter, the models' own ``save``/``delete`` (application code
+writing through ``adapter.models``) and the migrations build their requests
+here, so a rule such as "every counter change increments ``version``" or
+"an expiry may be stored as N or as an ISO string" has one home. Pure
+builders return request bodies for the ``Gateway`` (no ``TableName``); the
+few procedures that need several requests take the gateway.
+
+Versions: every write that changes a session item's counters adds 1 to its
+``version`` in the same request (SPEC §5), so a TypeScript ``SessionManager``
+that read the session before our write fails its ``version = :read``
+condition and retries instead of overwriting our counters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.constants import STRING
+from pynamodb.expressions.condition import Condition
+
+from session_store import keys
+from session_store._expressions import Expression
+from session_store._time import format_iso, from_epoch_seconds, to_epoch_seconds
+from session_store.counters import message_items, recount_session
+from session_store.errors import SessionNotFoundError, StorageError, ValidationError
+from session_store.gateway import Gateway
+from session_store.models import TABLE_KEY, Message, SessionMeta, key_of, number_of
+
+__all__ = [
+    "RACE_ATTEMPTS",
+    "append_actions",
+    "delete_message_counted",
+    "delete_session_messages",
+    "expired_by",
+    "incarnation_end",
+    "not_expired",
+    "remove_as_read",
+    "save_message_counted",
+    "uncount",
+]
+
+RACE_ATTEMPTS = 64
+"""Reads a remove-as-read loop makes before giving up: each lost race means another writer
+deleted or changed the message."""
+_LAST_MILLISECOND = timedelta(milliseconds=999)
+
+
+def not_expired(e: Expression, now: datetime) -> str:
+    """Condition: the session item has no expiry, or it lies after ``now``.
+
+    Both encodings count: epoch seconds (N) and the ISO string (S) the
+    TypeScript ``updateSession`` writes; each comparison is guarded by the
+    attribute's type.
+    """
+    expires = e.name(SessionMeta.expires_at)
+    seconds = to_epoch_seconds(now)
+    next_second = format_iso(from_epoch_seconds(seconds + 1))
+    number, text = e.string("N"), e.string("S")
+    return (
+        f"(attribute_not_exists({expires})"
+        f" OR (attribute_type({expires}, {number}) AND {expires} > {e.number(seconds)})"
+        f" OR (attribute_type({expires}, {text}) AND {expires} >= {e.string(next_second)}))"
+    )
+
+
+def expired_by(e: Expression, seconds: int) -> str:
+    """Condition: the session item expires by epoch ``seconds`` (N or ISO string)."""
+    expires = e.name(SessionMeta.expires_at)
+    last = format_iso(from_epoch_seconds(seconds) + _LAST_MILLISECOND)
+    return (
+        f"((attribute_type({expires}, {e.string('N')}) AND {expires} <= {e.number(seconds)})"
+        f" OR (attribute_type({expires}, {e.string('S')}) AND {expires} <= {e.string(last)}))"
+    )
+
+
+def _exists(e: Expression) -> str:
+    return f"attribute_exists({e.name(SessionMeta.pk)})"
+
+
+def append_actions(
+    session_id: str,
+    items: list[dict[str, Any]],
+    *,
+    now: datetime,
+    expires_at: datetime | None,
+) -> list[dict[str, Any]]:
+    """The transaction that stores new message ``items`` and counts them on the session.
+
+    Each put requires a free key; the session update adds the messages and
+    their tokens to the counters, 1 to ``version``, sets ``lastActivityAt``
+    (and the sliding expiry), on the condition that the session exists and
+    has not expired.
+    """
+    puts = []
+    for item in items:
+        p = Expression()
+        puts.append(
+            {
+                "Put": p.into(
+                    {
+                        "Item": item,
+                        "ConditionExpression": f"attribute_not_exists({p.name(Message.pk)})",
+                    }
+                )
+            }
+        )
+    tokens = sum(number_of(item, Message.token_count) for item in items)
+    e = Expression()
+    sets = [f"{e.name(SessionMeta.last_activity_at)} = {e.string(format_iso(now))}"]
+    if expires_at is not None:
+        seconds = e.number(to_epoch_seconds(expires_at))
+        sets += [
+            f"{e.name(SessionMeta.expires_at)} = {seconds}",
+            f"{e.name(SessionMeta.ttl)} = {seconds}",
+        ]
+    update = e.into(
+        {
+            "Key": SessionMeta.key(session_id),
+            "UpdateExpression": f"SET {', '.join(sets)} ADD {e.name(SessionMeta.message_count)} "
+            f"{e.number(len(items))}, {e.name(SessionMeta.token_count)} {e.number(tokens)}, "
+            f"{e.name(SessionMeta.version)} {e.number(1)}",
+            "ConditionExpression": f"{_exists(e)} AND {not_expired(e, now)}",
+        }
+    )
+    return [*puts, {"Update": update}]
+
+
+def uncount(session_id: str, messages: int, tokens: int) -> dict[str, Any]:
+    """Update taking ``messages``/``tokens`` off the session's counters (and adding 1 to
+    ``version``), on the condition that neither goes below zero."""
+    e = Expression()
+    count_name, tokens_name = e.name(SessionMeta.message_count), e.name(SessionMeta.token_count)
+    return e.into(
+        {
+            "Key": SessionMeta.key(session_id),
+            "UpdateExpression": f"ADD {count_name} {e.number(-messages)}, "
+            f"{tokens_name} {e.number(-tokens)}, {e.name(SessionMeta.version)} {e.number(1)}",
+            # A session whose counters drifted below the truth is recounted instead.
+            "ConditionExpression": f"{count_name} >= {e.number(messages)} AND "
+            f"{tokens_name} >= {e.number(tokens)}",
+        }
+    )
+
+
+def unchanged(e: Expression, seen: Mapping[str, Any], watched: tuple[str, ...]) -> str:
+    """Condition: the item exists and its ``watched`` attributes still hold what was ``seen``."""
+    conditions = [_exists(e)]
+    for attribute in watched:
+        name = e.name(attribute)
+        conditions.append(
+            f"{name} = {e.value(seen[attribute])}"
+            if attribute in seen
+            else f"attribute_not_exists({name})"
+        )
+    return " AND ".join(conditions)
+
+
+def remove_counted(
+    gateway: Gateway,
+    session_id: str,
+    key: dict[str, Any],
+    seen: Mapping[str, Any],
+    watched: tuple[str, ...],
+) -> bool:
+    """Delete the message at ``key`` and uncount it, if ``watched`` still hold what was seen.
+
+    Returns ``False`` when the message went or changed meanwhile: read it again.
+    A session whose counters are missing or drifted (or that is gone) has
+    the message deleted alone and is recounted.
+    """
+    d = Expression()
+    delete = d.into({"Key": key, "ConditionExpression": unchanged(d, seen, watched)})
+    tokens = number_of(seen, Message.token_count)
+    outcome = gateway.transact([{"Delete": delete}, {"Update": uncount(session_id, 1, tokens)}])
+    if outcome.committed:
+        return True
+    removal, counters = outcome.reasons
+    if removal.condition_failed:
+        return False
+    if not counters.condition_failed:
+        raise StorageError(f"removing a message was cancelled: {outcome.describe()}")
+    # A one-item transaction, not a DeleteItem: its ClientRequestToken makes botocore's
+    # retry after a lost response succeed instead of failing its own condition (which
+    # would read as "changed meanwhile" and make a pop remove the next message too).
+    if not gateway.transact([{"Delete": delete}]).committed:
+        return False
+    recount_session(gateway, session_id)
+    return True
+
+
+def remove_as_read(
+    gateway: Gateway,
+    session_id: str,
+    read: Callable[[], tuple[dict[str, Any], Mapping[str, Any]] | None],
+    watched: tuple[str, ...],
+    what: str,
+) -> Mapping[str, Any] | None:
+    """Read a message (its key and item), delete it if unchanged; again while others win.
+
+    Returns the item removed, or ``None`` once ``read`` finds nothing. Each
+    lost race means another writer deleted or changed the message, so the
+    reads back off with jitter and only a crowd of racers exhausts them.
+    """
+    for attempt in range(RACE_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
+        found = read()
+        if found is None:
+            return None
+        key, item = found
+        if remove_counted(gateway, session_id, key, item, watched):
+            return item
+    raise StorageError(f"{what} kept racing other writers")
+
+
+def delete_message_counted(gateway: Gateway, session_id: str, key: dict[str, Any]) -> bool:
+    """Delete the message at ``key`` and uncount it; whether there was one to delete."""
+    tokens = Message.token_count.attr_name
+
+    def read() -> tuple[dict[str, Any], Mapping[str, Any]] | None:
+        e = Expression()
+        item = gateway.get(key, **e.into({"ProjectionExpression": e.name(tokens)}))
+        return None if item is None else (key, item)
+
+    return remove_as_read(gateway, session_id, read, (tokens,), f"deleting {key}") is not None
+
+
+def save_message_counted(
+    gateway: Gateway,
+    session_id: str,
+    item: dict[str, Any],
+    condition: Condition | None = None,
+) -> None:
+    """Put a message item and count it on its session, in one transaction.
+
+    A new message adds 1 to ``messageCount``; replacing one changes
+    ``tokenCount`` by the difference. ``condition`` (a PynamoDB condition on
+    the message) must hold as well. ``SessionNotFoundError`` when the
+    session does not exist.
+    """
+    key = key_of(item, TABLE_KEY)
+    tokens = Message.token_count.attr_name
+    for _ in range(RACE_ATTEMPTS):
+        e = Expression()
+        old = gateway.get(
+            key, **e.into({"ProjectionExpression": f"{e.name(Message.pk)}, {e.name(tokens)}"})
+        )
+        p = Expression()
+        guard = (
+            f"attribute_not_exists({p.name(Message.pk)})"
+            if old is None
+            else unchanged(p, old, (tokens,))
+        )
+        if condition is not None:
+            names: dict[str, str] = {}
+            values: dict[str, Any] = {}
+            guard = f"{guard} AND ({condition.serialize(names, values)})"
+            p.fixed({placeholder: name for name, placeholder in names.items()}, values)
+        put = p.into({"Item": item, "ConditionExpression": guard})
+        delta = number_of(item, Message.token_count) - (
+            0 if old is None else number_of(old, Message.token_count)
+        )
+        u = Expression()
+        counters = u.into(
+            {
+                "Key": SessionMeta.key(session_id),
+                "UpdateExpression": f"ADD {u.name(SessionMeta.message_count)} "
+                f"{u.number(1 if old is None else 0)}, {u.name(SessionMeta.token_count)} "
+                f"{u.number(delta)}, {u.name(SessionMeta.version)} {u.number(1)}",
+                "ConditionExpression": _exists(u),
+            }
+        )
+        outcome = gateway.transact([{"Put": put}, {"Update": counters}])
+        if outcome.committed:
+            return
+        message, session = outcome.reasons
+        if session.condition_failed:
+            raise SessionNotFoundError(session_id)
+        if message.condition_failed and condition is not None:
+            raise ValidationError(f"the save condition does not hold for message {key}")
+    raise StorageError(f"saving message {key} kept racing other writers")
+
+
+def incarnation_end(old: Mapping[str, Any] | None, now: datetime) -> str:
+    """Sort-key bound above every message of a session incarnation seen gone or expired ``now``.
+
+    Appends need a live session, so every message of an incarnation was
+    written before the moment its item was seen deleted or expired, by the
+    deleting process's clock (``now``) or, should an appender's clock run
+    ahead, by the appender's own (its last append set ``lastActivityAt``,
+    from ``old``, the item as it was). A later incarnation under the same id
+    is created after that moment, so its messages sort above the bound as long
+    as the writers' clocks agree within ``CLOCK_SKEW_ALLOWANCE``.
+    """
+    end = now
+    last = None if old is None else old.get(SessionMeta.last_activity_at.attr_name)
+    if last is not None and STRING in last:
+        with contextlib.suppress(ValueError):  # unreadable: the clock alone bounds it
+            end = max(end, SessionMeta.last_activity_at.deserialize(last[STRING]))
+    return keys.message_sk_after(end)
+
+
+def delete_session_messages(
+    gateway: Gateway, session_id: str, *, sort_key_below: str | None = None
+) -> int:
+    """Delete a session's messages (below ``sort_key_below``, if given), 25 a batch,
+    uncounted; how many."""
+    count = 0
+    batch: list[dict[str, Any]] = []
+    for item in message_items(gateway, session_id, sort_key_below=sort_key_below):
+        batch.append(key_of(item, TABLE_KEY))
+        count += 1
+        if len(batch) == 25:
+            gateway.batch_delete(batch)
+            batch = []
+    if batch:
+        gateway.batch_delete(batch)
+    return count
