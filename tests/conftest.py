@@ -23,8 +23,7 @@ from session_store.dynamodb import DynamoDBAdapter
 from session_store.table import BoundModels, TableConfig, bind_models, create_table
 from session_store.testing.backends import Backend, EndpointBackend, MotoBackend, fake_credentials
 from session_store.testing.dynamodb_local import DynamoDBLocal
-
-ENDPOINT_VARIABLE = "SESSION_STORE_TEST_ENDPOINT"
+from session_store.testing.plugin import ENDPOINT_VARIABLE
 
 # Property tests explore at random on a developer's machine; in CI (``CI`` set,
 # as ``.ci/run`` does) they replay a fixed sequence, so a landing fails only for

@@ -24,10 +24,22 @@ Sessions
     ``SessionNotFoundError`` the session is created with that id (status
     ``active``, plus the ``new_session`` fields given to the constructor)
     and the message is added again, 3 requests in all. A concurrent creator
-    winning the race (``SessionExistsError``) is fine. A session that exists
-    but has expired stays expired: the write raises
-    ``SessionNotFoundError``. Reading or clearing a session that does not
-    exist yet gives no messages and creates nothing.
+    winning the race (``SessionExistsError``) is fine. An expired session
+    (``session_ttl``) has no messages, and the next write creates it again
+    under the same id (a new incarnation, without the old messages), as
+    LangChain's Redis history does with a ``ttl``. Reading or clearing a
+    session that does not exist yet gives no messages and creates nothing.
+    Every read also gets the session item (is it live?): 2 requests, sent
+    together by ``aget_messages``.
+
+    Assigning ``history.messages = [...]`` replaces the history, as with
+    ``InMemoryChatMessageHistory``: every new message is checked, then the
+    history is cleared and the new messages appended (not atomic as a whole).
+
+    A stored message that cannot be decoded (written behind the adapter's
+    back) is skipped and logged, as ``UnreadableItemError`` would lose the
+    rest of the history; under a ``max_tokens`` window it is refused with
+    ``UnreadableItemError`` (the window is computed by the store).
 
 Messages
     One LangChain message is one stored message. Its role: ``HumanMessage``
@@ -147,7 +159,13 @@ from session_store._inputs import validated
 from session_store.aio import AsyncDynamoDBAdapter
 from session_store.attributes import dumps_compact
 from session_store.domain import Message, MessageContent, MessageRole, NewMessage, NewSession
+from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionExistsError, SessionNotFoundError, ValidationError
+from session_store.integrations._unreadable import (
+    UnreadableItemError,
+    is_unreadable,
+    readable_messages,
+)
 from session_store.limits import append_batches
 from session_store.protocol import StorageAdapter
 
@@ -412,30 +430,66 @@ class DynamoDBChatMessageHistory(BaseChatMessageHistory):
             stored = stored[::-1]  # read newest first
         return [from_stored_message(message) for message in stored]
 
-    # Read-only on purpose, where the base class declares a plain attribute:
-    # the history changes through add_messages and clear, never by assignment.
-    @property
-    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
-        """The history (or its window), oldest first; ``[]`` before the first write."""
+    def _read_sync(self) -> list[Message]:
+        """The stored messages of the window (unreadable ones skipped), as read."""
         if self.max_tokens is not None:
-            stored = self._sync.get_context_window(
-                self.session_id, self.max_tokens, reserve_tokens=self.reserve_tokens
-            )
-        else:
-            stored = self._sync.get_messages(self.session_id, self._window_query())
-        return self._converted(stored)
+            try:
+                return self._sync.get_context_window(
+                    self.session_id, self.max_tokens, reserve_tokens=self.reserve_tokens
+                )
+            except Exception as error:
+                if not is_unreadable(error):
+                    raise
+                raise UnreadableItemError(
+                    f"a message of session {self.session_id!r} cannot be read: {error}"
+                ) from error
+        try:
+            return self._sync.get_messages(self.session_id, self._window_query())
+        except Exception as error:
+            if not is_unreadable(error) or not isinstance(self._sync, DynamoDBAdapter):
+                raise
+            readable = readable_messages(self._sync, self.session_id, newest=self.max_messages)
+            # In the order get_messages gives them: newest first under a window.
+            return readable if self.max_messages is None else readable[::-1]
+
+    @property
+    def messages(self) -> list[BaseMessage]:
+        """The history (or its window), oldest first; ``[]`` before the first write.
+
+        An absent or expired session has no messages. Assigning a list
+        replaces the history: ``clear()``, then ``add_messages`` (not atomic).
+        """
+        if self._sync.get_session(self.session_id) is None:
+            return []
+        return self._converted(self._read_sync())
+
+    @messages.setter
+    def messages(self, messages: Sequence[BaseMessage]) -> None:
+        checked = self._stored(messages)  # every message checked before the history is cleared
+        self.clear()
+        self._append_sync(checked)
 
     async def aget_messages(self) -> list[BaseMessage]:
         """``messages``, without blocking the event loop."""
         if self._async is None:
             return await asyncio.to_thread(lambda: self.messages)
-        if self.max_tokens is not None:
-            stored = await self._async.get_context_window(
-                self.session_id, self.max_tokens, reserve_tokens=self.reserve_tokens
-            )
-        else:
-            stored = await self._async.get_messages(self.session_id, self._window_query())
-        return self._converted(stored)
+        session, stored = await asyncio.gather(
+            self._async.get_session(self.session_id), self._read_async(self._async)
+        )
+        return [] if session is None else self._converted(stored)
+
+    async def _read_async(self, adapter: AsyncDynamoDBAdapter) -> list[Message]:
+        """``_read_sync`` through the async adapter's coroutines (its worker pool)."""
+        try:
+            if self.max_tokens is not None:
+                return await adapter.get_context_window(
+                    self.session_id, self.max_tokens, reserve_tokens=self.reserve_tokens
+                )
+            return await adapter.get_messages(self.session_id, self._window_query())
+        except Exception as error:
+            if not is_unreadable(error):
+                raise
+        return await asyncio.to_thread(self._read_sync)  # the slow path, skipping what it must
 
     # --- writing -------------------------------------------------------------------
 
@@ -450,8 +504,14 @@ class DynamoDBChatMessageHistory(BaseChatMessageHistory):
         self.add_messages([message])
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        """Append the messages in order: one transaction for up to 99 of them."""
-        for batch in append_batches(self._stored(messages)):
+        """Append the messages in order: one transaction for up to 99 of them.
+
+        An absent or expired session is created (again) with this id first.
+        """
+        self._append_sync(self._stored(messages))
+
+    def _append_sync(self, stored: list[NewMessage]) -> None:
+        for batch in append_batches(stored):
             try:
                 self._sync.add_messages(self.session_id, batch)
             except SessionNotFoundError:

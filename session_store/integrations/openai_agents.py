@@ -11,11 +11,14 @@ Install the extra (``pip install "session-store[openai-agents]"``), then::
 ``DynamoDBSession`` implements the SDK's ``Session`` protocol (``session_id``,
 ``session_settings``, and the coroutines ``get_items(limit)``,
 ``add_items(items)``, ``pop_item()``, ``clear_session()``) on top of an
-:class:`~session_store.AsyncDynamoDBAdapter`; a sync
-:class:`~session_store.DynamoDBAdapter` is accepted too and wrapped with
-``AsyncDynamoDBAdapter.from_sync`` (``close()`` then releases the wrapper's
-worker threads, never the adapter passed in). It returns what the SDK's own
-``SQLiteSession`` returns for the same calls; a parity test runs both.
+:class:`~session_store.AsyncDynamoDBAdapter` (its coroutines are awaited) or a
+:class:`~session_store.DynamoDBAdapter` (its calls run on worker threads). It
+returns what the SDK's own ``SQLiteSession`` returns for the same calls (a
+parity test runs both, and the SDK's own session tests have counterparts
+here). Checking and encoding items runs on worker threads too: no call holds
+the event loop for long, whatever the items' size. ``close()`` is synchronous
+and idempotent, as ``SQLiteSession.close()``: afterwards every call raises
+``RuntimeError``; the adapter passed in stays open (the session owns nothing).
 
 How items are stored
 --------------------
@@ -44,7 +47,17 @@ One item is one message of the session ``session_id``:
 Items are checked before anything is written: ``add_items`` raises
 ``ValidationError`` and writes nothing when any item is not a JSON object, holds
 NaN or an infinity, holds text UTF-8 cannot encode, or would make a message
-over DynamoDB's 400 KB item limit (item plus readable content).
+over DynamoDB's 400 KB item limit (item plus readable content). A value JSON
+cannot encode (an ``object()``, a ``set``) raises ``ItemNotJSONError``, both a
+``ValidationError`` and the ``TypeError`` ``SQLiteSession`` raises.
+
+A stored message that cannot be decoded (written behind the adapter's back:
+``metadata`` that is not JSON, say) is skipped by ``get_items`` and logged on
+the ``session_store.integrations`` logger, as ``SQLiteSession`` skips a
+corrupt row; ``limit`` counts readable items. ``pop_item`` never removes what
+it cannot return: when the newest message is unreadable it raises
+``UnreadableItemError`` (a ``StorageError``) and removes nothing, where
+``SQLiteSession`` drops the row. Delete such a message through the adapter.
 
 Messages that other code wrote into the session (no ``ITEM_ANNOTATION``) are
 read as plain messages ``{"role": ..., "content": ...}``: ``user``,
@@ -63,9 +76,11 @@ defaults to ``{"source": "openai-agents"}``); a session that already exists
 used as it is and never changed. Each append is tried first and the session
 created only when the adapter answers ``SessionNotFoundError``, so a write to
 an existing session costs no extra request. With the adapter's
-``session_ttl``, every append slides the expiry; once a session has expired,
-``add_items`` raises ``SessionNotFoundError`` (the expired item still holds the
-id) until it is swept or deleted.
+``session_ttl``, every append slides the expiry. An expired session is empty,
+as a ``RedisSession`` whose ``ttl`` ran out: ``get_items`` returns ``[]``,
+``pop_item`` ``None``, and the next ``add_items`` creates the session again
+with the same id (a new incarnation: counters from zero, none of the old
+items), so a conversation id stays usable for ever.
 
 Semantics and DynamoDB requests
 -------------------------------
@@ -74,7 +89,9 @@ Semantics and DynamoDB requests
   value, which ``SQLiteSession`` also reads as no limit) returns every item,
   oldest first: one query per 1 MB page. ``0`` returns ``[]`` without a
   request. ``n > 0`` returns the newest ``n`` items, oldest first, from one
-  newest-first query of ``n`` messages, whatever the session's size.
+  newest-first query of ``n`` messages, whatever the session's size. Each
+  read also gets the session item (is it live?), sent at the same time as
+  the query.
 - ``add_items(items)``: the adapter's ``add_messages``, one transaction (one
   request) for up to 99 items in list order (``append_batches``; fewer when
   they are large), all of a batch or none; the first write to a new session
@@ -82,8 +99,10 @@ Semantics and DynamoDB requests
   that needs several transactions is not atomic as a whole: if one fails, the
   batches before it stay stored.
 - ``pop_item()``: removes and returns the newest item, ``None`` on an empty
-  session: the adapter's ``pop_message``, 2 requests whatever the session's
-  size. Concurrent pops, from any instance or process, return different items.
+  session: the session item and the newest message are read together (is it
+  live, is it readable?), then the adapter's ``pop_message`` (2 requests):
+  4 requests whatever the session's size. Concurrent pops, from any instance
+  or process, return different items.
 - ``clear_session()``: ``delete_all_messages``. Every item goes; the session
   item stays (with its user, agent, metadata and counters back at 0), so the
   session is usable at once and stays listed for its user. Delete the session
@@ -134,6 +153,11 @@ from session_store.domain import (
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionExistsError, SessionNotFoundError, ValidationError
 from session_store.ids import new_message_id
+from session_store.integrations._unreadable import (
+    UnreadableItemError,
+    is_unreadable,
+    readable_messages,
+)
 from session_store.limits import append_batches, check_item_size
 
 __all__ = [
@@ -141,6 +165,8 @@ __all__ = [
     "DEFAULT_METADATA",
     "ITEM_ANNOTATION",
     "DynamoDBSession",
+    "ItemNotJSONError",
+    "UnreadableItemError",
     "items_of",
 ]
 
@@ -220,13 +246,23 @@ def _readable(item: Mapping[str, Any]) -> str:
     return text
 
 
+class ItemNotJSONError(ValidationError, TypeError):
+    """An item holds a value JSON cannot encode: a ``TypeError``, as ``json.dumps`` raises.
+
+    ``SQLiteSession.add_items`` raises ``TypeError`` for such an item; this one
+    is also the package's ``ValidationError``.
+    """
+
+
 def _as_json(item: object) -> dict[str, Any]:
-    """``item`` after a JSON round trip; ``ValidationError`` if it is not a JSON object."""
+    """``item`` after a JSON round trip; ``ValidationError`` (or its TypeError) if not JSON."""
     if not isinstance(item, Mapping):
         raise ValidationError(f"an item must be a JSON object (a dict), got {type(item).__name__}")
     try:
         stored = json.loads(json.dumps(item, allow_nan=False))
-    except (TypeError, ValueError) as error:
+    except TypeError as error:
+        raise ItemNotJSONError(f"an item must be JSON: {error}") from None
+    except ValueError as error:
         raise ValidationError(f"an item must be JSON (no NaN or infinities): {error}") from None
     return cast("dict[str, Any]", stored)
 
@@ -293,7 +329,11 @@ def _item_of(message: Message) -> TResponseInputItem:
 
 
 async def _finish_despite_cancellation(operation: Callable[[], Awaitable[_T]]) -> _T:
-    """Run ``operation`` to its end even if the caller is cancelled; re-raise that after."""
+    """Run ``operation`` to its end even if the caller is cancelled; re-raise that after.
+
+    Once cancelled, the caller gets the cancellation, whatever the operation's
+    outcome (a later failure is retrieved, so the loop reports no error).
+    """
     task = asyncio.ensure_future(operation())
     cancelled: asyncio.CancelledError | None = None
     while not task.done():
@@ -308,16 +348,22 @@ async def _finish_despite_cancellation(operation: Callable[[], Awaitable[_T]]) -
     return task.result()
 
 
+def _encoded(session_id: str, items: Sequence[object]) -> list[list[NewMessage]]:
+    """Every item as a message, in append batches: all checked before any is written."""
+    return list(append_batches([_new_message(session_id, item) for item in items]))
+
+
 class DynamoDBSession:
     """An OpenAI Agents SDK ``Session`` whose items are messages of one stored session.
 
-    ``adapter`` is an :class:`~session_store.AsyncDynamoDBAdapter`, or a
-    :class:`~session_store.DynamoDBAdapter` that is wrapped (``close()`` then
-    frees the wrapper, not the adapter). ``session_settings`` works as in the
-    SDK's sessions (its ``limit`` is the default of ``get_items``).
-    ``user_id``, ``active_agent_id`` and ``metadata`` are written only when
-    the first write creates the session. The module docstring describes the
-    storage layout, the semantics and the requests of every method.
+    ``adapter`` is an :class:`~session_store.AsyncDynamoDBAdapter` (its
+    coroutines are awaited) or a :class:`~session_store.DynamoDBAdapter` (its
+    calls run on worker threads); the session never closes it.
+    ``session_settings`` works as in the SDK's sessions (its ``limit`` is the
+    default of ``get_items``). ``user_id``, ``active_agent_id`` and
+    ``metadata`` are written only when a write creates the session. The
+    module docstring describes the storage layout, the semantics and the
+    requests of every method.
     """
 
     session_id: str
@@ -338,15 +384,12 @@ class DynamoDBSession:
             keys.check_user_id(user_id)
         if active_agent_id is not None:
             keys.check_agent_id(active_agent_id)
-        if isinstance(adapter, AsyncDynamoDBAdapter):
-            self._adapter, self._owns_adapter = adapter, False
-        elif isinstance(adapter, DynamoDBAdapter):
-            self._adapter, self._owns_adapter = AsyncDynamoDBAdapter.from_sync(adapter), True
-        else:
+        if not isinstance(adapter, AsyncDynamoDBAdapter | DynamoDBAdapter):
             raise ValidationError(
                 "expected an AsyncDynamoDBAdapter or a DynamoDBAdapter, "
                 f"got {type(adapter).__name__}"
             )
+        self._adapter = adapter
         self.session_id = session_id
         if session_settings is None:
             self.session_settings = SessionSettings()
@@ -364,6 +407,7 @@ class DynamoDBSession:
                 "metadata": DEFAULT_METADATA if metadata is None else metadata,
             },
         )
+        self._closed = False
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -373,9 +417,13 @@ class DynamoDBSession:
         return f"DynamoDBSession(session_id={self.session_id!r}, adapter={self._adapter!r})"
 
     @property
-    def adapter(self) -> AsyncDynamoDBAdapter:
-        """The adapter the session reads and writes through."""
+    def adapter(self) -> AsyncDynamoDBAdapter | DynamoDBAdapter:
+        """The adapter the session reads and writes through, as it was passed in."""
         return self._adapter
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # --- the Session protocol ------------------------------------------------------
 
@@ -383,61 +431,132 @@ class DynamoDBSession:
         """The newest ``limit`` items (default ``session_settings.limit``), oldest first.
 
         ``None`` or a negative limit returns every item; ``0`` returns ``[]``.
+        An absent or expired session has no items. Messages that cannot be
+        decoded are skipped (and logged); ``limit`` counts readable items.
         """
+        self._check_open()
         chosen = resolve_session_limit(limit, self.session_settings)
         if chosen == 0:
             return []
-        if chosen is None or chosen < 0 or chosen > MAX_LIMIT:
-            messages = await self._adapter.get_messages(self.session_id)
-            if chosen is not None and chosen > 0:
-                messages = messages[-chosen:]
-        else:
-            newest = await self._adapter.get_messages(
-                self.session_id, {"limit": chosen, "order": "desc"}
-            )
-            messages = newest[::-1]
+        newest = chosen if chosen is not None and 0 < chosen <= MAX_LIMIT else None
+        session, messages = await asyncio.gather(
+            self._call(DynamoDBAdapter.get_session, self.session_id),
+            self._read(newest),
+        )
+        if session is None:
+            return []
+        if chosen is not None and chosen > 0:
+            messages = messages[-chosen:]
         return [_item_of(message) for message in messages]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
-        """Append ``items`` in order, one message each (nothing is written if one is invalid)."""
+        """Append ``items`` in order, one message each (nothing is written if one is invalid).
+
+        An item JSON cannot encode raises ``TypeError`` (``ItemNotJSONError``),
+        as in ``SQLiteSession``; every item is checked and encoded off the event loop.
+        """
+        self._check_open()
         if not items:
             return
-        messages = [_new_message(self.session_id, item) for item in items]
+        batches = await asyncio.to_thread(_encoded, self.session_id, items)
 
         async def append_all() -> None:
             async with self._write_lock():
-                for batch in append_batches(messages):
+                for batch in batches:
                     await self._append(batch)
 
         await _finish_despite_cancellation(append_all)
 
     async def pop_item(self) -> TResponseInputItem | None:
-        """Remove and return the newest item; ``None`` when the session has none."""
+        """Remove and return the newest item; ``None`` when the session has none.
+
+        An absent or expired session has none. If the newest message cannot be
+        decoded, ``UnreadableItemError`` is raised and nothing is removed.
+        """
+        self._check_open()
 
         async def pop() -> TResponseInputItem | None:
             async with self._write_lock():
-                newest = await self._adapter.pop_message(self.session_id)
-                return None if newest is None else _item_of(newest)
+                session, newest = await asyncio.gather(
+                    self._call(DynamoDBAdapter.get_session, self.session_id),
+                    self._newest_or_refuse(),
+                )
+                if session is None or newest is None:
+                    return None
+                popped = await self._call(DynamoDBAdapter.pop_message, self.session_id)
+                return None if popped is None else _item_of(popped)
 
         return await _finish_despite_cancellation(pop)
 
     async def clear_session(self) -> None:
         """Remove every item; the session item stays, ready for new items."""
+        self._check_open()
 
         async def clear() -> None:
             async with self._write_lock():
-                await self._adapter.delete_all_messages(self.session_id)
+                await self._call(DynamoDBAdapter.delete_all_messages, self.session_id)
 
         await _finish_despite_cancellation(clear)
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    async def close(self) -> None:
-        """Free the worker threads of a wrapper this session made; adapters passed in stay open."""
-        if self._owns_adapter:
-            await self._adapter.close()
+    def close(self) -> None:
+        """Refuse further calls (``RuntimeError``), as a closed ``SQLiteSession`` does.
+
+        Idempotent and synchronous, like ``SQLiteSession.close()``. The
+        session holds no connection of its own: the adapter passed in stays
+        open (close it where it was made).
+        """
+        self._closed = True
 
     # --- plumbing ----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("DynamoDBSession is closed")
+
+    async def _call(self, method: Callable[..., _T], *args: Any) -> _T:
+        """``method`` (a ``DynamoDBAdapter`` method) on the adapter, off the event loop.
+
+        An async adapter's coroutine of the same name is awaited (its worker
+        pool); a sync adapter's method runs on a worker thread.
+        """
+        if isinstance(self._adapter, AsyncDynamoDBAdapter):
+            coroutine: Callable[..., Awaitable[_T]] = getattr(self._adapter, method.__name__)
+            return await coroutine(*args)
+        return await asyncio.to_thread(method, self._adapter, *args)
+
+    def _sync_adapter(self) -> DynamoDBAdapter:
+        if isinstance(self._adapter, AsyncDynamoDBAdapter):
+            return self._adapter.sync
+        return self._adapter
+
+    async def _read(self, newest: int | None) -> list[Message]:
+        """The messages (the newest ``newest``, or all), oldest first, unreadable ones skipped."""
+        query = {} if newest is None else {"limit": newest, "order": "desc"}
+        try:
+            messages = await self._call(DynamoDBAdapter.get_messages, self.session_id, query)
+        except Exception as error:
+            if not is_unreadable(error):
+                raise
+            return await asyncio.to_thread(
+                readable_messages, self._sync_adapter(), self.session_id, newest=newest
+            )
+        return messages if newest is None else messages[::-1]
+
+    async def _newest_or_refuse(self) -> Message | None:
+        """The newest message; ``UnreadableItemError`` if it cannot be decoded."""
+        query = {"limit": 1, "order": "desc"}
+        try:
+            newest = await self._call(DynamoDBAdapter.get_messages, self.session_id, query)
+        except Exception as error:
+            if not is_unreadable(error):
+                raise
+            raise UnreadableItemError(
+                f"the newest message of session {self.session_id!r} cannot be read, so "
+                f"pop_item leaves it in place ({error}); delete it through the adapter"
+            ) from error
+        return newest[0] if newest else None
 
     def _write_lock(self) -> asyncio.Lock:
         """This session's write lock on the running loop (an ``asyncio.Lock`` is bound to one)."""
@@ -449,16 +568,21 @@ class DynamoDBSession:
             return lock
 
     async def _append(self, batch: list[NewMessage]) -> None:
-        """Append a batch in one transaction, creating the session on the first write to it."""
+        """Append a batch in one transaction, (re)creating the session when there is none.
+
+        An absent or expired session answers ``SessionNotFoundError``: the
+        session is created with this id (creating over an expired one starts
+        a new, empty incarnation) and the batch appended again.
+        """
         try:
-            await self._adapter.add_messages(self.session_id, batch)
+            await self._call(DynamoDBAdapter.add_messages, self.session_id, batch)
             return
         except SessionNotFoundError:
             pass
         # Created meanwhile by someone else: theirs is the session to use.
         with contextlib.suppress(SessionExistsError):
-            await self._adapter.create_session(self._new_session)
-        await self._adapter.add_messages(self.session_id, batch)
+            await self._call(DynamoDBAdapter.create_session, self._new_session)
+        await self._call(DynamoDBAdapter.add_messages, self.session_id, batch)
 
 
 def items_of(messages: Sequence[Message]) -> list[TResponseInputItem]:

@@ -20,6 +20,9 @@ from session_store.table import TableConfig
 
 __all__ = ["Backend", "EndpointBackend", "MotoBackend", "fake_credentials", "unique_table_name"]
 
+_CONFIGURED_ENDPOINTS = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
+"""Variables through which botocore sends DynamoDB requests to another endpoint."""
+
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -36,6 +39,31 @@ def fake_credentials() -> None:
 
 def unique_table_name(prefix: str = "session-store-test") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def _without_configured_endpoints() -> Iterator[None]:
+    """botocore ignores endpoints set outside the code while inside; restored after.
+
+    moto intercepts only requests to AWS's own endpoints: an
+    ``AWS_ENDPOINT_URL_DYNAMODB`` left exported (for ``session-store local``,
+    say), or an ``endpoint_url`` in the AWS config file, would send a test's
+    requests to that server instead. ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS``
+    covers both; the variables are also removed for code that reads them itself.
+    """
+    names = (*_CONFIGURED_ENDPOINTS, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+    saved = {name: os.environ.get(name) for name in names}
+    for name in _CONFIGURED_ENDPOINTS:
+        os.environ.pop(name, None)
+    os.environ["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dataclass
@@ -67,7 +95,11 @@ class EndpointBackend(Backend):
 
 @dataclass
 class MotoBackend(Backend):
-    """moto, in this process. Its request handling is serialised (see ``active``)."""
+    """moto, in this process. Its request handling is serialised (see ``active``).
+
+    While active, endpoints configured outside the code (``AWS_ENDPOINT_URL_DYNAMODB``,
+    ``AWS_ENDPOINT_URL``, the AWS config file) are ignored: every request stays in moto.
+    """
 
     name: str = "moto"
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -90,7 +122,7 @@ class MotoBackend(Backend):
 
         BotocoreStubber.process_request = process_request  # type: ignore[method-assign,assignment]
         try:
-            with mock_aws():
+            with _without_configured_endpoints(), mock_aws():
                 yield
         finally:
             BotocoreStubber.process_request = original  # type: ignore[method-assign]

@@ -1,7 +1,11 @@
 """pytest fixtures for users' own suites (registered as the ``session_store`` plugin).
 
 - ``session_store_backend``: in-process moto, or the endpoint named by the
-  ``SESSION_STORE_ENDPOINT`` environment variable (e.g. a DynamoDB Local you run).
+  ``SESSION_STORE_TEST_ENDPOINT`` environment variable (e.g. a DynamoDB Local
+  you run). Nothing else redirects the fixtures: an application's
+  ``AWS_ENDPOINT_URL_DYNAMODB`` (or ``AWS_ENDPOINT_URL``, or an
+  ``endpoint_url`` in the AWS config file) left in the environment is ignored
+  while a test runs on moto, so a test never reaches a server by accident.
 - ``session_store_table``: a ``TableConfig`` for a fresh, created table.
 - ``session_store_adapter``: a ``DynamoDBAdapter`` on such a table.
 """
@@ -18,12 +22,13 @@ from session_store.dynamodb import DynamoDBAdapter
 from session_store.table import TableConfig, bind_models, create_table
 from session_store.testing.backends import Backend, EndpointBackend, MotoBackend, fake_credentials
 
-ENDPOINT_VARIABLE = "SESSION_STORE_ENDPOINT"
+ENDPOINT_VARIABLE = "SESSION_STORE_TEST_ENDPOINT"
+"""The one variable that points the fixtures (and this repository's suite) at an endpoint."""
 
 
 @pytest.fixture
 def session_store_backend() -> Iterator[Backend]:
-    """The backend tables are made on: moto in process unless ``$SESSION_STORE_ENDPOINT`` is set."""
+    """Where tables are made: moto in process unless ``$SESSION_STORE_TEST_ENDPOINT`` is set."""
     url = os.environ.get(ENDPOINT_VARIABLE)
     backend: Backend
     if url:

@@ -50,6 +50,7 @@ from session_store import (
     ToolCall,
     ToolResult,
     ValidationError,
+    keys,
 )
 from session_store.aio import AsyncDynamoDBAdapter
 from session_store.integrations.langchain import (
@@ -454,7 +455,8 @@ def test_the_session_is_created_on_the_first_write_only(adapter: DynamoDBAdapter
         history.clear()
         asyncio.run(history.aclear())
     assert adapter.get_session(session_id) is None
-    assert log.operations == ["Query", "Query", "Query"]
+    # The read finds no session item and stops there; the clears query the messages.
+    assert log.operations == ["GetItem", "Query", "Query"]
 
     with count_requests(adapter) as log:
         history.add_message(HumanMessage("hi"))
@@ -613,10 +615,10 @@ def test_the_newest_messages_window_reads_one_query(
     async_window = DynamoDBChatMessageHistory(session_id, aio, max_messages=5)
     with count_requests(adapter) as log:
         assert window.messages == conversation[-5:]
-    assert log.operations == ["Query"]
+    assert log.operations == ["GetItem", "Query"]  # is the session live? then one query
     with count_requests(adapter) as log:
         assert asyncio.run(async_window.aget_messages()) == conversation[-5:]
-    assert log.operations == ["Query"]
+    assert sorted(log.operations) == ["GetItem", "Query"]
 
     # Writing through a window appends to the whole history; nothing is deleted.
     window.add_messages([HumanMessage("one more")])
@@ -649,7 +651,7 @@ def test_the_token_budget_window_keeps_system_messages(
     with count_requests(adapter) as log:
         # 13 tokens: 6 for the system prompt, room for the last two turns (3 + 3).
         assert budget.messages == [system, *turns[-2:]]
-    assert log.operations == ["Query", "Query"]
+    assert log.operations == ["GetItem", "Query", "Query"]
     async_budget = DynamoDBChatMessageHistory(session_id, aio, max_tokens=6)
     assert asyncio.run(async_budget.aget_messages()) == [system]
     assert writer.messages == [system, *turns]
@@ -699,7 +701,8 @@ def test_async_methods_never_send_from_the_event_loop_thread(
         loop_thread = asyncio.run(run())
     finally:
         events.unregister("before-call.dynamodb", unique_id="senders")
-    assert len(senders) == 6  # 3 for the first add (creates the session), read, clear x2
+    # 3 for the first add (creates the session), 2 for the read (session, messages), clear x2
+    assert len(senders) == 7
     assert loop_thread not in senders
 
 
@@ -806,3 +809,62 @@ def test_without_langchain_the_import_error_says_what_to_install() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "install session-store[langchain]" in done.stdout
+
+
+# --- assignment and unreadable messages ------------------------------------------------
+
+
+def test_messages_is_assignable_as_in_memory(adapter: DynamoDBAdapter) -> None:
+    history = DynamoDBChatMessageHistory(fresh_id(), adapter)
+    reference = InMemoryChatMessageHistory()
+    first = [HumanMessage("one"), AIMessage("two")]
+    second = [SystemMessage("be brief"), HumanMessage("three")]
+    for chat in (history, reference):
+        chat.add_messages(first)
+        chat.messages = second
+    assert history.messages == reference.messages == second
+    stored = adapter.get_session(history.session_id)
+    assert stored is not None
+    assert stored.message_count == 2
+
+
+def test_assigning_a_bad_message_keeps_the_history(adapter: DynamoDBAdapter) -> None:
+    history = DynamoDBChatMessageHistory(fresh_id(), adapter)
+    history.add_messages([HumanMessage("kept")])
+    with pytest.raises(ValidationError):
+        history.messages = [HumanMessage("new"), HumanMessage("x", additional_kwargs={"t": (1,)})]
+    assert history.messages == [HumanMessage("kept")]
+
+
+def _corrupt(adapter: DynamoDBAdapter, session_id: str, message_id: str) -> None:
+    """The message's ``metadata`` is no longer JSON, as a foreign writer could leave it."""
+    created = next(m for m in adapter.get_messages(session_id) if m.id == message_id).created_at
+    adapter.models.client.update_item(
+        TableName=adapter.config.table_name,
+        Key={
+            "PK": {"S": keys.session_pk(session_id)},
+            "SK": {"S": keys.message_sk(created, message_id)},
+        },
+        UpdateExpression="SET #m = :bad",
+        ExpressionAttributeNames={"#m": "metadata"},
+        ExpressionAttributeValues={":bad": {"S": "not valid json {{{"}},
+    )
+
+
+@pytest.mark.parametrize("window", [None, 2])
+def test_an_unreadable_message_is_skipped_and_kept(
+    adapter: DynamoDBAdapter, aio: AsyncDynamoDBAdapter, window: int | None
+) -> None:
+    session_id = fresh_id()
+    writer = DynamoDBChatMessageHistory(session_id, adapter)
+    writer.add_messages([HumanMessage("a"), AIMessage("b"), HumanMessage("c")])
+    newest = adapter.get_messages(session_id, {"order": "desc", "limit": 1})[0]
+    _corrupt(adapter, session_id, newest.id)
+    expected = [HumanMessage("a"), AIMessage("b")][-(window or 2) :]
+    for adapter_kind in (adapter, aio):
+        history = DynamoDBChatMessageHistory(session_id, adapter_kind, max_messages=window)
+        assert history.messages == expected
+        assert asyncio.run(history.aget_messages()) == expected
+    stored = adapter.get_session(session_id)
+    assert stored is not None
+    assert stored.message_count == 3  # nothing was deleted
