@@ -108,7 +108,10 @@ def _wrapped(cause: BaseException) -> StorageError:
             _wrapped(EndpointConnectionError(endpoint_url="http://127.0.0.1:1")),
             "cannot reach DynamoDB at http://127.0.0.1:1",
         ),
-        (_wrapped(_client_error("ResourceNotFoundException")), "table 't' does not exist"),
+        (
+            _wrapped(_client_error("ResourceNotFoundException")),
+            "table 't' in the default region at the default endpoint does not exist",
+        ),
         (_wrapped(_client_error("AccessDeniedException", "no")), "AccessDeniedException: no"),
         (_client_error("AccessDeniedException", "no"), "DynamoDB refused the request"),
     ],
