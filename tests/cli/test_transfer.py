@@ -222,3 +222,17 @@ def test_export_and_import_draw_progress_bars_on_a_terminal(
     quiet = Output.capture()  # not a terminal: no bar, only the summary
     assert cli.import_(_settings(target), quiet, str(snapshot)) == 0
     assert quiet.errors() == ""
+
+
+def test_local_prints_placeholder_credentials_never_the_callers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACALLERSOWNKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "caller-secret")
+    out = Output.capture()
+    assert cli.local(Settings(table=unique_table_name("cli-local")), out, port=0, wait=print) == 0
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.text().splitlines())
+    assert (exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"]) == ("local", "local")
+    printed = out.text() + out.errors()
+    assert "caller-secret" not in printed
+    assert "AKIACALLERSOWNKEY" not in printed
