@@ -58,6 +58,7 @@ __all__ = [
     "ImportProgress",
     "ImportResult",
     "ItemKind",
+    "check_item",
     "export_items",
     "import_lines",
     "item_line",
@@ -351,6 +352,14 @@ def _checked_line(number: int, data: bytes, *, raw: bool) -> _Line | None:
         return _checked_item(number, item, raw=raw)
     except (ValueError, ValidationError) as error:
         raise ValidationError(f"line {number}: {_brief(error)}") from None
+
+
+def check_item(item: dict[str, Any], *, raw: bool = False) -> ItemKind:
+    """What ``item`` is, once checked as an import checks each line; else ``ValidationError``."""
+    try:
+        return _checked_item(0, item, raw=raw).kind
+    except (ValueError, ValidationError) as error:
+        raise ValidationError(_brief(error)) from None
 
 
 def _checked_item(number: int, item: dict[str, Any], *, raw: bool) -> _Line:
