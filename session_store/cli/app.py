@@ -7,9 +7,9 @@ expected failures become one line on stderr and a non-zero exit code.
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
-from enum import StrEnum
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -28,21 +28,53 @@ from session_store.domain import MessageRole, SessionStatus
 
 __all__ = ["app", "main"]
 
+# Plain help and errors: rich help shows a type beside every option (``<bool>`` on flags),
+# and rich errors are boxes of several lines; ``main`` prints each error as one line.
 app = typer.Typer(
     name="session-store",
     help="AI-agent sessions and messages in one DynamoDB table: inspect, migrate, maintain.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-sessions_app = typer.Typer(help="List, show and delete sessions.", no_args_is_help=True)
+sessions_app = typer.Typer(
+    help="List, show and delete sessions.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(sessions_app, name="sessions")
 
+DEBUG_VARIABLE = "SESSION_STORE_DEBUG"
+"""Set to 1 to see the traceback of an unexpected error instead of its one line."""
+_INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE: a bug, not the user's input
+_INTERRUPTED_EXIT = 130
 
-class SchemaFormat(StrEnum):
-    CLOUDFORMATION_JSON = "cloudformation-json"
-    CLOUDFORMATION_YAML = "cloudformation-yaml"
-    BOTO3 = "boto3"
+
+def _one_of(choices: Sequence[str]) -> Callable[[Any], Any]:
+    """An option callback accepting only ``choices`` (a value, a list of them, or ``None``).
+
+    Options take plain strings checked here, so a bad value reads
+    "'bogus' is not one of active, paused, ..." instead of a validation library's wording.
+    """
+
+    def check(value: Any) -> Any:
+        for given in value if isinstance(value, list | tuple) else [value]:
+            if given is not None and given not in choices:
+                raise typer.BadParameter(f"{given!r} is not one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def _choices(choices: Sequence[str]) -> str:
+    return "[" + "|".join(choices) + "]"
+
+
+_STATUSES = [status.value for status in SessionStatus]
+_ROLES = [role.value for role in MessageRole]
+
+
+_FORMATS = ["cloudformation-yaml", "cloudformation-json", "boto3"]
+_BENCH_BACKENDS = ["local", "moto"]
 
 
 def _run(ctx: typer.Context, command: Callable[..., int], *args: Any, **kwargs: Any) -> None:
@@ -66,7 +98,11 @@ def _global_options(
     table: Annotated[
         str | None,
         typer.Option(
-            "--table", envvar=TABLE_VARIABLE, help="The DynamoDB table.", show_default=False
+            "--table",
+            envvar=TABLE_VARIABLE,
+            metavar="NAME",
+            help="The DynamoDB table to use.",
+            show_default=False,
         ),
     ] = None,
     endpoint_url: Annotated[
@@ -74,15 +110,20 @@ def _global_options(
         typer.Option(
             "--endpoint-url",
             envvar=ENDPOINT_VARIABLE,
-            help="A DynamoDB endpoint (DynamoDB Local, moto, `session-store local`).",
+            metavar="URL",
+            help="Send requests to this DynamoDB endpoint, e.g. http://localhost:8000 "
+            "(DynamoDB Local, moto, `session-store local`).",
         ),
     ] = None,
     region: Annotated[
         str | None,
-        typer.Option("--region", envvar=list(REGION_VARIABLES), help="The AWS region."),
+        typer.Option(
+            "--region", envvar=list(REGION_VARIABLES), metavar="REGION", help="The AWS region."
+        ),
     ] = None,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Print each DynamoDB request made (stderr).")
+        bool,
+        typer.Option("--verbose", "-v", help="Print each DynamoDB request made, on stderr."),
     ] = False,
 ) -> None:
     """AI-agent sessions and messages in one DynamoDB table.
@@ -105,7 +146,8 @@ def demo(ctx: typer.Context) -> None:
 def migrate(
     ctx: typer.Context,
     status: Annotated[
-        bool, typer.Option("--status", help="List applied and pending migrations; change nothing.")
+        bool,
+        typer.Option("--status", help="List the applied and pending migrations; change nothing."),
     ] = False,
 ) -> None:
     """Create (or adopt) the table and apply the pending migrations."""
@@ -116,16 +158,31 @@ def migrate(
 def schema(
     ctx: typer.Context,
     output_format: Annotated[
-        SchemaFormat, typer.Option("--format", help="What to print.")
-    ] = SchemaFormat.CLOUDFORMATION_YAML,
+        str,
+        typer.Option(
+            "--format",
+            metavar=_choices(_FORMATS),
+            callback=_one_of(_FORMATS),
+            help="What to print: a CloudFormation template or boto3's create_table arguments.",
+        ),
+    ] = "cloudformation-yaml",
     stream: Annotated[
-        bool, typer.Option("--stream", help="With a KEYS_ONLY stream (for the TTL handler).")
+        bool,
+        typer.Option("--stream", help="Add a KEYS_ONLY stream (for the TTL handler)."),
     ] = False,
     read_capacity: Annotated[
-        int | None, typer.Option("--read-capacity", help="Provisioned RCUs (default: on-demand).")
+        int | None,
+        typer.Option(
+            "--read-capacity", metavar="RCU", help="Provisioned read capacity (default: on-demand)."
+        ),
     ] = None,
     write_capacity: Annotated[
-        int | None, typer.Option("--write-capacity", help="Provisioned WCUs (default: on-demand).")
+        int | None,
+        typer.Option(
+            "--write-capacity",
+            metavar="WCU",
+            help="Provisioned write capacity (default: on-demand).",
+        ),
     ] = None,
 ) -> None:
     """Print the table definition from the models: CloudFormation or boto3 create_table args.
@@ -135,7 +192,7 @@ def schema(
     _run(
         ctx,
         commands.schema,
-        output_format=output_format.value,
+        output_format=output_format,
         stream=stream,
         read_capacity=read_capacity,
         write_capacity=write_capacity,
@@ -148,7 +205,9 @@ def iam_policy(
     table_arn: Annotated[str, typer.Argument(metavar="TABLE_ARN", help="The table's exact ARN.")],
     admin: Annotated[
         bool,
-        typer.Option("--admin", help="Also what `migrate` needs (create and adopt the table)."),
+        typer.Option(
+            "--admin", help="Also allow what `migrate` needs (create and adopt the table)."
+        ),
     ] = False,
 ) -> None:
     """Print the least-privilege IAM policy (JSON) for the adapter on a table."""
@@ -158,30 +217,49 @@ def iam_policy(
 @sessions_app.command("list")
 def sessions_list(  # noqa: PLR0917 (typer passes every option by keyword)
     ctx: typer.Context,
-    user: Annotated[str | None, typer.Option("--user", help="A user's sessions (GSI1).")] = None,
-    agent: Annotated[
-        str | None, typer.Option("--agent", help="An agent's sessions (GSI2).")
+    user: Annotated[
+        str | None, typer.Option("--user", metavar="USER", help="Only this user's sessions (GSI1).")
     ] = None,
-    status: Annotated[SessionStatus | None, typer.Option("--status")] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option("--agent", metavar="AGENT", help="Only this agent's sessions (GSI2)."),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            metavar=_choices(_STATUSES),
+            callback=_one_of(_STATUSES),
+            help="Only sessions in this status.",
+        ),
+    ] = None,
     tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="Has this tag (repeat: any of them).")
+        list[str] | None,
+        typer.Option(
+            "--tag", metavar="TAG", help="Only sessions with this tag (repeat: any of them)."
+        ),
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Created after: a duration ago (7d, 12h) or an ISO date."),
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Only sessions created after WHEN: a duration ago (7d, 12h) or an ISO date.",
+        ),
     ] = None,
     limit: Annotated[
         int | None,
         typer.Option(
             "--limit",
-            help=f"At most this many (0: all). Default: {commands.DEFAULT_LIST_LIMIT}, "
+            metavar="N",
+            help=f"List at most N sessions (0: all). Default: {commands.DEFAULT_LIST_LIMIT}, "
             "or all with --json.",
         ),
     ] = None,
     include_expired: Annotated[
-        bool, typer.Option("--include-expired", help="Also sessions past their expiry.")
+        bool, typer.Option("--include-expired", help="Also list sessions past their expiry.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object a line.")] = False,
 ) -> None:
     """List sessions, newest first for a user."""
     _run(
@@ -189,7 +267,7 @@ def sessions_list(  # noqa: PLR0917 (typer passes every option by keyword)
         commands.sessions_list,
         user=user,
         agent=agent,
-        status=status.value if status else None,
+        status=status,
         tags=tag or (),
         since=since,
         limit=limit,
@@ -198,14 +276,18 @@ def sessions_list(  # noqa: PLR0917 (typer passes every option by keyword)
     )
 
 
+_SESSION_ID_HELP = "The session's id."
+
+
 @sessions_app.command("show")
 def sessions_show(
     ctx: typer.Context,
-    session_id: Annotated[str, typer.Argument(metavar="ID")],
+    session_id: Annotated[str, typer.Argument(metavar="ID", help=_SESSION_ID_HELP)],
     messages: Annotated[
-        int, typer.Option("--messages", help="How many of the newest messages to show.")
+        int,
+        typer.Option("--messages", metavar="N", help="Show the newest N messages too."),
     ] = commands.DEFAULT_SHOWN_MESSAGES,
-    as_json: Annotated[bool, typer.Option("--json", help="As one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show a session and its newest messages."""
     _run(ctx, commands.sessions_show, session_id, messages=messages, as_json=as_json)
@@ -218,8 +300,8 @@ def _ask(question: str) -> bool:
 @sessions_app.command("delete")
 def sessions_delete(
     ctx: typer.Context,
-    session_id: Annotated[str, typer.Argument(metavar="ID")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    session_id: Annotated[str, typer.Argument(metavar="ID", help=_SESSION_ID_HELP)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
 ) -> None:
     """Delete a session and all its messages (asks first unless --yes)."""
     confirm = _ask if sys.stdin.isatty() else None
@@ -229,22 +311,23 @@ def sessions_delete(
 @app.command()
 def messages(
     ctx: typer.Context,
-    session_id: Annotated[str, typer.Argument(metavar="ID")],
-    tail: Annotated[int | None, typer.Option("--tail", help="Only the newest N messages.")] = None,
-    role: Annotated[
-        list[MessageRole] | None, typer.Option("--role", help="Only these roles (repeat).")
+    session_id: Annotated[str, typer.Argument(metavar="ID", help=_SESSION_ID_HELP)],
+    tail: Annotated[
+        int | None, typer.Option("--tail", metavar="N", help="Print only the newest N messages.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            metavar=_choices(_ROLES),
+            callback=_one_of(_ROLES),
+            help="Print only messages of this role (repeat for more).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object a line.")] = False,
 ) -> None:
     """Print a session's messages, oldest first."""
-    _run(
-        ctx,
-        commands.messages,
-        session_id,
-        tail=tail,
-        roles=[r.value for r in role or []],
-        as_json=as_json,
-    )
+    _run(ctx, commands.messages, session_id, tail=tail, roles=role or [], as_json=as_json)
 
 
 @app.command()
@@ -261,7 +344,7 @@ def sweep(
 @app.command()
 def health(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="As one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Check the table; exit code 0 healthy, 1 degraded, 2 unhealthy."""
     _run(ctx, commands.health, as_json=as_json)
@@ -271,11 +354,16 @@ def health(
 def export(
     ctx: typer.Context,
     session: Annotated[
-        list[str] | None, typer.Option("--session", help="This session (repeat for more).")
+        list[str] | None,
+        typer.Option("--session", metavar="ID", help="Export this session (repeat for more)."),
     ] = None,
-    user: Annotated[str | None, typer.Option("--user", help="Every session of a user.")] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", metavar="USER", help="Export every session of this user."),
+    ] = None,
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="A file (default: stdout).")
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write to FILE instead of stdout."),
     ] = None,
 ) -> None:
     """Export sessions and their messages as JSON lines (the whole table by default).
@@ -288,52 +376,73 @@ def export(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(metavar="FILE", help="JSON lines, or - for stdin.")],
+    source: Annotated[
+        str, typer.Argument(metavar="FILE", help="The JSON lines to import, or - for stdin.")
+    ],
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Write every item as it is, of any kind, without checking that its "
+            "session's counters match its messages.",
+        ),
+    ] = False,
 ) -> None:
-    """Import an export: items are written as they were; importing twice changes nothing."""
-    _run(ctx, commands.import_, source)
+    """Import an export, checked whole before the first write; importing twice changes nothing.
+
+    Only sessions and messages are written (migration records are skipped:
+    the table keeps its own), unless --raw.
+    """
+    _run(ctx, commands.import_, source, raw=raw)
 
 
 @app.command()
 def local(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="The address to serve on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="Serve on this address.")
+    ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", help="The port (0: any free one).")
+        int,
+        typer.Option("--port", metavar="PORT", help="Serve on this port (0: any free one)."),
     ] = commands.DEFAULT_LOCAL_PORT,
     data: Annotated[
         str | None,
-        typer.Option("--data", help="A JSON-lines snapshot: loaded at start, saved at exit."),
+        typer.Option(
+            "--data",
+            metavar="FILE",
+            help="Load the table from this JSON-lines snapshot at start and save it at exit.",
+        ),
     ] = None,
 ) -> None:
     """Serve an embedded DynamoDB with the table created and migrated, until Ctrl-C.
 
     The table is --table, else "session-store". Prints the environment
-    variables that point an application (or this command line) at it.
+    variables that point an application (or this command line) at it,
+    with placeholder credentials (the embedded DynamoDB accepts any).
     """
     _run(ctx, commands.local, host=host, port=port, data=data)
-
-
-class BenchBackend(StrEnum):
-    LOCAL = "local"
-    MOTO = "moto"
 
 
 @app.command()
 def bench(
     ctx: typer.Context,
     quick: Annotated[
-        bool, typer.Option("--quick", help="Small sizes, about a minute (what CI runs).")
+        bool, typer.Option("--quick", help="Run small sizes, about a minute (what CI runs).")
     ] = False,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="Where to write the report.")
+        str,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the report to FILE."),
     ] = "BENCHMARKS.md",
     backend: Annotated[
-        BenchBackend,
+        str,
         typer.Option(
-            "--backend", help="local: DynamoDB Local from node_modules; moto: in process."
+            "--backend",
+            metavar=_choices(_BENCH_BACKENDS),
+            callback=_one_of(_BENCH_BACKENDS),
+            help="Measure on DynamoDB Local from node_modules (local) or moto in process (moto).",
         ),
-    ] = BenchBackend.LOCAL,
+    ] = "local",
 ) -> None:
     """Measure cost per call, client overhead, scale and concurrency; write BENCHMARKS.md.
 
@@ -341,17 +450,47 @@ def bench(
     """
     from session_store.cli import bench as bench_command
 
-    _run(ctx, bench_command.bench, quick=quick, output=output, backend=backend.value)
+    _run(ctx, bench_command.bench, quick=quick, output=output, backend=backend)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); the exit code."""
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); the exit code.
+
+    Every failure is one line on stderr: a usage error (exit code 2), an
+    expected failure of a command (1, or the command's own code), an
+    interruption (130), or an unexpected error (70; set SESSION_STORE_DEBUG=1
+    for its traceback).
+    """
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="session-store", standalone_mode=True)
-    except SystemExit as exit_:
-        code = exit_.code
-        if code is None:
-            return 0
-        return code if isinstance(code, int) else 1
-    return 0
+        result = command.main(args=argv, prog_name="session-store", standalone_mode=False)
+    except typer.TyperException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # no arguments: the help, as asked
+            sys.stderr.write(error.format_message() + "\n")
+        else:
+            Output.standard().error(_usage_line(error))
+        return error.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        Output.standard().error("interrupted")
+        return _INTERRUPTED_EXIT
+    except Exception as error:
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        Output.standard().error(
+            f"unexpected {type(error).__name__}: {_first_line(error)} "
+            f"(a bug: {DEBUG_VARIABLE}=1 shows where)"
+        )
+        return _INTERNAL_ERROR_EXIT
+    return result if isinstance(result, int) else 0
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no details"
+
+
+def _usage_line(error: typer.TyperException) -> str:
+    """A usage error as one line, with the command to ask for help."""
+    context = getattr(error, "ctx", None)
+    hint = f" (see {context.command_path} --help)" if context is not None else ""
+    return " ".join(error.format_message().split()) + hint

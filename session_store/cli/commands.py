@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import (
@@ -39,7 +39,16 @@ from rich.text import Text
 from session_store import demo as demo_module
 from session_store import migrations
 from session_store._time import utc_now
-from session_store.cli.config import CliError, RequestTracer, Settings, ensure_local_credentials
+from session_store.cli.config import (
+    LOCAL_CREDENTIALS,
+    CliError,
+    RequestTracer,
+    Settings,
+    Target,
+    check_endpoint_url,
+    ensure_local_credentials,
+    missing_table_message,
+)
 from session_store.cli.output import (
     Output,
     message_json,
@@ -50,7 +59,13 @@ from session_store.cli.output import (
     when,
 )
 from session_store.cli.schema import render_schema
-from session_store.cli.transfer import export_items, import_lines, item_line
+from session_store.cli.transfer import (
+    ImportProgress,
+    ImportResult,
+    export_items,
+    import_lines,
+    item_line,
+)
 from session_store.domain import Message, Session
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionNotFoundError, error_code, storage_error
@@ -65,6 +80,7 @@ __all__ = [
     "health",
     "iam_policy",
     "import_",
+    "import_summary",
     "local",
     "messages",
     "migrate",
@@ -84,12 +100,16 @@ _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def require_moto() -> None:
-    """The embedded DynamoDB needs moto: a clear error when it is not installed."""
+def require_moto(*, endpoint_option: bool = True) -> None:
+    """The embedded DynamoDB needs moto: a clear error when it is not installed.
+
+    ``endpoint_option``: whether the command could use ``--endpoint-url``
+    instead (``demo`` can; ``local``, which serves the endpoint, cannot).
+    """
     if importlib.util.find_spec("moto") is None:
+        instead = " (or pass --endpoint-url to use a running endpoint)" if endpoint_option else ""
         raise CliError(
-            "the embedded DynamoDB needs moto: pip install 'session-store[local]' "
-            "(or pass --endpoint-url to use a running endpoint)"
+            f"the embedded DynamoDB needs moto: pip install 'session-store[local]'{instead}"
         )
 
 
@@ -98,6 +118,7 @@ def require_moto() -> None:
 
 def demo(settings: Settings, out: Output) -> int:
     """Play the demo conversation (embedded moto, or ``settings.endpoint_url``)."""
+    check_endpoint_url(settings.endpoint_url)
     if settings.endpoint_url is None:
         require_moto()
     else:
@@ -240,16 +261,23 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     """``7d``, ``12h``, ``30m``, ``2w``, ``90s`` ago, or an ISO date/time (UTC unless zoned)."""
     value = text.strip()
     match = _DURATION.match(value.lower())
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return (now or utc_now()) - timedelta(**{_DURATION_UNITS[unit]: amount})
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if match:
+            amount, unit = int(match.group(1)), match.group(2)
+            return (now or utc_now()) - timedelta(**{_DURATION_UNITS[unit]: amount})
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise CliError(
+                f"cannot read --since {text!r}: give a duration (7d, 12h, 30m) or an ISO date"
+            ) from None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        # Python's dates end at years 1 and 9999 (in UTC): 99999999d ago, or
+        # 0001-01-01T00:00:00+14:00, falls outside them.
         raise CliError(
-            f"cannot read --since {text!r}: give a duration (7d, 12h, 30m) or an ISO date"
+            f"--since {text!r} is out of range: give a time after 0001-01-01 (UTC)"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _check_limit(limit: int | None, name: str = "--limit") -> None:
@@ -502,14 +530,33 @@ class _Bar:
 @contextmanager
 def _atomic_file(path: Path) -> Iterator[Any]:
     """Write ``path`` through a temporary file that replaces it only when complete."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path.cwd())
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror or error}") from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             yield stream
-        os.replace(temporary, path)
+        try:
+            os.replace(temporary, path)
+        except OSError as error:
+            raise CliError(f"cannot write {path}: {error.strerror or error}") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _writable_file(target: str) -> Path:
+    """``target`` as a path a file can be written at; ``CliError`` saying why not."""
+    path = Path(target)
+    if path.is_dir():
+        raise CliError(f"cannot write {target}: it is a directory; name a file in it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise CliError(f"cannot write {target}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"cannot write {target}: no permission to create files in {folder}")
+    return path
 
 
 def _export_to(
@@ -553,48 +600,74 @@ def export(
     """Export sessions with their messages as JSON lines (DynamoDB's export format).
 
     The given sessions, a user's sessions, or (neither) the whole table, to
-    ``output`` (a file, written whole or not at all) or stdout.
+    ``output`` (a file, written whole or not at all) or stdout. An output
+    that cannot be written is refused before the first request.
     """
+    if output not in (None, "-"):
+        _writable_file(str(output))
     with settings.adapter(out) as adapter:
         count = _export_to(adapter, out, output, session_ids=session_ids, user=user)
     out.note(f"exported {count} item(s)")
     return 0
 
 
-def import_(settings: Settings, out: Output, source: str) -> int:
+def _readable_file(source: str) -> Path:
+    """``source`` as a file that can be read; ``CliError`` saying why not."""
+    path = Path(source)
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        raise CliError(f"cannot read {source}: {error.strerror or error}") from None
+    if path.is_dir():
+        raise CliError(f"cannot read {source}: it is a directory")
+    return path
+
+
+def import_summary(result: ImportResult) -> str:
+    """One line: what an import read, wrote and left alone."""
+    kinds = f"{result.sessions} session(s), {result.messages} message(s)"
+    if result.others:
+        kinds += f", {result.others} other item(s)"
+    line = (
+        f"imported {result.items} item(s): {kinds}; {result.written} written, "
+        f"{result.unchanged} already there unchanged"
+    )
+    if result.skipped:
+        line += f"; skipped {result.skipped} migration record(s) (the table keeps its own)"
+    return line
+
+
+def import_(settings: Settings, out: Output, source: str, *, raw: bool = False) -> int:
     """Import JSON lines written by ``export`` (a file, or ``-`` for stdin).
 
-    Items are written as they are (ids, timestamps, versions, counters);
-    importing twice changes nothing. The table must exist (``migrate``).
+    The whole source is checked before the first write (see
+    ``session_store.cli.transfer``); items are then written as they are (ids,
+    timestamps, versions, counters), skipping those already there unchanged,
+    so importing twice changes nothing. ``raw`` writes items of any kind and
+    skips the counter check. The table must exist (``migrate``).
     """
+    path = None if source == "-" else _readable_file(source)
     with settings.adapter(out) as adapter:
         if not _table_exists(adapter):
-            raise CliError(
-                f"table {adapter.config.table_name!r} does not exist: "
-                "create it with `session-store migrate` first"
-            )
-        try:
-            lines = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
-        except OSError as error:
-            raise CliError(f"cannot read {source}: {error.strerror}") from None
+            raise CliError(missing_table_message(Target.of(adapter)))
         # A file's bar follows the bytes read (its size is known); stdin's counts items.
-        size = None if source == "-" else os.fstat(lines.fileno()).st_size
-        with lines, _Bar(out, "importing", total=size, unit="bytes" if size else "items") as bar:
+        size = None if path is None else path.stat().st_size
+        lines: Path | IO[bytes] = sys.stdin.buffer if path is None else path
+        with _Bar(out, "checking", total=size, unit="bytes" if size else "items") as bar:
 
-            def report(items: int) -> None:
-                done = items if size is None else lines.buffer.tell()
-                bar.update(done, description=f"imported {items} item(s)")
+            def report(step: ImportProgress) -> None:
+                done = step.items if size is None else step.bytes_read
+                bar.update(done, description=f"{step.phase}: {step.items} item(s)")
 
-            result = import_lines(adapter, lines, progress=report)
-    out.say(
-        f"imported {result.items} item(s): {result.sessions} session(s), "
-        f"{result.messages} message(s)"
-    )
+            result = import_lines(adapter, lines, raw=raw, progress=report)
+    out.say(import_summary(result))
     return 0
 
 
 DEFAULT_LOCAL_TABLE = "session-store"
 DEFAULT_LOCAL_PORT = 8000
+_MAX_PORT = 65535
 
 
 def _until_interrupted() -> None:
@@ -626,29 +699,36 @@ def local(
     wait). With ``data``, the table is loaded from that JSON-lines snapshot
     when it exists, and saved to it on the way out.
     """
-    require_moto()
+    require_moto(endpoint_option=False)
+    if not 0 <= port <= _MAX_PORT:
+        raise CliError(f"--port {port} is not a port: give 0 (any free one) to {_MAX_PORT}")
     table = settings.table or DEFAULT_LOCAL_TABLE
     snapshot = Path(data) if data else None
+    if snapshot is not None:
+        if snapshot.exists():
+            _readable_file(str(snapshot))
+        _writable_file(str(snapshot))
     server = MotoServer(host, port)
     try:
         endpoint = server.start()
-    except OSError as error:
-        raise CliError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
+    except (OSError, OverflowError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise CliError(f"cannot serve on {host}:{port}: {reason}") from None
     region = settings.effective_region or "us-east-1"
     served = Settings(table=table, endpoint_url=endpoint, region=region, verbose=settings.verbose)
     try:
         with served.adapter(out) as adapter:
             adapter.migrate()
             if snapshot is not None and snapshot.exists():
-                with snapshot.open(encoding="utf-8") as lines:
-                    loaded = import_lines(adapter, lines)
+                loaded = import_lines(adapter, snapshot)
                 out.note(f"loaded {loaded.items} item(s) from {snapshot}")
+            # The embedded DynamoDB accepts any credentials: print placeholders,
+            # never the caller's own.
             for name, value in (
                 ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
                 ("SESSION_STORE_TABLE", table),
                 ("AWS_REGION", region),
-                ("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "local")),
-                ("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "local")),
+                *LOCAL_CREDENTIALS.items(),
             ):
                 out.stream.write(f"export {name}={value}\n")
             out.stream.flush()

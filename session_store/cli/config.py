@@ -9,7 +9,10 @@ are used when the chain has none, since such endpoints accept any.
 
 ``describe_error`` turns the failures a user can cause or fix (a missing
 table, a bad id, no credentials, an unreachable endpoint) into one line;
-anything else is a bug and keeps its traceback.
+anything else is a bug (``main`` prints it as one line too, and its
+traceback with ``SESSION_STORE_DEBUG=1``). Messages about the table name the
+table, region and endpoint that requests actually went to, which may come
+from botocore's own configuration when no option or variable names them.
 """
 
 from __future__ import annotations
@@ -40,14 +43,18 @@ from session_store.errors import SessionError, error_code
 __all__ = [
     "DEFAULT_LOCAL_REGION",
     "ENDPOINT_VARIABLE",
+    "LOCAL_CREDENTIALS",
     "REGION_VARIABLES",
     "TABLE_VARIABLE",
     "CliError",
     "RequestTracer",
     "Settings",
+    "Target",
+    "check_endpoint_url",
     "describe_error",
     "ensure_local_credentials",
     "is_loopback",
+    "missing_table_message",
 ]
 
 TABLE_VARIABLE = "SESSION_STORE_TABLE"
@@ -55,7 +62,8 @@ ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 DEFAULT_LOCAL_REGION = "us-east-1"
 """The region used for an endpoint on this machine when none is configured."""
-_LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+"""Placeholder credentials for endpoints on this machine, which accept any."""
 _TRACE_WIDTH = 160
 _TRACED_PARAMETERS = (
     "IndexName",
@@ -76,6 +84,66 @@ class CliError(Exception):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def check_endpoint_url(endpoint_url: str | None) -> None:
+    """``CliError`` unless ``endpoint_url`` is ``None`` or an http(s) URL with a valid port."""
+    if endpoint_url is None:
+        return
+    parsed = urlparse(endpoint_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        # "localhost:8000" parses as the scheme "localhost": suggest the URL meant.
+        looks_like_host = "://" not in endpoint_url and ":" in endpoint_url
+        hint = f": did you mean http://{endpoint_url}?" if looks_like_host else ""
+        raise CliError(
+            f"endpoint URL {endpoint_url!r} (--endpoint-url or {ENDPOINT_VARIABLE}) is not an "
+            f"http(s) URL such as http://localhost:8000{hint}"
+        )
+    try:
+        parsed.port  # noqa: B018 (urllib checks the port only when it is read)
+    except ValueError:
+        raise CliError(
+            f"endpoint URL {endpoint_url!r} has a port outside 0-65535 "
+            f"(--endpoint-url or {ENDPOINT_VARIABLE})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Target:
+    """The table, region and endpoint that requests actually go to."""
+
+    table: str
+    region: str | None
+    endpoint_url: str | None
+
+    @classmethod
+    def of(cls, adapter: DynamoDBAdapter) -> Target:
+        """Where ``adapter`` sends its requests, as botocore resolved it."""
+        meta = adapter.models.client.meta
+        return cls(adapter.config.table_name, meta.region_name, meta.endpoint_url)
+
+    def __str__(self) -> str:
+        region = f"region {self.region}" if self.region else "the default region"
+        return f"table {self.table!r} in {region} at {self.endpoint_url or 'the default endpoint'}"
+
+
+def missing_table_message(target: Target) -> str:
+    """The one line for a table that does not exist where requests went."""
+    return f"{target} does not exist: create it with `session-store migrate`"
+
+
+def _located(error: Exception, target: Target) -> CliError | None:
+    """A missing table or an unreachable endpoint, told with where requests went."""
+    for link in _chain(error):
+        if isinstance(link, CliError):
+            return None
+        if isinstance(link, EndpointConnectionError):
+            return CliError(
+                f"cannot reach DynamoDB at {target.endpoint_url}: is the endpoint running?"
+            )
+        if error_code(link) == "ResourceNotFoundException":
+            return CliError(missing_table_message(target))
+    return None
 
 
 def is_loopback(endpoint_url: str | None) -> bool:
@@ -167,17 +235,29 @@ class Settings:
 
     @contextmanager
     def adapter(self, out: Output) -> Iterator[DynamoDBAdapter]:
-        """A ``DynamoDBAdapter`` on the table, tracing its requests with ``verbose``."""
+        """A ``DynamoDBAdapter`` on the table, tracing its requests with ``verbose``.
+
+        A missing table or an unreachable endpoint inside the block becomes a
+        ``CliError`` naming the table, region and endpoint actually used.
+        """
         table = self.require_table()
+        check_endpoint_url(self.endpoint_url)
         ensure_local_credentials(self.endpoint_url)
         tracer = RequestTracer(out)
         with DynamoDBAdapter(
             table, region=self.effective_region, endpoint_url=self.endpoint_url
         ) as adapter:
+            target = Target.of(adapter)
             if self.verbose:
+                out.note(f"using {target}")
                 tracer.attach(adapter)
             try:
                 yield adapter
+            except Exception as error:
+                located = _located(error, target)
+                if located is None:
+                    raise
+                raise located from error
             finally:
                 if self.verbose:
                     tracer.detach(adapter)
@@ -187,7 +267,7 @@ class Settings:
 def ensure_local_credentials(endpoint_url: str | None) -> None:
     """Placeholder credentials for an endpoint on this machine, when the AWS chain has none."""
     if is_loopback(endpoint_url) and botocore.session.get_session().get_credentials() is None:
-        for name, value in _LOCAL_CREDENTIALS.items():
+        for name, value in LOCAL_CREDENTIALS.items():
             os.environ.setdefault(name, value)
 
 
@@ -218,11 +298,8 @@ def describe_error(error: BaseException, settings: Settings | None = None) -> st
             where = settings.endpoint_url or getattr(link, "kwargs", {}).get("endpoint_url", "")
             return f"cannot reach DynamoDB at {where}: is the endpoint running?"
         if error_code(link) == "ResourceNotFoundException":
-            table = settings.table or "?"
-            return (
-                f"table {table!r} does not exist"
-                f"{' at ' + settings.endpoint_url if settings.endpoint_url else ''}: "
-                "create it with `session-store migrate`"
+            return missing_table_message(
+                Target(settings.table or "?", settings.effective_region, settings.endpoint_url)
             )
     first = chain[0]
     if isinstance(first, SessionError):

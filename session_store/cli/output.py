@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,10 +48,13 @@ class Output:
 
     @classmethod
     def standard(cls) -> Output:
-        """stdout and stderr; output that is not a terminal is not cut at 80 columns."""
+        """stdout and stderr; output that is not a terminal is not cut at 80 columns.
+
+        ``COLUMNS``, when set to a width, wins, on a terminal or not.
+        """
         console = Console()
         if not console.is_terminal:
-            console = Console(width=_PIPE_WIDTH)
+            console = Console(width=_columns() or _PIPE_WIDTH)
         return cls(console, Console(stderr=True))
 
     @classmethod
@@ -96,6 +100,12 @@ class Output:
 
     def error(self, text: str) -> None:
         self.err.print(Text.assemble(("error: ", "bold red"), text), soft_wrap=True)
+
+
+def _columns() -> int | None:
+    """The width ``COLUMNS`` asks for, if it holds a positive whole number."""
+    text = os.environ.get("COLUMNS", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def _captured(console: Console) -> str:

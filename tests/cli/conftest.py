@@ -1,8 +1,9 @@
 """Fixtures for the command line's tests.
 
 The commands are called as functions on in-process moto (``settings`` points
-them at the ``adapter`` fixture's table); the smoke tests run the installed
-``session-store`` command in a subprocess against a moto server on 127.0.0.1.
+them at the ``adapter`` fixture's table); the smoke tests run the command line
+in a subprocess (``python -m session_store.cli`` from this checkout, what the
+installed ``session-store`` script runs) against a moto server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from session_store.dynamodb import DynamoDBAdapter
 from session_store.testing.backends import unique_table_name
 from session_store.testing.moto_server import MotoServer
 
-COMMAND = Path(sys.executable).parent / "session-store"
+COMMAND = [sys.executable, "-m", "session_store.cli"]
+"""The command line of this checkout (run from its root, which comes first on sys.path)."""
+CHECKOUT = Path(__file__).resolve().parents[2]
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -78,30 +81,27 @@ def environment() -> Callable[..., dict[str, str]]:
 
 
 @pytest.fixture
-def command() -> Path:
-    """The installed ``session-store`` executable."""
-    if not COMMAND.exists():
-        pytest.fail(f"{COMMAND} is not installed: pip install -e '.[dev]'")
-    return COMMAND
+def command() -> list[str]:
+    """The command line to run in a subprocess (from ``CHECKOUT``)."""
+    return list(COMMAND)
 
 
 @pytest.fixture
 def run_cli() -> RunCli:
-    """Run the installed ``session-store`` with arguments; the completed process."""
-    if not COMMAND.exists():
-        pytest.fail(f"{COMMAND} is not installed: pip install -e '.[dev]'")
+    """Run the command line with arguments in a subprocess; the completed process."""
 
     def run(
         *args: str, env: dict[str, str] | None = None, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(COMMAND), *args],
+            [*COMMAND, *args],
             capture_output=True,
             text=True,
             env=clean_environment() if env is None else env,
             input=stdin if stdin is not None else "",
             timeout=60,
             check=False,
+            cwd=CHECKOUT,
         )
 
     return run

@@ -315,6 +315,11 @@ def test_verbose_prints_each_request(adapter: DynamoDBAdapter, settings: Setting
     verbose = Settings(**{**settings.__dict__, "verbose": True})
     assert cli.sessions_show(verbose, out, "s-1", messages=5) == 0
     lines = out.errors().splitlines()
+    # First where requests go, as botocore resolved it (moto intercepts AWS's own endpoint).
+    assert lines.pop(0) == (
+        f"using table {settings.table!r} in region {settings.region} "
+        f"at https://dynamodb.{settings.region}.amazonaws.com"
+    )
     assert lines[0].startswith("dynamodb #1 GetItem table=")
     assert '"SESSION#s-1"' in lines[0]
     assert lines[1].startswith("dynamodb #2 Query")

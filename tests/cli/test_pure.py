@@ -108,7 +108,10 @@ def _wrapped(cause: BaseException) -> StorageError:
             _wrapped(EndpointConnectionError(endpoint_url="http://127.0.0.1:1")),
             "cannot reach DynamoDB at http://127.0.0.1:1",
         ),
-        (_wrapped(_client_error("ResourceNotFoundException")), "table 't' does not exist"),
+        (
+            _wrapped(_client_error("ResourceNotFoundException")),
+            "table 't' in the default region at the default endpoint does not exist",
+        ),
         (_wrapped(_client_error("AccessDeniedException", "no")), "AccessDeniedException: no"),
         (_client_error("AccessDeniedException", "no"), "DynamoDB refused the request"),
     ],
@@ -241,3 +244,67 @@ def test_cloudformation_passes_cfn_lint(output_format: str, options: dict[str, A
 
     template = render_schema(output_format, "agent-sessions", **options)
     assert lint(template, config=ManualArgs(regions=["us-east-1"])) == []
+
+
+# --- help, widths, and what is missing ----------------------------------------------
+
+
+def _commands() -> list[list[str]]:
+    """Every command's path: ``[]``, ``["sessions"]``, ``["sessions", "list"]``, ..."""
+    import typer
+
+    from session_store.cli import app
+
+    def walk(command: Any, path: list[str]) -> list[list[str]]:
+        found = [path]
+        for name, sub in getattr(command, "commands", {}).items():
+            found += walk(sub, [*path, name])
+        return found
+
+    return walk(typer.main.get_command(app), [])
+
+
+def test_every_command_option_and_argument_says_what_it_is_for(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import typer
+
+    from session_store.cli import app, main
+
+    root = typer.main.get_command(app)
+    paths = _commands()
+    assert ["sessions", "list"] in paths
+    assert ["import"] in paths
+    for path in paths:
+        command: Any = root
+        for name in path:
+            command = command.commands[name]
+        assert command.help, path
+        for param in command.params:
+            assert getattr(param, "help", None), (path, param.name)
+        assert main([*path, "--help"]) == 0
+        shown = capsys.readouterr().out
+        assert "<bool>" not in shown, path
+
+
+def test_output_width_follows_columns_when_piped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "72")
+    assert Output.standard().console.width == 72  # stdout is not a terminal under pytest
+    monkeypatch.delenv("COLUMNS")
+    assert Output.standard().console.width == 160
+
+
+def test_without_moto_local_does_not_suggest_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "moto" else real(name, *a)
+    )
+    with pytest.raises(CliError) as local:
+        cli.local(Settings(), Output.capture(), port=0, wait=lambda _: None)
+    assert str(local.value) == (
+        "the embedded DynamoDB needs moto: pip install 'session-store[local]'"
+    )
+    with pytest.raises(CliError, match="or pass --endpoint-url"):
+        cli.demo(Settings(), Output.capture())

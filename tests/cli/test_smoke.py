@@ -20,6 +20,8 @@ from session_store._time import utc_now
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.testing.backends import unique_table_name
 
+from .conftest import CHECKOUT
+
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 Environment = Callable[..., dict[str, str]]
 
@@ -142,7 +144,7 @@ def test_health(run_cli: RunCli, server_adapter: DynamoDBAdapter, moto_server: s
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--table", "no-such-table", "sessions", "list"], "table 'no-such-table' does not exist"),
+        (["--table", "no-such-table", "sessions", "list"], "table 'no-such-table' in region"),
         (["sessions", "show", "nope"], "session 'nope' not found"),
         (["messages", ""], "session id must not be empty"),
     ],
@@ -223,14 +225,19 @@ def test_export_then_import(
         copy.models.client.delete_table(TableName=copy.config.table_name)
 
 
-def test_local_until_interrupted(command: Path, environment: Environment, tmp_path: Path) -> None:
+def test_local_until_interrupted(
+    command: list[str], environment: Environment, tmp_path: Path
+) -> None:
     snapshot = tmp_path / "local.jsonl"
     with subprocess.Popen(
-        [str(command), "local", "--port", "0", "--data", str(snapshot)],
+        [*command, "local", "--port", "0", "--data", str(snapshot)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=environment(),
+        env=environment(
+            AWS_ACCESS_KEY_ID="AKIACALLERSOWNKEY", AWS_SECRET_ACCESS_KEY="caller-secret"
+        ),
+        cwd=CHECKOUT,
     ) as server:
         assert server.stdout is not None
         exports: dict[str, str] = {}
@@ -241,6 +248,9 @@ def test_local_until_interrupted(command: Path, environment: Environment, tmp_pa
                 name, _, value = line.strip().removeprefix("export ").partition("=")
                 exports[name] = value
             assert exports["SESSION_STORE_TABLE"] == "session-store"
+            # Placeholders, never the caller's own credentials.
+            assert exports["AWS_ACCESS_KEY_ID"] == "local"
+            assert exports["AWS_SECRET_ACCESS_KEY"] == "local"
             with DynamoDBAdapter(
                 "session-store",
                 region="us-east-1",
@@ -252,5 +262,7 @@ def test_local_until_interrupted(command: Path, environment: Environment, tmp_pa
             _, errors = server.communicate(timeout=30)
     assert server.returncode == 0, errors
     assert "saved 3 item(s)" in errors
+    assert "caller-secret" not in errors
+    assert "AKIACALLERSOWNKEY" not in errors
     ids = [json.loads(line)["Item"]["PK"]["S"] for line in snapshot.read_text().splitlines()]
     assert "SESSION#kept" in ids

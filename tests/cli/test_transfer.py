@@ -12,7 +12,7 @@ import pytest
 
 from session_store.cli import CliError, Output, Settings
 from session_store.cli import commands as cli
-from session_store.cli.transfer import export_items, import_lines, item_line
+from session_store.cli.transfer import ImportProgress, export_items, import_lines, item_line
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionNotFoundError, ValidationError
 from session_store.testing.backends import unique_table_name
@@ -38,8 +38,13 @@ def _fill(adapter: DynamoDBAdapter) -> None:
 
 
 def _items(adapter: DynamoDBAdapter) -> dict[tuple[str, str], dict[str, Any]]:
+    """The table's sessions and messages by key (migration records are each table's own)."""
     items = export_items(adapter)
-    return {(item["PK"]["S"], item["SK"]["S"]): item for item in items}
+    return {
+        (item["PK"]["S"], item["SK"]["S"]): item
+        for item in items
+        if item["PK"]["S"].startswith("SESSION#")
+    }
 
 
 @pytest.fixture
@@ -69,7 +74,10 @@ def test_export_then_import_reproduces_every_item(
 
     imported = Output.capture()
     assert cli.import_(_settings(target), imported, str(snapshot)) == 0
-    assert "imported 37 item(s): 3 session(s), 32 message(s)" in imported.text()
+    assert imported.text() == (
+        "imported 35 item(s): 3 session(s), 32 message(s); 35 written, 0 already there "
+        "unchanged; skipped 2 migration record(s) (the table keeps its own)\n"
+    )
     assert _items(target) == _items(adapter)
     copied = target.get_session("a-1")
     assert copied == adapter.get_session("a-1")
@@ -77,8 +85,10 @@ def test_export_then_import_reproduces_every_item(
     assert (copied.version, copied.message_count, copied.token_count) == (2, 1, 2)
     assert target.get_messages("a-2") == adapter.get_messages("a-2")
 
-    # Importing again changes nothing.
-    assert cli.import_(_settings(target), Output.capture(), str(snapshot)) == 0
+    # Importing again changes nothing, and writes nothing.
+    again = Output.capture()
+    assert cli.import_(_settings(target), again, str(snapshot)) == 0
+    assert "35 item(s): 3 session(s), 32 message(s); 0 written, 35 already there" in again.text()
     assert _items(target) == _items(adapter)
 
 
@@ -107,29 +117,45 @@ def test_import_streams_and_checks_each_line(
     adapter: DynamoDBAdapter, target: DynamoDBAdapter
 ) -> None:
     _fill(adapter)
-    seen: list[int] = []
+    seen: list[ImportProgress] = []
     lines = (item_line(item) for item in export_items(adapter, user_id="alice"))
     result = import_lines(target, lines, progress=seen.append)
     assert (result.items, result.sessions, result.messages) == (33, 2, 31)
-    assert seen == [25, 33]
+    assert (result.written, result.unchanged, result.skipped) == (33, 0, 0)
+    assert [(step.phase, step.items) for step in seen] == [("writing", 25), ("writing", 33)]
 
-    bad = io.StringIO(item_line({"PK": {"S": "SESSION#x"}, "SK": {"S": "META"}}) + "\n{oops\n")
-    with pytest.raises(ValidationError, match="line 1: not a valid session store item"):
+    good = "".join(item_line(item) for item in export_items(adapter, session_ids=["b-1"]))
+    with pytest.raises(ValidationError, match="line 4: not JSON"):
+        import_lines(target, io.StringIO(good + "\n{oops\n"))
+    assert target.get_session("b-1") is None  # the whole file is checked before any write
+    bad = io.StringIO(item_line({"PK": {"S": "SESSION#x"}, "SK": {"S": "META"}}))
+    with pytest.raises(ValidationError, match="line 1: not a valid session item"):
         import_lines(target, bad)
     with pytest.raises(ValidationError, match="line 2: not JSON"):
         import_lines(target, io.StringIO("\n{oops\n"))
     with pytest.raises(ValidationError, match=r'line 1: expected \{"Item"'):
         import_lines(target, io.StringIO('{"PK": {"S": "a"}}\n'))
-    with pytest.raises(ValidationError, match="no string PK and SK"):
+    with pytest.raises(ValidationError, match="has no PK and SK"):
         import_lines(target, io.StringIO('{"Item": {"PK": {"N": "1"}}}\n'))
+    with pytest.raises(ValidationError, match="PK is not a string"):
+        import_lines(target, io.StringIO('{"Item": {"PK": {"N": "1"}, "SK": {"S": "a"}}}\n'))
 
 
 def test_import_needs_the_table_and_the_file(adapter: DynamoDBAdapter, tmp_path: Path) -> None:
+    empty = tmp_path / "x.jsonl"
+    empty.write_text("")
     missing = Settings(table="no-such-table", region=adapter.config.region)
-    with pytest.raises(CliError, match="migrate"):
-        cli.import_(missing, Output.capture(), str(tmp_path / "x.jsonl"))
-    with pytest.raises(CliError, match="cannot read"):
+    with pytest.raises(CliError) as refused:
+        cli.import_(missing, Output.capture(), str(empty))
+    assert str(refused.value) == (
+        f"table 'no-such-table' in region {adapter.config.region} at "
+        f"https://dynamodb.{adapter.config.region}.amazonaws.com does not exist: "
+        "create it with `session-store migrate`"
+    )
+    with pytest.raises(CliError, match=r"cannot read .*absent\.jsonl: No such file"):
         cli.import_(_settings(adapter), Output.capture(), str(tmp_path / "absent.jsonl"))
+    with pytest.raises(CliError, match=r"cannot read .*: Is a directory"):
+        cli.import_(_settings(adapter), Output.capture(), str(tmp_path))
 
 
 # --- local (its own moto server in this process, no backend fixture) ---------------
@@ -167,7 +193,7 @@ def test_local_serves_and_keeps_a_snapshot(tmp_path: Path) -> None:
     assert (
         cli.local(Settings(table=second_table), again, port=0, data=str(snapshot), wait=check) == 0
     )
-    assert "loaded 4 item(s)" in again.errors()
+    assert "loaded 2 item(s)" in again.errors()  # the table keeps its own migration records
 
 
 def test_local_refuses_a_busy_port(moto_server: str) -> None:
@@ -190,9 +216,23 @@ def test_export_and_import_draw_progress_bars_on_a_terminal(
     imported = Output.capture(terminal=True)
     assert cli.import_(_settings(target), imported, str(snapshot)) == 0
     size = snapshot.stat().st_size
-    assert "imported 35 item(s)" in imported.errors()  # the bar's description
+    assert "writing: 35 item(s)" in imported.errors()  # the bar's description
     assert f"{size / 1000:.1f}/{size / 1000:.1f} kB" in imported.errors()  # bytes read of all
 
     quiet = Output.capture()  # not a terminal: no bar, only the summary
     assert cli.import_(_settings(target), quiet, str(snapshot)) == 0
     assert quiet.errors() == ""
+
+
+def test_local_prints_placeholder_credentials_never_the_callers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACALLERSOWNKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "caller-secret")
+    out = Output.capture()
+    assert cli.local(Settings(table=unique_table_name("cli-local")), out, port=0, wait=print) == 0
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.text().splitlines())
+    assert (exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"]) == ("local", "local")
+    printed = out.text() + out.errors()
+    assert "caller-secret" not in printed
+    assert "AKIACALLERSOWNKEY" not in printed
