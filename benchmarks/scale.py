@@ -123,7 +123,8 @@ def _peak_memory(call: Callable[[], object]) -> Observation:
 
 def _keys(adapter: DynamoDBAdapter, session_id: str) -> list[dict[str, Any]]:
     return [
-        {"PK": item["PK"], "SK": item["SK"]} for item in message_items(adapter.models.gateway, session_id)
+        {"PK": item["PK"], "SK": item["SK"]}
+        for item in message_items(adapter.models.gateway, session_id)
     ]
 
 

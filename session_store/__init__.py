@@ -33,12 +33,15 @@ from session_store.domain import (
 from session_store.dynamodb import MAX_APPEND, DynamoDBAdapter
 from session_store.errors import (
     ConcurrencyError,
+    CredentialsMissingError,
+    EndpointUnreachableError,
     MessageNotFoundError,
     SessionError,
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
     TableNotFoundError,
+    UnreadableItemError,
     ValidationError,
 )
 from session_store.memory import MemoryAdapter
@@ -61,7 +64,9 @@ __all__ = [
     "CompressionStrategy",
     "ConcurrencyError",
     "ContentBlock",
+    "CredentialsMissingError",
     "DynamoDBAdapter",
+    "EndpointUnreachableError",
     "HealthStatus",
     "ImageUrl",
     "ImageUrlBlock",
@@ -96,6 +101,7 @@ __all__ = [
     "TokenBudgetConfig",
     "ToolCall",
     "ToolResult",
+    "UnreadableItemError",
     "ValidationError",
     "bind_models",
 ]

@@ -17,7 +17,13 @@ from botocore.session import Session as BotocoreSession
 
 from session_store.errors import ValidationError
 
-__all__ = ["ENDPOINT_VARIABLES", "REGION_VARIABLES", "resolve_endpoint_url", "resolve_region"]
+__all__ = [
+    "ENDPOINT_VARIABLES",
+    "REGION_VARIABLES",
+    "has_credentials",
+    "resolve_endpoint_url",
+    "resolve_region",
+]
 
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
@@ -76,3 +82,11 @@ def resolve_endpoint_url(endpoint_url: str | None) -> str | None:
     if problem is not None:
         raise ValidationError(f"invalid endpoint URL {endpoint_url!r}: {problem}")
     return endpoint_url
+
+
+def has_credentials() -> bool:
+    """Whether the AWS credential chain finds credentials (environment, profile, ...)."""
+    try:
+        return BotocoreSession().get_credentials() is not None
+    except BotoCoreError:
+        return False

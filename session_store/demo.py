@@ -163,7 +163,7 @@ def run(
                 step(
                     "delete the demo table",
                     "delete the demo table",
-                    lambda: adapter.models.client.delete_table(TableName=table_name),
+                    lambda: adapter.models.gateway.table_request("delete_table", {}),
                 )
     total = sum(s.requests for s in steps)
     console.print()

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 __all__ = [
     "ConcurrencyError",
+    "CredentialsMissingError",
+    "EndpointUnreachableError",
     "MessageNotFoundError",
     "SessionError",
     "SessionExistsError",
     "SessionNotFoundError",
     "StorageError",
     "TableNotFoundError",
+    "UnreadableItemError",
     "ValidationError",
     "error_code",
     "storage_error",
@@ -86,6 +89,31 @@ class TableNotFoundError(StorageError):
         self.table_name = table_name
         self.region = region
         self.endpoint_url = endpoint_url
+
+
+class EndpointUnreachableError(StorageError):
+    """No connection could be made to the DynamoDB endpoint (after botocore's retries)."""
+
+    def __init__(self, message: str, *, endpoint_url: str | None = None) -> None:
+        super().__init__(message, code="ENDPOINT_UNREACHABLE")
+        self.endpoint_url = endpoint_url
+
+
+class CredentialsMissingError(StorageError):
+    """The AWS credential chain found no (or partial) credentials."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="NO_CREDENTIALS")
+
+
+class UnreadableItemError(StorageError):
+    """A stored item cannot be decoded. Names its key and the attribute; the item is left
+    in the table as it is."""
+
+    def __init__(self, message: str, *, key: str = "?", attribute: str = "?") -> None:
+        super().__init__(message, code="UNREADABLE_ITEM")
+        self.key = key
+        self.attribute = attribute
 
 
 class SessionNotFoundError(StorageError):

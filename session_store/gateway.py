@@ -37,10 +37,19 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
 from pynamodb.exceptions import PynamoDBException
 
 from session_store.errors import (
+    CredentialsMissingError,
+    EndpointUnreachableError,
     SessionError,
     StorageError,
     TableNotFoundError,
@@ -172,6 +181,20 @@ def translate(error: BaseException, operation: str, where: Location | None = Non
     ``from error``). The one map from DynamoDB's error codes to ours."""
     if isinstance(error, SessionError):
         return error
+    if isinstance(error, EndpointConnectionError):
+        endpoint = where.endpoint_url if where is not None else None
+        return EndpointUnreachableError(
+            f"{operation} failed: cannot reach DynamoDB at "
+            f"{endpoint or getattr(error, 'kwargs', {}).get('endpoint_url', '?')}",
+            endpoint_url=endpoint,
+        )
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return CredentialsMissingError(
+            "no AWS credentials found: configure a profile or set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(error, NoRegionError):
+        return ValidationError("no AWS region: pass region=..., or set AWS_REGION")
     code = _error_code(error)
     if code == "ResourceNotFoundException":
         if where is None:
@@ -307,22 +330,55 @@ class Gateway:
             )
 
     def batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
-        """One ``BatchWriteItem`` of at most 25 write requests, retried until all are processed.
+        """One ``BatchWriteItem`` of at most 25 write requests, retried until all are processed."""
+        table = self.table_name
+        self._until_processed(
+            "batch_write_item",
+            list(requests),
+            lambda pending: {"RequestItems": {table: pending}},
+            lambda response: response.get("UnprocessedItems", {}).get(table, []),
+        )
 
-        Unprocessed items are sent again after a jittered, growing pause; after
-        ``2 * attempts`` rounds with items still left, ``StorageError`` says how many.
+    def batch_get(self, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The items stored under ``keys`` (at most 100; strongly consistent), in no
+        particular order; absent ones are left out. ``UnprocessedKeys`` are retried."""
+        table = self.table_name
+        responses = self._until_processed(
+            "batch_get_item",
+            list(keys),
+            lambda pending: {"RequestItems": {table: {"Keys": pending, "ConsistentRead": True}}},
+            lambda response: response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", []),
+        )
+        return [
+            item for response in responses for item in response.get("Responses", {}).get(table, [])
+        ]
+
+    def _until_processed(
+        self,
+        operation: str,
+        pending: list[Any],
+        request: Callable[[list[Any]], dict[str, Any]],
+        unprocessed: Callable[[dict[str, Any]], list[Any]],
+    ) -> list[dict[str, Any]]:
+        """The one retry loop of batch requests: send ``request(pending)`` again until
+        nothing is left unprocessed; the responses, in order.
+
+        Unprocessed entries are sent again after a jittered, growing pause;
+        after ``2 * attempts`` rounds with entries still left, ``StorageError``
+        says how many. Never drops one silently.
         """
-        pending = list(requests)
+        responses = []
         delay = _BATCH_BACKOFF_START
         for _ in range(self._attempts * 2):
-            response = self._send("batch_write_item", {"RequestItems": {self.table_name: pending}})
-            pending = response.get("UnprocessedItems", {}).get(self.table_name, [])
+            response = self._send(operation, request(pending))
+            responses.append(response)
+            pending = unprocessed(response)
             if not pending:
-                return
+                return responses
             time.sleep(random.uniform(delay / 2, delay))
             delay = min(delay * 2, _BATCH_BACKOFF_CAP)
         raise StorageError(
-            f"BatchWriteItem left {len(pending)} items unprocessed after repeated retries"
+            f"{operation} left {len(pending)} item(s) unprocessed after repeated retries"
         )
 
     def transact(self, actions: Sequence[Mapping[str, Any]]) -> Outcome:

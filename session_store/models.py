@@ -46,7 +46,7 @@ from session_store.attributes import (
     JsonTextAttribute,
     NativeMapAttribute,
 )
-from session_store.errors import StorageError, ValidationError
+from session_store.errors import UnreadableItemError, ValidationError
 
 if TYPE_CHECKING:
     from session_store.gateway import Gateway
@@ -275,10 +275,15 @@ class _Codec:
         return name
 
 
-def undecodable(item: Mapping[str, Any], attribute: str, error: BaseException) -> StorageError:
+def undecodable(
+    item: Mapping[str, Any], attribute: str, error: BaseException
+) -> UnreadableItemError:
     """The error for an item that cannot be read: names its key and the attribute."""
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return StorageError(f"cannot read item {_key_text(item)}: attribute {attribute!r}: {detail}")
+    key = _key_text(item)
+    return UnreadableItemError(
+        f"cannot read item {key}: attribute {attribute!r}: {detail}", key=key, attribute=attribute
+    )
 
 
 _Domain = TypeVar("_Domain", bound=pydantic.BaseModel)

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -68,7 +67,7 @@ from session_store.cli.transfer import (
 )
 from session_store.domain import Message, Session
 from session_store.dynamodb import DynamoDBAdapter
-from session_store.errors import SessionNotFoundError, error_code, storage_error
+from session_store.errors import SessionNotFoundError
 from session_store.iam import iam_policy as build_iam_policy
 from session_store.table import ProvisionedThroughput
 from session_store.testing.moto_server import MotoServer
@@ -161,15 +160,7 @@ def _migration_notes(out: Output) -> Iterator[None]:
 
 
 def _table_exists(adapter: DynamoDBAdapter) -> bool:
-    try:
-        adapter.models.client.describe_table(TableName=adapter.config.table_name)
-    except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            return False
-        raise storage_error(error, "describe_table") from error
-    except BotoCoreError as error:
-        raise storage_error(error, "describe_table") from error
-    return True
+    return adapter.models.gateway.describe_table() is not None
 
 
 def migrate(settings: Settings, out: Output, *, status: bool = False) -> int:
@@ -585,8 +576,8 @@ def _export_to(
 
 def _item_count_estimate(adapter: DynamoDBAdapter) -> int | None:
     """The table's item count as DynamoDB last computed it (about every six hours)."""
-    described = adapter.models.client.describe_table(TableName=adapter.config.table_name)
-    return described["Table"].get("ItemCount") or None
+    described = adapter.models.gateway.describe_table()
+    return None if described is None else (described.get("ItemCount") or None)
 
 
 def export(

@@ -12,7 +12,7 @@ table, a bad id, no credentials, an unreachable endpoint) into one line;
 anything else is a bug (``main`` prints it as one line too, and its
 traceback with ``SESSION_STORE_DEBUG=1``). Messages about the table name the
 table, region and endpoint that requests actually went to, which may come
-from botocore's own configuration when no option or variable names them.
+from the environment or the AWS profile when no option names them.
 """
 
 from __future__ import annotations
@@ -25,20 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-import botocore.session
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-)
 from pynamodb.exceptions import PynamoDBException
 
+from session_store._client import has_credentials
 from session_store.cli.output import Output
 from session_store.dynamodb import DynamoDBAdapter
-from session_store.errors import SessionError, error_code
+from session_store.errors import (
+    CredentialsMissingError,
+    EndpointUnreachableError,
+    SessionError,
+    TableNotFoundError,
+)
 
 __all__ = [
     "DEFAULT_LOCAL_REGION",
@@ -118,9 +115,9 @@ class Target:
 
     @classmethod
     def of(cls, adapter: DynamoDBAdapter) -> Target:
-        """Where ``adapter`` sends its requests, as botocore resolved it."""
-        meta = adapter.models.client.meta
-        return cls(adapter.config.table_name, meta.region_name, meta.endpoint_url)
+        """Where ``adapter`` sends its requests (region and endpoint as resolved)."""
+        config = adapter.config
+        return cls(config.table_name, config.region, config.endpoint_url)
 
     def __str__(self) -> str:
         region = f"region {self.region}" if self.region else "the default region"
@@ -137,11 +134,11 @@ def _located(error: Exception, target: Target) -> CliError | None:
     for link in _chain(error):
         if isinstance(link, CliError):
             return None
-        if isinstance(link, EndpointConnectionError):
+        if isinstance(link, EndpointUnreachableError):
             return CliError(
                 f"cannot reach DynamoDB at {target.endpoint_url}: is the endpoint running?"
             )
-        if error_code(link) == "ResourceNotFoundException":
+        if isinstance(link, TableNotFoundError):
             return CliError(missing_table_message(target))
     return None
 
@@ -266,7 +263,7 @@ class Settings:
 
 def ensure_local_credentials(endpoint_url: str | None) -> None:
     """Placeholder credentials for an endpoint on this machine, when the AWS chain has none."""
-    if is_loopback(endpoint_url) and botocore.session.get_session().get_credentials() is None:
+    if is_loopback(endpoint_url) and not has_credentials():
         for name, value in LOCAL_CREDENTIALS.items():
             os.environ.setdefault(name, value)
 
@@ -287,26 +284,23 @@ def describe_error(error: BaseException, settings: Settings | None = None) -> st
     for link in chain:
         if isinstance(link, CliError):
             return str(link)
-        if isinstance(link, NoCredentialsError | PartialCredentialsError):
-            return (
-                "no AWS credentials found: configure a profile or set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY"
-            )
-        if isinstance(link, NoRegionError):
-            return "no AWS region: pass --region or set AWS_REGION"
-        if isinstance(link, EndpointConnectionError):
-            where = settings.endpoint_url or getattr(link, "kwargs", {}).get("endpoint_url", "")
+        if isinstance(link, CredentialsMissingError):
+            return str(link)
+        if isinstance(link, EndpointUnreachableError):
+            where = settings.endpoint_url or link.endpoint_url or ""
             return f"cannot reach DynamoDB at {where}: is the endpoint running?"
-        if error_code(link) == "ResourceNotFoundException":
+        if isinstance(link, TableNotFoundError):
             return missing_table_message(
-                Target(settings.table or "?", settings.effective_region, settings.endpoint_url)
+                Target(
+                    settings.table or link.table_name or "?",
+                    link.region or settings.effective_region,
+                    link.endpoint_url or settings.endpoint_url,
+                )
             )
     first = chain[0]
     if isinstance(first, SessionError):
         return str(first)
     for link in chain:
-        if isinstance(link, ClientError):
-            return f"DynamoDB refused the request: {link}"
-        if isinstance(link, BotoCoreError | PynamoDBException):
+        if isinstance(link, PynamoDBException):
             return f"DynamoDB request failed: {link}"
     return None

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -50,8 +49,9 @@ from typing import IO, Any
 from pydantic import ValidationError as PydanticValidationError
 
 from session_store import keys, models
+from session_store._expressions import Expression
 from session_store.dynamodb import DynamoDBAdapter
-from session_store.errors import SessionNotFoundError, StorageError, ValidationError
+from session_store.errors import SessionNotFoundError, ValidationError
 from session_store.limits import check_item_size
 
 __all__ = [
@@ -81,25 +81,9 @@ _SHOWN_KEY_CHARACTERS = 60
 # --- requests ---------------------------------------------------------------------
 
 
-def _send(adapter: DynamoDBAdapter, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
-    """Send one DynamoDB request (``operation`` in botocore's snake_case) on the adapter's table.
-
-    Every request of export and import goes through here.
-    """
-    response: dict[str, Any] = getattr(adapter.models.client, operation)(**request)
-    return response
-
-
 def _pages(adapter: DynamoDBAdapter, operation: str, request: dict[str, Any]) -> Iterator[Any]:
-    """The items of a query or scan, every page of it."""
-    kwargs = dict(request)
-    while True:
-        response = _send(adapter, operation, kwargs)
-        yield from response.get("Items", [])
-        last = response.get("LastEvaluatedKey")
-        if not last:
-            return
-        kwargs["ExclusiveStartKey"] = last
+    """The items of a ``"Query"`` or ``"Scan"``, every page of it (through the gateway)."""
+    return adapter.models.gateway.items(operation, request)
 
 
 # --- export -------------------------------------------------------------------------
@@ -113,16 +97,17 @@ def item_line(item: Mapping[str, Any]) -> str:
 def _session_items(adapter: DynamoDBAdapter, session_id: str) -> Iterator[dict[str, Any]]:
     """The session's item and every message item, by sort key (META before MSG#)."""
     keys.check_session_id(session_id)
+    e = Expression()
     return _pages(
         adapter,
-        "query",
-        {
-            "TableName": adapter.config.table_name,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": "PK"},
-            "ExpressionAttributeValues": {":pk": {"S": keys.session_pk(session_id)}},
-            "ConsistentRead": True,
-        },
+        "Query",
+        e.into(
+            {
+                "KeyConditionExpression": f"{e.name(models.SessionMeta.pk)} = "
+                f"{e.string(keys.session_pk(session_id))}",
+                "ConsistentRead": True,
+            }
+        ),
     )
 
 
@@ -140,7 +125,7 @@ def export_items(
     """
     chosen = list(session_ids)
     if not chosen and user_id is None:
-        yield from _pages(adapter, "scan", {"TableName": adapter.config.table_name})
+        yield from _pages(adapter, "Scan", {})
         return
     if user_id is not None:
         filters = {"user_id": user_id, "include_expired": True}
@@ -183,7 +168,8 @@ class _Line:
 
     @property
     def key(self) -> tuple[str, str]:
-        return self.item["PK"]["S"], self.item["SK"]["S"]
+        pk, sk = models.TABLE_KEY
+        return self.item[pk]["S"], self.item[sk]["S"]
 
 
 def _shown(text: str) -> str:
@@ -318,7 +304,7 @@ def _checked_message(number: int, item: dict[str, Any], session_id: str, sk: str
         raise ValueError(f"the message's id {_shown(message.id)} differs from its key's")
     encoded = models.Message.encode(message)
     check_item_size(encoded, "the message")
-    _same_keys(item, encoded, ("SK",))
+    _same_keys(item, encoded, (models.Message.sk.attr_name,))
     return _Line(number, item, ItemKind.MESSAGE, session_id, tokens=message.token_count or 0)
 
 
@@ -363,10 +349,11 @@ def check_item(item: dict[str, Any], *, raw: bool = False) -> ItemKind:
 
 
 def _checked_item(number: int, item: dict[str, Any], *, raw: bool) -> _Line:
-    if "PK" not in item or "SK" not in item:
-        raise ValueError("the item has no PK and SK")
-    pk = _check_key("PK", item["PK"], _PARTITION_KEY_MAX_BYTES)
-    sk = _check_key("SK", item["SK"], _SORT_KEY_MAX_BYTES)
+    pk_name, sk_name = models.TABLE_KEY
+    if pk_name not in item or sk_name not in item:
+        raise ValueError(f"the item has no {pk_name} and {sk_name}")
+    pk = _check_key(pk_name, item[pk_name], _PARTITION_KEY_MAX_BYTES)
+    sk = _check_key(sk_name, item[sk_name], _SORT_KEY_MAX_BYTES)
     for name, value in item.items():
         if not name:
             raise ValueError("an attribute has an empty name")
@@ -621,60 +608,20 @@ def _write_batch(adapter: DynamoDBAdapter, lines: list[_Line], result: ImportRes
                 result.others += 1
 
 
-def _until_processed(
-    adapter: DynamoDBAdapter,
-    operation: str,
-    pending: list[Any],
-    request: Callable[[list[Any]], dict[str, Any]],
-    unprocessed: Callable[[dict[str, Any]], list[Any]],
-) -> list[dict[str, Any]]:
-    """Send ``request(pending)`` again, with backoff, until nothing is left unprocessed.
-
-    The responses, in order; ``StorageError`` when retries run out.
-    """
-    responses = []
-    delay = 0.05
-    for _ in range(_MAX_BATCH_ROUNDS):
-        response = _send(adapter, operation, request(pending))
-        responses.append(response)
-        pending = unprocessed(response)
-        if not pending:
-            return responses
-        time.sleep(delay)
-        delay = min(delay * 2, 2.0)
-    raise StorageError(f"{operation} left {len(pending)} item(s) unprocessed after retries")
-
-
 def _stored_items(
     adapter: DynamoDBAdapter, item_keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """The items stored under ``item_keys`` (at most 100), by key; absent ones left out."""
     if not item_keys:
         return {}
-    table = adapter.config.table_name
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    requested = [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in item_keys]
-    for response in _until_processed(
-        adapter,
-        "batch_get_item",
-        requested,
-        lambda pending: {"RequestItems": {table: {"Keys": pending, "ConsistentRead": True}}},
-        lambda response: response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", []),
-    ):
-        for item in response.get("Responses", {}).get(table, []):
-            found[item["PK"]["S"], item["SK"]["S"]] = item
-    return found
+    pk, sk = models.TABLE_KEY
+    requested = [{pk: {"S": hash_key}, sk: {"S": sort_key}} for hash_key, sort_key in item_keys]
+    return {
+        (item[pk]["S"], item[sk]["S"]): item for item in adapter.models.gateway.batch_get(requested)
+    }
 
 
 def _put_items(adapter: DynamoDBAdapter, items: list[dict[str, Any]]) -> None:
     """Put ``items`` (at most 25, distinct keys) in one ``BatchWriteItem``, retrying the rest."""
-    if not items:
-        return
-    table = adapter.config.table_name
-    _until_processed(
-        adapter,
-        "batch_write_item",
-        [{"PutRequest": {"Item": item}} for item in items],
-        lambda pending: {"RequestItems": {table: pending}},
-        lambda response: response.get("UnprocessedItems", {}).get(table, []),
-    )
+    if items:
+        adapter.models.gateway.batch_put(items)

@@ -13,52 +13,28 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from session_store import keys, models
+from session_store._expressions import Expression
 from session_store.domain import Message
 from session_store.dynamodb import DynamoDBAdapter
-from session_store.errors import SessionError, StorageError
+from session_store.errors import UnreadableItemError
 
 __all__ = ["UnreadableItemError", "is_unreadable", "readable_messages"]
 
 logger: Final = logging.getLogger("session_store.integrations")
 
-_MESSAGE_PREFIX: Final = "MSG#"
-
-
-class UnreadableItemError(StorageError):
-    """A stored message cannot be decoded; it was left in the table as it is."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="UNREADABLE_ITEM")
-
 
 def is_unreadable(error: BaseException) -> bool:
-    """Whether ``error`` comes from decoding a stored item, not from a failed request.
-
-    The adapter reports an item it cannot decode as a ``StorageError`` without
-    a botocore cause (or, in older versions, as the decoder's own
-    ``ValueError``/``TypeError``/``KeyError``).
-    """
-    if isinstance(error, UnreadableItemError):
-        return True
-    if isinstance(error, SessionError):
-        return type(error) is StorageError and not isinstance(
-            error.__cause__, ClientError | BotoCoreError
-        )
-    return isinstance(error, ValueError | TypeError | KeyError)
+    """Whether ``error`` comes from decoding a stored item, not from a failed request."""
+    return isinstance(error, UnreadableItemError)
 
 
 def _decoded(item: Mapping[str, Any], session_id: str) -> Message | None:
     try:
         return models.Message.decode(item)
-    except Exception as error:
-        if not is_unreadable(error):
-            raise
-        sort_key = item.get("SK", {}).get("S", "?")
+    except UnreadableItemError as error:
         logger.warning(
-            "skipped an unreadable message %r of session %r: %s", sort_key, session_id, error
+            "skipped an unreadable message %s of session %r: %s", error.key, session_id, error
         )
         return None
 
@@ -72,31 +48,22 @@ def readable_messages(
     page at a time, until ``n`` decode). The slow path of a history that holds
     an unreadable item: every read is strongly consistent, as the adapter's.
     """
-    request: dict[str, Any] = {
-        "TableName": adapter.config.table_name,
-        "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :msg)",
-        "ExpressionAttributeNames": {"#pk": "PK", "#sk": "SK"},
-        "ExpressionAttributeValues": {
-            ":pk": {"S": keys.session_pk(session_id)},
-            ":msg": {"S": _MESSAGE_PREFIX},
-        },
-        "ConsistentRead": True,
-        "ScanIndexForward": newest is None,
-    }
+    e = Expression()
+    message = models.Message
+    request = e.into(
+        {
+            "KeyConditionExpression": f"{e.name(message.pk)} = "
+            f"{e.string(keys.session_pk(session_id))} AND begins_with({e.name(message.sk)}, "
+            f"{e.string(keys.MESSAGE_PREFIX)})",
+            "ConsistentRead": True,
+            "ScanIndexForward": newest is None,
+        }
+    )
     found: list[Message] = []
-    client = adapter.models.client
-    try:
-        while newest is None or len(found) < newest:
-            page = client.query(**request)
-            for item in page.get("Items", []):
-                message = _decoded(item, session_id)
-                if message is not None:
-                    found.append(message)
-                    if newest is not None and len(found) == newest:
-                        break
-            if "LastEvaluatedKey" not in page:
+    for item in adapter.models.gateway.items("Query", request):
+        decoded = _decoded(item, session_id)
+        if decoded is not None:
+            found.append(decoded)
+            if newest is not None and len(found) == newest:
                 break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    except (ClientError, BotoCoreError) as error:
-        raise StorageError(f"reading the messages of session {session_id!r} failed") from error
     return found if newest is None else found[::-1]

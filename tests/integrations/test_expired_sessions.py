@@ -26,11 +26,6 @@ from session_store import DynamoDBAdapter, TableConfig
 from session_store.integrations.langchain import DynamoDBChatMessageHistory
 from session_store.integrations.openai_agents import DynamoDBSession
 
-NEEDS_INCARNATIONS = pytest.mark.xfail(
-    strict=True,
-    reason="needs create_session to replace an expired session with a new incarnation",
-)
-
 
 class Clock:
     def __init__(self) -> None:
@@ -85,7 +80,6 @@ def test_an_expired_agents_session_reads_as_empty(
     assert len(ttl_adapter.get_messages(session.session_id)) == 2  # pop_item removed nothing
 
 
-@NEEDS_INCARNATIONS
 def test_an_expired_agents_session_starts_again_on_the_next_write(
     ttl_adapter: DynamoDBAdapter, clock: Clock
 ) -> None:
@@ -113,7 +107,6 @@ def test_an_expired_langchain_history_reads_as_empty(
     assert asyncio.run(history.aget_messages()) == []
 
 
-@NEEDS_INCARNATIONS
 def test_an_expired_langchain_history_starts_again_on_the_next_write(
     ttl_adapter: DynamoDBAdapter, clock: Clock
 ) -> None:

@@ -11,7 +11,6 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -45,7 +44,6 @@ from session_store import (
     DynamoDBAdapter,
     MemoryAdapter,
     Message,
-    SessionNotFoundError,
     StorageAdapter,
     ToolCall,
     ToolResult,
@@ -514,16 +512,6 @@ def test_a_concurrent_creator_winning_the_race_is_fine(adapter: DynamoDBAdapter)
     assert session is not None
     assert (session.user_id, session.message_count) == ("first", 1)
     assert history.messages == [HumanMessage("hi")]
-
-
-def test_an_expired_session_is_not_revived(adapter: DynamoDBAdapter) -> None:
-    session = adapter.create_session(
-        {"status": "active", "expires_at": datetime.now(UTC) - timedelta(minutes=1)}
-    )
-    history = DynamoDBChatMessageHistory(session.id, adapter)
-    with pytest.raises(SessionNotFoundError):
-        history.add_message(HumanMessage("hello?"))
-    assert adapter.get_messages(session.id) == []
 
 
 def test_clear_empties_the_history_and_keeps_the_session(adapter: DynamoDBAdapter) -> None:
