@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import Any, Self, cast
 
 from botocore import xform_name
 from botocore.awsrequest import AWSResponse
@@ -47,9 +47,8 @@ from benchmarks.seeding import MESSAGE, seed_session, seed_sessions
 from benchmarks.sizes import Sizes
 from session_store import models
 from session_store.dynamodb import DynamoDBAdapter
-
-if TYPE_CHECKING:
-    from session_store.table import BoundModels
+from session_store.gateway import Gateway
+from session_store.table import BoundModels
 
 __all__ = ["CASES", "TARGET_RATIO", "OverheadResult", "measure_overhead", "profile_case"]
 
@@ -208,13 +207,17 @@ class _StubModels:
 
     client: _StubClient
     config: Any
+    gateway: Gateway
 
 
 @contextmanager
 def _without_botocore(adapter: DynamoDBAdapter, exchanges: list[Exchange]) -> Iterator[None]:
-    """The adapter's own code alone: botocore replaced by a stub returning parsed responses."""
+    """The adapter's own code alone: botocore replaced by a stub returning parsed responses
+    (the gateway is the adapter's own, sending to the stub)."""
     real = adapter.models
-    adapter.models = cast("BoundModels", _StubModels(_StubClient(exchanges), real.config))
+    stub = _StubClient(exchanges)
+    gateway = Gateway(lambda: stub, real.gateway.where, attempts=real.config.retry.max_attempts)
+    adapter.models = cast("BoundModels", _StubModels(stub, real.config, gateway))
     try:
         yield
     finally:

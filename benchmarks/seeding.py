@@ -22,6 +22,7 @@ from session_store._time import utc_now
 from session_store.domain import Message, MessageRole, Session, SessionStatus
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.ids import new_message_id
+from session_store.planning import new_session_item
 
 __all__ = [
     "MESSAGE",
@@ -156,7 +157,8 @@ def seed_sessions(
             created_at=start + timedelta(milliseconds=index),
             expires_at=expires_at,
         )
-        items.append(models.SessionMeta.from_domain(session).serialize())
+        # As create_session writes it, write-token list included.
+        items.append(new_session_item(session, uuid.uuid4().hex))
         ids, message_items = _message_items(session.id, messages_each)
         items.extend(message_items)
         seeded.append(SeededSession(session.id, ids))

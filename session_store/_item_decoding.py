@@ -162,10 +162,9 @@ def _message_fields(item: Mapping[str, Any]) -> dict[str, Any]:
 def decode_message(item: Mapping[str, Any]) -> domain.Message:
     """Exactly ``models.Message.decode(item)``, faster."""
     try:
-        fields = _message_fields(item)
-    except Exception:  # whatever the fast path trips on, the models decide
+        return domain.Message.model_validate(_message_fields(item))
+    except Exception:  # whatever the fast path trips on, the models decide (and name it)
         return models.Message.decode(item)
-    return domain.Message.model_validate(fields)
 
 
 _MESSAGE_LIST: Final = TypeAdapter(list[domain.Message])
@@ -220,10 +219,9 @@ def _session_fields(item: Mapping[str, Any]) -> dict[str, Any]:
 def decode_session(item: Mapping[str, Any]) -> domain.Session:
     """Exactly ``models.SessionMeta.decode(item)``, faster."""
     try:
-        fields = _session_fields(item)
-    except Exception:  # whatever the fast path trips on, the models decide
+        return domain.Session.model_validate(_session_fields(item))
+    except Exception:  # whatever the fast path trips on, the models decide (and name it)
         return models.SessionMeta.decode(item)
-    return domain.Session.model_validate(fields)
 
 
 _SESSION_LIST: Final = TypeAdapter(list[domain.Session])

@@ -182,10 +182,11 @@ def translate(error: BaseException, operation: str, where: Location | None = Non
     if isinstance(error, SessionError):
         return error
     if isinstance(error, EndpointConnectionError):
-        endpoint = where.endpoint_url if where is not None else None
+        endpoint = (where.endpoint_url if where is not None else None) or getattr(
+            error, "kwargs", {}
+        ).get("endpoint_url")
         return EndpointUnreachableError(
-            f"{operation} failed: cannot reach DynamoDB at "
-            f"{endpoint or getattr(error, 'kwargs', {}).get('endpoint_url', '?')}",
+            f"{operation} failed: cannot reach DynamoDB at {endpoint or '?'}",
             endpoint_url=endpoint,
         )
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
@@ -235,11 +236,18 @@ class Gateway:
         return self._client()
 
     def _send(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
-        method = getattr(self._client(), operation)
+        client = self._client()
         try:
-            return cast("dict[str, Any]", method(**request))
+            return cast("dict[str, Any]", getattr(client, operation)(**request))
         except (ClientError, BotoCoreError) as error:
-            raise translate(error, operation, self.where) from error
+            raise translate(error, operation, self._resolved(client)) from error
+
+    def _resolved(self, client: Any) -> Location:
+        """``where``, with the endpoint botocore resolved when none was configured."""
+        if self.where.endpoint_url is not None:
+            return self.where
+        endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
+        return Location(self.where.table_name, self.where.region, endpoint)
 
     # --- reads ----------------------------------------------------------------
 
@@ -395,14 +403,15 @@ class Gateway:
             {kind: {"TableName": self.table_name, **body} for kind, body in action.items()}
             for action in actions
         ]
+        client = self._client()
         delay = _BACKOFF_START
         for attempt in range(self._attempts):
             try:
-                self._client().transact_write_items(TransactItems=items)
+                client.transact_write_items(TransactItems=items)
                 return Outcome()
             except (ClientError, BotoCoreError) as error:
                 if _error_code(error) != "TransactionCanceledException":
-                    raise translate(error, "TransactWriteItems", self.where) from error
+                    raise translate(error, "TransactWriteItems", self._resolved(client)) from error
                 outcome = Outcome(tuple(_reasons(error)))
                 codes = {reason.code for reason in outcome.reasons}
                 if Code.CONFLICT in codes and attempt + 1 < self._attempts:

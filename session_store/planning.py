@@ -29,9 +29,17 @@ from session_store import keys
 from session_store._expressions import Expression
 from session_store._time import format_iso, from_epoch_seconds, to_epoch_seconds
 from session_store.counters import message_items, recount_session
+from session_store.domain import Session
 from session_store.errors import SessionNotFoundError, StorageError, ValidationError
 from session_store.gateway import Gateway
-from session_store.models import TABLE_KEY, Message, SessionMeta, key_of, number_of
+from session_store.models import (
+    TABLE_KEY,
+    WRITE_TOKEN_SLOTS,
+    Message,
+    SessionMeta,
+    key_of,
+    number_of,
+)
 
 __all__ = [
     "RACE_ATTEMPTS",
@@ -40,6 +48,7 @@ __all__ = [
     "delete_session_messages",
     "expired_by",
     "incarnation_end",
+    "new_session_item",
     "not_expired",
     "remove_as_read",
     "save_message_counted",
@@ -50,6 +59,16 @@ RACE_ATTEMPTS = 64
 """Reads a remove-as-read loop makes before giving up: each lost race means another writer
 deleted or changed the message."""
 _LAST_MILLISECOND = timedelta(milliseconds=999)
+
+
+def new_session_item(session: Session, token: str) -> dict[str, Any]:
+    """The item ``create_session`` writes for ``session``: its encoding, and the write-token
+    list (``SessionMeta.write_tokens``) holding ``token``."""
+    item = SessionMeta.encode(session)
+    item[SessionMeta.write_tokens.attr_name] = {
+        "L": [{"S": token}] + [{"S": ""}] * (WRITE_TOKEN_SLOTS - 1)
+    }
+    return item
 
 
 def not_expired(e: Expression, now: datetime) -> str:

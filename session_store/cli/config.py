@@ -116,8 +116,8 @@ class Target:
     @classmethod
     def of(cls, adapter: DynamoDBAdapter) -> Target:
         """Where ``adapter`` sends its requests (region and endpoint as resolved)."""
-        config = adapter.config
-        return cls(config.table_name, config.region, config.endpoint_url)
+        meta = adapter.models.client.meta
+        return cls(adapter.config.table_name, meta.region_name, meta.endpoint_url)
 
     def __str__(self) -> str:
         region = f"region {self.region}" if self.region else "the default region"

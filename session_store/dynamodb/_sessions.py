@@ -47,6 +47,7 @@ from session_store.planning import (
     delete_session_messages,
     expired_by,
     incarnation_end,
+    new_session_item,
     not_expired,
 )
 
@@ -94,8 +95,7 @@ class SessionMethods(AdapterCore):
             {**fields, "id": session_id, "created_at": now, "last_activity_at": now, "version": 1}
         )
         token = _new_token()
-        item = models.SessionMeta.encode(session)
-        item[_TOKENS] = {"L": [{"S": token}] + [{"S": ""}] * (WRITE_TOKEN_SLOTS - 1)}
+        item = new_session_item(session, token)
         check_item_size(item, f"session {session_id!r}")
         e = Expression()
         request = e.into(

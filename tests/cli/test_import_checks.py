@@ -74,7 +74,7 @@ def test_sessions_messages_and_migration_records_by_their_keys() -> None:
         ({"PK": {"S": "SESSION#x"}, "SK": {"S": "OTHER"}}, "neither a session nor a message"),
         (_session(PK={"S": "SESSION#" + "x" * 2041}), "PK is 2049 bytes long"),
         (_session(id={"S": "s-2"}), "the session's id 's-2' differs from its key's"),
-        (_session(status={"S": "bogus"}), "status: Input should be 'active'"),
+        (_session(status={"S": "bogus"}), "attribute 'status': Input should be 'active'"),
         (_session(GSI1PK={"S": "USER#someone-else"}), "GSI1PK is 'USER#someone-else' where"),
         (_session(GSI1PK=None), "GSI1PK is 'nothing' where its fields say 'USER#u-1'"),
         (_session(GSI2SK={"S": "STATUS#paused"}), "GSI2SK is 'STATUS#paused'"),
@@ -91,7 +91,7 @@ def test_sessions_messages_and_migration_records_by_their_keys() -> None:
         (_message(sessionId={"S": "s-2"}), "the message's sessionId 's-2' differs"),
         (_message(id={"S": "another"}), "the message's id 'another' differs from its key's"),
         (_message(createdAt={"S": "2026-11-24T13:08:54.000Z"}), "SK is 'MSG#2026-11-24T13:08"),
-        (_message(role={"S": "robot"}), "role: Input should be 'user'"),
+        (_message(role={"S": "robot"}), "attribute 'role': Input should be 'user'"),
         (_message(SK={"S": "MSG#nothing"}), "not a message sort key"),
     ],
 )

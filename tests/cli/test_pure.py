@@ -21,11 +21,11 @@ from session_store.cli.config import is_loopback
 from session_store.cli.schema import cloudformation_template, render_schema, to_yaml
 from session_store.errors import (
     ConcurrencyError,
+    SessionError,
     SessionNotFoundError,
-    StorageError,
     ValidationError,
-    storage_error,
 )
+from session_store.gateway import translate
 from session_store.table import ProvisionedThroughput, table_definition
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -87,11 +87,11 @@ def _client_error(code: str, message: str = "boom") -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": message}}, "Query")
 
 
-def _wrapped(cause: BaseException) -> StorageError:
-    """A StorageError with ``cause`` as ``__cause__``, as the adapter raises it."""
+def _wrapped(cause: BaseException) -> SessionError:
+    """The error the adapter raises for ``cause`` (its gateway's map), ``cause`` kept."""
     try:
-        raise storage_error(cause, "list sessions") from cause
-    except StorageError as error:
+        raise translate(cause, "list sessions") from cause
+    except SessionError as error:
         return error
 
 
@@ -103,7 +103,7 @@ def _wrapped(cause: BaseException) -> StorageError:
         (ConcurrencyError("s", 1, 2), "expected version 1, found version 2"),
         (CliError("no table given"), "no table given"),
         (_wrapped(NoCredentialsError()), "no AWS credentials found"),
-        (_wrapped(NoRegionError()), "no AWS region: pass --region"),
+        (_wrapped(NoRegionError()), "no AWS region"),
         (
             _wrapped(EndpointConnectionError(endpoint_url="http://127.0.0.1:1")),
             "cannot reach DynamoDB at http://127.0.0.1:1",
@@ -113,7 +113,6 @@ def _wrapped(cause: BaseException) -> StorageError:
             "table 't' in the default region at the default endpoint does not exist",
         ),
         (_wrapped(_client_error("AccessDeniedException", "no")), "AccessDeniedException: no"),
-        (_client_error("AccessDeniedException", "no"), "DynamoDB refused the request"),
     ],
 )
 def test_expected_failures_are_one_line(error: BaseException, expected: str) -> None:

@@ -82,7 +82,11 @@ def test_export_then_import_reproduces_every_item(
     copied = target.get_session("a-1")
     assert copied == adapter.get_session("a-1")
     assert copied is not None
-    assert (copied.version, copied.message_count, copied.token_count) == (2, 1, 2)
+    assert (copied.version, copied.message_count, copied.token_count) == (
+        3,
+        1,
+        2,
+    )  # create, append, update
     assert target.get_messages("a-2") == adapter.get_messages("a-2")
 
     # Importing again changes nothing, and writes nothing.

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
 
 from session_store.errors import (
     ConcurrencyError,
+    CredentialsMissingError,
+    EndpointUnreachableError,
     MessageNotFoundError,
     SessionError,
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
+    TableNotFoundError,
     ValidationError,
-    error_code,
-    storage_error,
 )
+from session_store.gateway import ConditionFailed, Location, aws_code, translate
 
 
 @pytest.mark.parametrize(
@@ -156,6 +163,9 @@ def client_error(code: str, message: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": message}}, "PutItem")
 
 
+WHERE = Location("t", "us-east-1", "http://localhost:8000")
+
+
 @pytest.mark.parametrize(
     ("exc", "code"),
     [
@@ -165,31 +175,51 @@ def client_error(code: str, message: str) -> ClientError:
         ),
         (client_error("ResourceNotFoundException", "no table"), "ResourceNotFoundException"),
         (ConnectionError("reset"), None),
-        (ValueError("not from AWS"), None),
     ],
 )
-def test_error_code(exc: BaseException, code: str | None) -> None:
-    assert error_code(exc) == code
+def test_the_aws_code_stays_reachable(exc: BaseException, code: str | None) -> None:
+    with pytest.raises(SessionError) as raised:
+        raise translate(exc, "put_item", WHERE) from exc
+    assert aws_code(raised.value) == code
+    assert raised.value.__cause__ is exc
 
 
 @pytest.mark.parametrize(
-    ("exc", "fragments"),
+    ("exc", "kind", "fragments"),
     [
         (
             client_error("InternalServerError", "try again"),
+            StorageError,
             ["put_item failed", "InternalServerError", "try again"],
         ),
         (
             client_error("ResourceNotFoundException", "Requested resource not found"),
-            ["put_item failed", "does not exist", "ResourceNotFoundException"],
+            TableNotFoundError,
+            ["put_item failed", "'t'", "us-east-1", "http://localhost:8000", "does not exist"],
         ),
-        (ConnectionError("connection reset"), ["put_item failed", "ConnectionError", "reset"]),
+        (client_error("ConditionalCheckFailedException", "no"), ConditionFailed, []),
+        (
+            EndpointConnectionError(endpoint_url="http://localhost:8000"),
+            EndpointUnreachableError,
+            ["cannot reach DynamoDB at http://localhost:8000"],
+        ),
+        (NoCredentialsError(), CredentialsMissingError, ["no AWS credentials found"]),
+        (NoRegionError(), ValidationError, ["no AWS region", "AWS_REGION"]),
+        (ConnectionError("connection reset"), StorageError, ["put_item failed", "reset"]),
     ],
 )
-def test_storage_error_for_a_failure(exc: BaseException, fragments: list[str]) -> None:
-    error = storage_error(exc, "put_item")
-    assert type(error) is StorageError
-    assert error.code == "STORAGE_ERROR"
-    assert error.adapter == "dynamodb"
+def test_one_map_from_dynamodb_failures(
+    exc: BaseException, kind: type[SessionError], fragments: list[str]
+) -> None:
+    error = translate(exc, "put_item", WHERE)
+    assert type(error) is kind
     for fragment in fragments:
         assert fragment in error.message
+    if isinstance(error, StorageError):
+        assert error.adapter == "dynamodb"
+    if isinstance(error, TableNotFoundError):
+        assert (error.table_name, error.region, error.endpoint_url) == (
+            "t",
+            "us-east-1",
+            "http://localhost:8000",
+        )
