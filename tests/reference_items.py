@@ -15,6 +15,8 @@ from typing import Any
 _REPO = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = _REPO.parent / "shared" / "interop" / "reference-items.json"
 COPIED_REFERENCE = _REPO / "tests" / "data" / "reference-items.json"
+SHARED_VARIANTS = _REPO.parent / "shared" / "interop" / "reference-variants.json"
+COPIED_VARIANTS = _REPO / "tests" / "data" / "reference-variants.json"
 
 WRITTEN_WHEN_MISSING = frozenset({"version", "tokenCount", "messageCount"})
 """Session attributes we always write and the reference may omit; ours must then be 0."""
@@ -35,6 +37,18 @@ def load_reference() -> dict[str, Any]:
 REFERENCE = load_reference()
 SESSIONS: list[dict[str, Any]] = REFERENCE["sessions"]
 MESSAGES: list[dict[str, Any]] = REFERENCE["messages"]
+
+
+def load_variants() -> list[dict[str, Any]]:
+    """What the TypeScript side writes beyond a plain create/add (its ``updateSession``, and
+    ``SessionManager``): cases with a raw ``item`` and the ``expected`` fields it reads as."""
+    path = SHARED_VARIANTS if SHARED_VARIANTS.is_file() else COPIED_VARIANTS
+    with path.open(encoding="utf-8") as handle:
+        cases: list[dict[str, Any]] = json.load(handle)["cases"]
+    return cases
+
+
+VARIANTS = load_variants()
 
 
 def assert_same_encoding(

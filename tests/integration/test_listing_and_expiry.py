@@ -457,3 +457,18 @@ def test_empty_strict_ranges_return_nothing(timed: DynamoDBAdapter, clock: list[
             == []
         )
     assert log.total == 0
+
+
+def test_both_index_listings_read_in_the_typescript_adapters_order(
+    adapter: DynamoDBAdapter,
+) -> None:
+    # Both indexes are queried newest first / descending (ScanIndexForward false), as the
+    # TypeScript adapter queries them: by user, newest first; by agent, by status descending.
+    made = [
+        adapter.create_session({"status": status, "user_id": "u", "active_agent_id": "a"})
+        for status in ("completed", "active", "paused")
+    ]
+    by_user = adapter.list_sessions({"user_id": "u"})
+    assert [session.id for session in by_user] == [session.id for session in reversed(made)]
+    by_agent = adapter.list_sessions({"active_agent_id": "a"})
+    assert [session.status.value for session in by_agent] == ["paused", "completed", "active"]
