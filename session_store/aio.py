@@ -64,7 +64,6 @@ import itertools
 import threading
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterator,
     Callable,
     Generator,
     Iterator,
@@ -72,11 +71,10 @@ from collections.abc import (
     Sequence,
 )
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, ParamSpec, TypeVar, Unpack
 
-from session_store._time import utc_now
 from session_store.domain import (
     HealthStatus,
     Message,
@@ -89,20 +87,12 @@ from session_store.domain import (
     SessionFilters,
     SessionUpdate,
 )
-from session_store.dynamodb import DEFAULT_CURSOR_SECRET, DynamoDBAdapter
+from session_store.dynamodb import DynamoDBAdapter
+from session_store.dynamodb._core import AdapterOptions
 from session_store.errors import ValidationError
-from session_store.protocol import (
-    FiltersInput,
-    MessageInput,
-    MessageUpdateInput,
-    QueryInput,
-    SessionInput,
-    SessionUpdateInput,
-)
+from session_store.protocol import AsyncStorageAdapter
 from session_store.table import (
     BoundModels,
-    ProvisionedThroughput,
-    RetryPolicy,
     TableConfig,
 )
 
@@ -115,58 +105,6 @@ DEFAULT_PAGE_SIZE = 50
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-
-@runtime_checkable
-class AsyncStorageAdapter(Protocol):
-    """``StorageAdapter`` as coroutines; the iterators are async iterators."""
-
-    async def create_session(self, data: SessionInput) -> Session: ...
-    async def get_session(self, session_id: str) -> Session | None: ...
-    async def update_session(
-        self, session_id: str, updates: SessionUpdateInput, *, expected_version: int | None = None
-    ) -> Session: ...
-    async def delete_session(self, session_id: str) -> None: ...
-    async def list_sessions(self, filters: FiltersInput = None) -> list[Session]: ...
-    def iter_sessions(self, filters: FiltersInput = None) -> AsyncIterator[Session]: ...
-    async def list_sessions_page(
-        self, filters: FiltersInput = None, *, cursor: str | None = None, page_size: int = 50
-    ) -> Page[Session]: ...
-    async def add_message(self, session_id: str, data: MessageInput) -> Message: ...
-    async def add_messages(
-        self, session_id: str, messages: Sequence[MessageInput]
-    ) -> list[Message]: ...
-    async def get_messages(self, session_id: str, query: QueryInput = None) -> list[Message]: ...
-    def iter_messages(
-        self, session_id: str, query: QueryInput = None
-    ) -> AsyncIterator[Message]: ...
-    async def get_messages_page(
-        self,
-        session_id: str,
-        query: QueryInput = None,
-        *,
-        cursor: str | None = None,
-        page_size: int = 50,
-    ) -> Page[Message]: ...
-    async def update_message(
-        self, session_id: str, message_id: str, updates: MessageUpdateInput
-    ) -> Message: ...
-    async def delete_message(self, session_id: str, message_id: str) -> None: ...
-    async def pop_message(self, session_id: str) -> Message | None: ...
-    async def delete_all_messages(self, session_id: str) -> None: ...
-    async def get_context_window(
-        self, session_id: str, max_tokens: int, *, reserve_tokens: int = 0
-    ) -> list[Message]: ...
-    async def get_expired_sessions(self, before: datetime) -> list[str]: ...
-    async def sweep_expired(
-        self,
-        before: datetime | None = None,
-        *,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> int: ...
-    async def recount(self, session_id: str) -> Session: ...
-    async def health(self) -> HealthStatus: ...
-    async def close(self) -> None: ...
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -213,32 +151,39 @@ class AsyncDynamoDBAdapter:
 
     def __init__(
         self,
-        table_name: str,
+        table: str | DynamoDBAdapter,
         *,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        session_ttl: timedelta | None = None,
-        retry: RetryPolicy | None = None,
-        provisioned: ProvisionedThroughput | None = None,
-        stream: bool = False,
-        cursor_secret: bytes = DEFAULT_CURSOR_SECRET,
-        clock: Callable[[], datetime] = utc_now,
-        max_workers: int = DEFAULT_MAX_WORKERS,
+        max_workers: int | None = None,
+        close_adapter: bool | None = None,
+        **options: Unpack[AdapterOptions],
     ) -> None:
-        workers = _positive_int(max_workers, "max_workers")
-        adapter = DynamoDBAdapter(
-            table_name,
-            region=region,
-            endpoint_url=endpoint_url,
-            session_ttl=session_ttl,
-            retry=retry,
-            provisioned=provisioned,
-            stream=stream,
-            cursor_secret=cursor_secret,
-            clock=clock,
-            max_pool_connections=workers,
+        """``table``: a table name (with ``DynamoDBAdapter``'s keyword ``options``), or a
+        ``DynamoDBAdapter`` to wrap (it stays usable on its own).
+
+        ``max_workers`` defaults to 16 for a table name, and to the wrapped
+        adapter's ``config.max_pool_connections`` (whose pool is left as it is:
+        give it at least ``max_workers`` connections). ``close()`` closes the
+        sync adapter this one made; a wrapped one only with ``close_adapter=True``.
+        """
+        if isinstance(table, DynamoDBAdapter):
+            if options:
+                raise ValidationError(
+                    f"options {sorted(options)} configure a new adapter, not a wrapped one"
+                )
+            workers = _positive_int(
+                table.config.max_pool_connections if max_workers is None else max_workers,
+                "max_workers",
+            )
+            self._setup(table, workers, close_adapter=bool(close_adapter))
+            return
+        workers = _positive_int(
+            DEFAULT_MAX_WORKERS if max_workers is None else max_workers, "max_workers"
         )
-        self._setup(adapter, workers, close_adapter=True)
+        options.setdefault("max_pool_connections", workers)
+        adapter = DynamoDBAdapter(table, **options)
+        self._setup(
+            adapter, workers, close_adapter=True if close_adapter is None else close_adapter
+        )
 
     @classmethod
     def from_sync(
@@ -248,22 +193,10 @@ class AsyncDynamoDBAdapter:
         max_workers: int | None = None,
         close_adapter: bool = False,
     ) -> AsyncDynamoDBAdapter:
-        """Wrap an existing ``DynamoDBAdapter`` (it stays usable on its own).
-
-        ``max_workers`` defaults to the adapter's ``config.max_pool_connections``;
-        the adapter's connection pool is left as it is, so give it at least
-        ``max_workers`` connections. ``close()`` closes the wrapped adapter
-        only with ``close_adapter=True``.
-        """
+        """``AsyncDynamoDBAdapter(adapter, ...)``: wrap an existing ``DynamoDBAdapter``."""
         if not isinstance(adapter, DynamoDBAdapter):
             raise ValidationError(f"expected a DynamoDBAdapter, got {type(adapter).__name__}")
-        workers = _positive_int(
-            adapter.config.max_pool_connections if max_workers is None else max_workers,
-            "max_workers",
-        )
-        made = cls.__new__(cls)
-        made._setup(adapter, workers, close_adapter=close_adapter)
-        return made
+        return cls(adapter, max_workers=max_workers, close_adapter=close_adapter)
 
     def _setup(self, adapter: DynamoDBAdapter, workers: int, *, close_adapter: bool) -> None:
         self._sync = adapter

@@ -40,7 +40,7 @@ __all__ = [
     "wait_until_active",
 ]
 
-TTL_ATTRIBUTE = "ttl"
+TTL_ATTRIBUTE = models.SessionMeta.ttl.attr_name
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
 

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 from pynamodb.exceptions import PynamoDBException
 
-from session_store._client import has_credentials
+from session_store._client import REGION_VARIABLES, has_credentials
 from session_store.cli.output import Output
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import (
@@ -56,7 +56,6 @@ __all__ = [
 
 TABLE_VARIABLE = "SESSION_STORE_TABLE"
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
-REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 DEFAULT_LOCAL_REGION = "us-east-1"
 """The region used for an endpoint on this machine when none is configured."""
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}

@@ -278,14 +278,18 @@ def _checked_session(number: int, item: dict[str, Any], session_id: str) -> _Lin
         keys.check_agent_id(session.active_agent_id)
     encoded = models.SessionMeta.encode(session)
     check_item_size(encoded, "the session")  # text decoded from JSON attributes, as the API checks
-    _same_keys(item, encoded, ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"))
+    _same_keys(item, encoded, (*models.USER_INDEX_KEY[2:], *models.AGENT_INDEX_KEY[2:]))
     return _Line(
         number,
         item,
         ItemKind.SESSION,
         session_id,
-        claimed_messages=session.message_count if "messageCount" in item else None,
-        claimed_tokens=session.token_count if "tokenCount" in item else None,
+        claimed_messages=(
+            session.message_count if models.SessionMeta.message_count.attr_name in item else None
+        ),
+        claimed_tokens=(
+            session.token_count if models.SessionMeta.token_count.attr_name in item else None
+        ),
     )
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import Any, Self, TypedDict
 
 from session_store import keys, models
 from session_store._time import utc_now
@@ -27,6 +27,7 @@ from session_store.gateway import Gateway, aws_code
 from session_store.migrations import migrate
 from session_store.planning import delete_session_messages
 from session_store.table import (
+    TTL_ATTRIBUTE,
     BoundModels,
     ProvisionedThroughput,
     RetryPolicy,
@@ -45,6 +46,21 @@ _FILTERED_LIMIT_CAP = 10_000
 """Largest Limit of a filtered page: beyond it, 1 MB pages are the bound anyway."""
 CONTEXT_PAGE = 100
 """Items evaluated per page by the newest-first read of ``get_context_window``."""
+
+
+class AdapterOptions(TypedDict, total=False):
+    """``DynamoDBAdapter``'s keyword options, declared once: the async adapter takes the
+    same (``AsyncDynamoDBAdapter(table_name, **options)``)."""
+
+    region: str | None
+    endpoint_url: str | None
+    session_ttl: timedelta | None
+    retry: RetryPolicy | None
+    provisioned: ProvisionedThroughput | None
+    stream: bool
+    cursor_secret: bytes
+    clock: Callable[[], datetime]
+    max_pool_connections: int
 
 
 def decode_session(item: Mapping[str, Any]) -> Session:
@@ -291,7 +307,7 @@ class AdapterCore:
         problems += [f"{name} {state}" for name, state in indexes.items() if state != "ACTIVE"]
         if table.get("TableStatus") != "ACTIVE":
             problems.append(f"table {table.get('TableStatus')}")
-        if ttl.get("TimeToLiveStatus") != "ENABLED" or ttl.get("AttributeName") != "ttl":
+        if ttl.get("TimeToLiveStatus") != "ENABLED" or ttl.get("AttributeName") != TTL_ATTRIBUTE:
             problems.append("TTL not enabled on 'ttl'")
         if problems:
             details["problems"] = problems

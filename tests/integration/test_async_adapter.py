@@ -26,6 +26,7 @@ from session_store import (
     ValidationError,
 )
 from session_store.aio import DEFAULT_MAX_WORKERS, AsyncDynamoDBAdapter, AsyncStorageAdapter
+from session_store.dynamodb._core import AdapterOptions
 from session_store.testing.backends import Backend
 from session_store.testing.requests import count_requests
 
@@ -83,12 +84,13 @@ def test_it_mirrors_the_sync_adapter() -> None:
         for parameter in sync_parameters.values():
             assert async_parameters[parameter.name].kind == parameter.kind, (name, parameter)
             assert async_parameters[parameter.name].default == parameter.default, (name, parameter)
-    constructor = dict(inspect.signature(AsyncDynamoDBAdapter.__init__).parameters)
-    assert constructor.pop("max_workers").default == DEFAULT_MAX_WORKERS
-    sync_constructor = dict(inspect.signature(DynamoDBAdapter.__init__).parameters)
-    # The async adapter sizes its connection pool from max_workers.
-    sync_constructor.pop("max_pool_connections")
-    assert constructor == sync_constructor
+    # The constructor takes DynamoDBAdapter's options as declared once (AdapterOptions,
+    # checked against the sync signature below), sized by max_workers (16 by default).
+    constructor = inspect.signature(AsyncDynamoDBAdapter.__init__).parameters
+    assert constructor["options"].kind is inspect.Parameter.VAR_KEYWORD
+    assert AsyncDynamoDBAdapter("t-async-defaults", region="us-east-1").max_workers == (
+        DEFAULT_MAX_WORKERS
+    )
     for name in vars(StorageAdapter):
         if not name.startswith("_"):
             assert name in vars(AsyncStorageAdapter), name
@@ -421,3 +423,21 @@ def test_async_iteration_walks_every_page(aio: AsyncDynamoDBAdapter, backend: Ba
         assert limited == (await aio.list_sessions())[3:8]
 
     asyncio.run(run())
+
+
+def test_the_options_are_declared_once() -> None:
+    # AdapterOptions lists DynamoDBAdapter's keyword options; the async adapter takes them.
+    parameters = inspect.signature(DynamoDBAdapter.__init__).parameters
+    keywords = {name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert set(AdapterOptions.__annotations__) == keywords
+
+
+def test_an_adapter_wraps_a_sync_adapter_given_in_place_of_a_table(
+    adapter: DynamoDBAdapter,
+) -> None:
+    wrapped = AsyncDynamoDBAdapter(adapter, max_workers=2)
+    assert (wrapped.sync, wrapped.max_workers) == (adapter, 2)
+    asyncio.run(wrapped.close())
+    assert adapter.get_session("absent") is None  # still open: it was not this one's to close
+    with pytest.raises(ValidationError, match="wrapped"):
+        AsyncDynamoDBAdapter(adapter, session_ttl=timedelta(days=1))

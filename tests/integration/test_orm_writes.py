@@ -189,7 +189,7 @@ def test_an_undecodable_item_names_its_key_and_attribute(
     )
     for read in (
         lambda: adapter.get_session(session.id),
-        lambda: adapter.list_sessions(),
+        adapter.list_sessions,
         lambda: adapter.list_sessions({"user_id": "u-1"}),
         lambda: adapter.list_sessions({"active_agent_id": "triage"}),
     ):

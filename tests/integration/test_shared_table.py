@@ -24,8 +24,8 @@ from session_store import DynamoDBAdapter, Session, keys
 from session_store.counters import count_messages
 from session_store.migrations import discover
 from session_store.models import SessionMeta
-from session_store.testing.backends import Backend
 from session_store.table import TableConfig
+from session_store.testing.backends import Backend
 from tests.reference_items import MESSAGES, SESSIONS, VARIANTS
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
@@ -45,9 +45,9 @@ def _message_cases() -> list[dict[str, Any]]:
 
 def _matches(session: Session | Any, expected: dict[str, Any]) -> None:
     """``session`` holds every expected field (dates compared as instants)."""
-    fields = type(session).model_validate(
-        {**session.model_dump(by_alias=True), **expected}
-    ).model_dump()
+    fields = (
+        type(session).model_validate({**session.model_dump(by_alias=True), **expected}).model_dump()
+    )
     assert session.model_dump() == fields, expected
 
 
@@ -80,9 +80,10 @@ def test_every_reader_reads_what_the_typescript_side_wrote(shared: DynamoDBAdapt
             before = full.expires_at - timedelta(seconds=1)
             assert session_id not in shared.get_expired_sessions(before)
         recounted = shared.recount(session_id)
-        assert recounted.message_count == count_messages(
-            shared.models.gateway, session_id
-        ).message_count
+        assert (
+            recounted.message_count
+            == count_messages(shared.models.gateway, session_id).message_count
+        )
     for case in _message_cases():
         session_id = case["item"]["PK"]["S"].removeprefix("SESSION#")
         stored = {message.id: message for message in shared.get_messages(session_id)}
@@ -219,7 +220,9 @@ def test_session_manager_racing_our_writes_loses_nothing(
     def ours() -> None:
         start.wait()
         added = [
-            adapter.add_message(session.id, {"role": "user", "content": f"ours-{n}", "token_count": 2})
+            adapter.add_message(
+                session.id, {"role": "user", "content": f"ours-{n}", "token_count": 2}
+            )
             for n in range(OUR_APPENDS)
         ]
         for message in added[:OUR_DELETES]:
