@@ -28,6 +28,8 @@ __all__ = [
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
 """The variables botocore reads for a DynamoDB endpoint, most specific first."""
+IGNORE_ENDPOINTS_VARIABLE = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+"""botocore's switch (``true``) to ignore configured endpoints; honoured here too."""
 # botocore's own rule for region names (it raises InvalidRegionError otherwise).
 _REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
 
@@ -55,9 +57,10 @@ def resolve_region(region: str | None) -> str:
 
 def resolve_endpoint_url(endpoint_url: str | None) -> str | None:
     """The endpoint requests go to: the argument, else ``AWS_ENDPOINT_URL_DYNAMODB``, else
-    ``AWS_ENDPOINT_URL``, else ``None`` (AWS itself). ``ValidationError`` unless it is an
-    ``http(s)://host[:port]`` URL."""
-    if endpoint_url is None:
+    ``AWS_ENDPOINT_URL`` (unless ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``), else ``None``
+    (AWS itself). ``ValidationError`` unless it is an ``http(s)://host[:port]`` URL."""
+    ignored = os.environ.get(IGNORE_ENDPOINTS_VARIABLE, "").strip().lower() == "true"
+    if endpoint_url is None and not ignored:
         for variable in ENDPOINT_VARIABLES:
             endpoint_url = os.environ.get(variable) or None
             if endpoint_url is not None:

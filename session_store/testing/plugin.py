@@ -50,7 +50,7 @@ def session_store_table(session_store_backend: Backend) -> Iterator[TableConfig]
         yield config
     finally:
         with contextlib.suppress(Exception):  # the backend may already be torn down
-            bound.client.delete_table(TableName=config.table_name)
+            bound.gateway.table_request("delete_table", {})
         bound.close()
 
 

@@ -112,3 +112,12 @@ def test_repr_and_config_show_where_requests_go(clean_env: pytest.MonkeyPatch) -
         assert "endpoint_url='http://localhost:8000'" in repr(adapter)
         assert adapter.models.client.meta.endpoint_url == "http://localhost:8000"
         assert adapter.models.client.meta.region_name == "eu-west-1"
+
+
+def test_configured_endpoints_can_be_ignored_as_botocore_allows(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://localhost:8000")
+    clean_env.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    assert resolve_endpoint_url(None) is None
+    assert resolve_endpoint_url("http://localhost:9000") == "http://localhost:9000"

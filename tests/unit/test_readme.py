@@ -50,9 +50,8 @@ def run_blocks(blocks: list[str], cwd: Path) -> subprocess.CompletedProcess[str]
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
         "PYTHONPATH": str(ROOT),
-        # Until the adapter resolves AWS_REGION on its own, both name the region.
+        # Exactly what `session-store local` prints: AWS_REGION alone names the region.
         "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "readme",
         "AWS_SECRET_ACCESS_KEY": "readme",
         "AWS_CONFIG_FILE": str(home / "aws-config"),
