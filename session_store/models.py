@@ -6,6 +6,11 @@ The classes here are unbound: ``session_store.table.bind_models`` derives
 per-table subclasses, so two adapters on two tables never share a
 connection. ``SessionMeta.user_index`` (GSI1) and ``SessionMeta.agent_index``
 (GSI2) are usable from every bound subclass.
+
+This module is longer than most here because it keeps, beside the three
+declarations, the invariants of PynamoDB's own writes (``save``/``update``/
+``delete`` of each model, and each model reading only its own items): a rule
+and its declaration belong together. The item codec lives in ``_codec``.
 """
 
 from __future__ import annotations
@@ -13,11 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
-import pydantic
-from pydantic import BaseModel
 from pynamodb.attributes import (
     Attribute,
     ListAttribute,
@@ -28,7 +30,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import TableConnection
 from pynamodb.constants import NULL, NUMBER, STRING
-from pynamodb.exceptions import AttributeDeserializationError, AttributeNullError
+from pynamodb.exceptions import AttributeDeserializationError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path, Value
 from pynamodb.expressions.update import Action, RemoveAction, SetAction
@@ -36,8 +38,16 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
-from session_store import domain, keys
-from session_store._time import format_iso, parse_iso, utc_now
+from session_store import _codec, domain, keys
+from session_store._codec import (
+    Codec,
+    json_shape,
+    message_of,
+    message_values,
+    session_of,
+    session_values,
+)
+from session_store._time import parse_iso, utc_now
 from session_store.attributes import (
     ContentAttribute,
     EpochSecondsAttribute,
@@ -58,6 +68,7 @@ __all__ = [
     "SessionMeta",
     "UnboundModelError",
     "UserIndex",
+    "json_shape",
 ]
 
 USER_INDEX_NAME = "GSI1"
@@ -68,37 +79,6 @@ WRITE_TOKEN_SLOTS = 8
 
 class UnboundModelError(RuntimeError):
     """An unbound model was used for a request; bind it to a table first."""
-
-
-def json_shape(value: BaseModel) -> dict[str, Any]:
-    """The TypeScript JSON shape of a domain value: camelCase keys, ISO dates.
-
-    A declared field that is ``None`` is left out (TypeScript's optional
-    property), unless the model lists it in ``keep_null``; nulls inside
-    free-form JSON and under unknown keys are kept as they are.
-    """
-    keep_null: frozenset[str] = getattr(type(value), "keep_null", frozenset())
-    shape: dict[str, Any] = {}
-    for name, field in type(value).model_fields.items():
-        item = getattr(value, name)
-        if item is None and name not in keep_null:
-            continue
-        shape[field.alias or name] = _json_value(item)
-    for key, item in (value.model_extra or {}).items():
-        shape[key] = item
-    return shape
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return json_shape(value)
-    if isinstance(value, list):
-        return [_json_value(item) for item in value]
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return format_iso(value)
-    return value
 
 
 class _TableModel(Model):
@@ -178,7 +158,7 @@ class _TableModel(Model):
         if isinstance(sort_key, str) and not cls.is_kind(sort_key):
             owner = next((m for m in _KINDS if m.is_kind(sort_key)), None)
             raise ValidationError(
-                f"item {_key_text(data)} is not a {cls.__name__}"
+                f"item {_codec.key_text(data, TABLE_KEY)} is not a {cls.__name__}"
                 + (f": read it as {owner.__name__}" if owner is not None else "")
             )
         try:
@@ -203,102 +183,6 @@ class _TableModel(Model):
     def _values(self) -> dict[str, Any]:
         """The attribute values of this instance, by Python name."""
         return {name: getattr(self, name) for name in self.get_attributes()}
-
-
-def _key_text(item: Mapping[str, Any]) -> str:
-    pk = item.get(_TableModel.pk.attr_name, {}).get(STRING, "?")
-    sk = item.get(_TableModel.sk.attr_name, {}).get(STRING, "?")
-    return f"{pk!r}/{sk!r}"
-
-
-class _Codec:
-    """Items to attribute values and back, without model instances (the adapter's hot paths).
-
-    The same attributes' ``serialize``/``deserialize`` run on the same values
-    as ``Model.serialize`` and ``Model.from_raw_data``; what is saved is
-    PynamoDB's per-instance bookkeeping (defaults, descriptors, attribute
-    name lookups). Only plain attributes are handled (the models have no
-    MapAttribute or ListAttribute).
-    """
-
-    def __init__(self, model: type[_TableModel]) -> None:
-        # (stored name, Python name, attribute, whether it is a plain UnicodeAttribute,
-        # whose serialize, get_value and deserialize reduce to reading "S").
-        self._attributes = tuple(
-            (attribute.attr_name, name, attribute, type(attribute) is UnicodeAttribute)
-            for name, attribute in model.get_attributes().items()
-        )
-
-    def serialized(self, values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        """What ``model(**values).serialize()`` returns."""
-        item: dict[str, dict[str, Any]] = {}
-        for stored_name, name, attribute, plain in self._attributes:
-            value = values.get(name)
-            if value is not None and plain:
-                item[stored_name] = {STRING: value}
-                continue
-            serialized = None if value is None else attribute.serialize(value)
-            if serialized is None:
-                if not attribute.null:
-                    raise AttributeNullError(name)
-                continue
-            item[stored_name] = {attribute.attr_type: serialized}
-        return item
-
-    def deserialized(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        """The values ``model.from_raw_data(item)`` holds, by Python name (absent or NULL: none).
-
-        An attribute that cannot be read raises ``StorageError`` naming the
-        item's key and the attribute.
-        """
-        values: dict[str, Any] = {}
-        for stored_name, name, attribute, plain in self._attributes:
-            typed = item.get(stored_name)
-            if not typed or NULL in typed:
-                continue
-            if plain and STRING in typed:
-                values[name] = typed[STRING]
-                continue
-            try:
-                if plain:
-                    raise AttributeDeserializationError(stored_name, STRING)
-                values[name] = attribute.deserialize(attribute.get_value(typed))
-            except Exception as error:  # any shape the attribute cannot read
-                raise undecodable(item, stored_name, error) from error
-        return values
-
-    def stored_name(self, name: str) -> str:
-        """The stored (camelCase) name of the attribute with Python name ``name``."""
-        for stored_name, python_name, _, _ in self._attributes:
-            if python_name == name:
-                return stored_name
-        return name
-
-
-def undecodable(
-    item: Mapping[str, Any], attribute: str, error: BaseException
-) -> UnreadableItemError:
-    """The error for an item that cannot be read: names its key and the attribute."""
-    detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-    key = _key_text(item)
-    return UnreadableItemError(
-        f"cannot read item {key}: attribute {attribute!r}: {detail}", key=key, attribute=attribute
-    )
-
-
-_Domain = TypeVar("_Domain", bound=pydantic.BaseModel)
-
-
-def _validated(
-    model: type[_Domain], fields: dict[str, Any], item: Mapping[str, Any], codec: _Codec
-) -> _Domain:
-    """``model.model_validate(fields)``; a failure names the item's key and stored attribute."""
-    try:
-        return model.model_validate(fields)
-    except pydantic.ValidationError as error:
-        first = error.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        raise undecodable(item, codec.stored_name(field), ValueError(first["msg"])) from None
 
 
 class UserIndex(GlobalSecondaryIndex["SessionMeta"]):
@@ -385,12 +269,12 @@ class SessionMeta(_TableModel):
     @classmethod
     def from_domain(cls, session: domain.Session) -> SessionMeta:
         """The item of ``session``, keys and GSI keys included."""
-        return cls(**_session_values(session))
+        return cls(**session_values(session))
 
     @classmethod
     def encode(cls, session: domain.Session) -> dict[str, dict[str, Any]]:
         """``from_domain(session).serialize()``, without the model instance (a hot path)."""
-        return _SESSION_CODEC.serialized(_session_values(session))
+        return _SESSION_CODEC.serialized(session_values(session))
 
     @classmethod
     def decode(cls, item: Mapping[str, Any]) -> domain.Session:
@@ -398,11 +282,11 @@ class SessionMeta(_TableModel):
 
         ``StorageError`` naming the key and the attribute when the item cannot be read.
         """
-        return _session_of(_SESSION_CODEC.deserialized(item), item)
+        return session_of(_SESSION_CODEC.deserialized(item), item, _SESSION_CODEC)
 
     def to_domain(self) -> domain.Session:
         """The session this item stands for; missing counters and version read as 0."""
-        return _session_of(self._values(), self._key_item())
+        return session_of(self._values(), self._key_item(), _SESSION_CODEC)
 
     def _key_item(self) -> dict[str, Any]:
         return {
@@ -507,77 +391,6 @@ def _derived_actions(cls: type[SessionMeta], actions: Sequence[Action]) -> list[
     return derived
 
 
-def _session_values(session: domain.Session) -> dict[str, Any]:
-    """The attribute values of the item of ``session``, by Python name."""
-    return {
-        "pk": keys.session_pk(session.id),
-        "sk": keys.META_SK,
-        "gsi1pk": keys.user_gsi_pk(session.user_id) if session.user_id else None,
-        "gsi1sk": keys.created_at_gsi_sk(session.created_at),
-        "gsi2pk": keys.agent_gsi_pk(session.active_agent_id) if session.active_agent_id else None,
-        "gsi2sk": keys.status_gsi_sk(session.status),
-        "id": session.id,
-        "user_id": session.user_id,
-        "active_agent_id": session.active_agent_id,
-        "status": session.status.value,
-        "schema_version": session.schema_version,
-        "created_at": session.created_at,
-        "last_activity_at": session.last_activity_at,
-        "expires_at": session.expires_at,
-        "ttl": session.expires_at,
-        "participants": [json_shape(p) for p in session.participants],
-        "metadata": json_shape(session.metadata),
-        "token_budget": json_shape(session.token_budget) if session.token_budget else None,
-        "compression": json_shape(session.compression) if session.compression else None,
-        "compression_state": (
-            json_shape(session.compression_state) if session.compression_state else None
-        ),
-        "token_count": session.token_count,
-        "message_count": session.message_count,
-        "version": session.version,
-    }
-
-
-def _session_of(values: Mapping[str, Any], item: Mapping[str, Any]) -> domain.Session:
-    """The session a session item's attribute values (by Python name) stand for.
-
-    ``item`` (at least its key) names the item in the ``StorageError`` for an
-    item that cannot be read.
-    """
-    get = values.get
-    session_id = get("id")
-    if session_id is None:
-        try:
-            session_id = keys.parse_session_pk(cast("str", get("pk")))
-        except (ValueError, TypeError) as error:
-            raise undecodable(item, SessionMeta.pk.attr_name, error) from None
-    return _validated(
-        domain.Session,
-        {
-            "id": session_id,
-            "user_id": get("user_id"),
-            "active_agent_id": get("active_agent_id"),
-            "status": get("status"),
-            "metadata": get("metadata") if get("metadata") is not None else {},
-            "participants": get("participants") if get("participants") is not None else [],
-            "schema_version": get("schema_version") if get("schema_version") is not None else 1,
-            "created_at": get("created_at"),
-            "last_activity_at": get("last_activity_at")
-            if get("last_activity_at") is not None
-            else get("created_at"),
-            "expires_at": get("expires_at"),
-            "token_budget": get("token_budget"),
-            "compression": get("compression"),
-            "compression_state": get("compression_state"),
-            "token_count": get("token_count") or 0,
-            "message_count": get("message_count") or 0,
-            "version": get("version") or 0,
-        },
-        item,
-        _SESSION_CODEC,
-    )
-
-
 class Message(_TableModel):
     """A message item: ``SESSION#{sessionId}`` / ``MSG#{createdAt}#{id}``.
 
@@ -626,12 +439,12 @@ class Message(_TableModel):
     @classmethod
     def from_domain(cls, message: domain.Message) -> Message:
         """The item of ``message``, keys included."""
-        return cls(**_message_values(message))
+        return cls(**message_values(message))
 
     @classmethod
     def encode(cls, message: domain.Message) -> dict[str, dict[str, Any]]:
         """``from_domain(message).serialize()``, without the model instance (a hot path)."""
-        values = _message_values(message)
+        values = message_values(message)
         item = _MESSAGE_CODEC.serialized(values)
         # As in _container_serialize: a string is S, content blocks are L.
         item[Message.content.attr_name] = Message.content.typed(values["content"])
@@ -643,13 +456,13 @@ class Message(_TableModel):
 
         ``StorageError`` naming the key and the attribute when the item cannot be read.
         """
-        return _message_of(_MESSAGE_CODEC.deserialized(item), item)
+        return message_of(_MESSAGE_CODEC.deserialized(item), item, _MESSAGE_CODEC)
 
     def to_domain(self) -> domain.Message:
         """The message this item stands for; id and time fall back to the sort key."""
         cls = type(self)
         key = {cls.pk.attr_name: {STRING: self.pk}, cls.sk.attr_name: {STRING: self.sk}}
-        return _message_of(self._values(), key)
+        return message_of(self._values(), key, _MESSAGE_CODEC)
 
     # --- invariants on PynamoDB's own writes ----------------------------------
 
@@ -706,53 +519,6 @@ class Message(_TableModel):
         return {}
 
 
-def _message_values(message: domain.Message) -> dict[str, Any]:
-    """The attribute values of the item of ``message``, by Python name."""
-    return {
-        "pk": keys.session_pk(message.session_id),
-        "sk": keys.message_sk(message.created_at, message.id),
-        "id": message.id,
-        "session_id": message.session_id,
-        "role": message.role.value,
-        "content": message.content
-        if isinstance(message.content, str)
-        else [json_shape(block) for block in message.content],
-        "token_count": message.token_count,
-        "sequence": message.sequence,
-        "metadata": json_shape(message.metadata) if message.metadata is not None else None,
-        "created_at": message.created_at,
-        "updated_at": message.updated_at,
-    }
-
-
-def _message_of(values: Mapping[str, Any], item: Mapping[str, Any]) -> domain.Message:
-    """The message a message item's attribute values (by Python name) stand for."""
-    get = values.get
-    try:
-        sk_created_at, sk_id = keys.parse_message_sk(cast("str", get("sk")))
-        session_id = get("session_id")
-        if session_id is None:
-            session_id = keys.parse_session_pk(cast("str", get("pk")))
-    except (ValueError, TypeError) as error:
-        raise undecodable(item, Message.sk.attr_name, error) from None
-    return _validated(
-        domain.Message,
-        {
-            "id": get("id") if get("id") is not None else sk_id,
-            "session_id": session_id,
-            "role": get("role"),
-            "content": get("content") if get("content") is not None else "",
-            "token_count": get("token_count"),
-            "sequence": get("sequence"),
-            "metadata": get("metadata"),
-            "created_at": get("created_at") if get("created_at") is not None else sk_created_at,
-            "updated_at": get("updated_at"),
-        },
-        item,
-        _MESSAGE_CODEC,
-    )
-
-
 class MigrationRecord(_TableModel):
     """One applied migration: ``SCHEMA#MIGRATIONS`` / ``MIGRATION#{name}``."""
 
@@ -769,8 +535,8 @@ class MigrationRecord(_TableModel):
         return sort_key.startswith(keys.MIGRATION_PREFIX)
 
 
-_SESSION_CODEC = _Codec(SessionMeta)
-_MESSAGE_CODEC = _Codec(Message)
+_SESSION_CODEC = Codec(SessionMeta)
+_MESSAGE_CODEC = Codec(Message)
 _KINDS: tuple[type[_TableModel], ...] = (SessionMeta, Message, MigrationRecord)
 
 TABLE_KEY = (_TableModel.pk.attr_name, _TableModel.sk.attr_name)
@@ -779,6 +545,13 @@ USER_INDEX_KEY = (*TABLE_KEY, UserIndex.gsi1pk.attr_name, UserIndex.gsi1sk.attr_
 """The key attributes of an item read through GSI1 (its ``LastEvaluatedKey``)."""
 AGENT_INDEX_KEY = (*TABLE_KEY, AgentIndex.gsi2pk.attr_name, AgentIndex.gsi2sk.attr_name)
 """The key attributes of an item read through GSI2."""
+
+
+def undecodable(
+    item: Mapping[str, Any], attribute: str, error: BaseException
+) -> UnreadableItemError:
+    """The error for an item of this table that cannot be read: names its key and attribute."""
+    return _codec.undecodable(item, attribute, error, TABLE_KEY)
 
 
 def key_of(item: Mapping[str, Any], names: Iterable[str] = TABLE_KEY) -> dict[str, Any]:
