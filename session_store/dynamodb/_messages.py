@@ -390,7 +390,9 @@ class MessageMethods(AdapterCore):
         update, each delete conditioned on the message as listed, so a message
         edited, deleted or added meanwhile is never miscounted (appends racing
         the call stay counted). A session whose counters had drifted is
-        recounted instead.
+        recounted first, then its messages go the same way: no message is ever
+        deleted uncounted, so a call failing midway leaves exact counters and
+        calling it again finishes the job.
         """
         keys.check_session_id(session_id)
         chunk: list[dict[str, Any]] = []
@@ -428,10 +430,12 @@ class MessageMethods(AdapterCore):
             if outcome.committed:
                 return
             *deletes, counters = outcome.reasons
-            if counters.condition_failed:
-                # No session item, or counters that had drifted: delete, then recount.
+            # Counters below what is listed: drifted, or a racing delete took one of these (its
+            # delete failed too). Make them exact first, never delete uncounted: a failure
+            # between such a delete and a recount would leave a later call's counters wrong.
+            if counters.condition_failed and recount_session(self._gateway, session_id) is None:
+                # No session item: no counters to keep.
                 self._gateway.batch_delete([key_of(item, TABLE_KEY) for item in items])
-                recount_session(self._gateway, session_id)
                 return
             for item, reason in zip(items, deletes, strict=True):
                 if not reason.condition_failed:
