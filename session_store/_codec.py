@@ -237,8 +237,9 @@ def session_of(values: Mapping[str, Any], item: Mapping[str, Any], codec: Codec)
             "token_budget": get("token_budget"),
             "compression": get("compression"),
             "compression_state": get("compression_state"),
-            "token_count": get("token_count") or 0,
-            "message_count": get("message_count") or 0,
+            # Older versions could leave counters below zero: read them as zero.
+            "token_count": max(get("token_count") or 0, 0),
+            "message_count": max(get("message_count") or 0, 0),
             "version": get("version") or 0,
         },
         item,

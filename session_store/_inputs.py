@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from session_store import keys
-from session_store.domain import NewMessage
+from session_store.domain import MAX_NUMBER, NewMessage
 from session_store.errors import ValidationError
 from session_store.limits import MAX_APPEND
 from session_store.models import TABLE_KEY
@@ -77,9 +77,10 @@ def checked_page_size(page_size: object) -> int:
 
 
 def checked_non_negative(name: str, value: object) -> int:
-    """``value`` if it is an int >= 0 (not a bool), else ``ValidationError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{name} must be a non-negative int")
+    """``value`` if it is an int from 0 to ``MAX_NUMBER`` (38 digits, DynamoDB's most; not a
+    bool), else ``ValidationError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_NUMBER:
+        raise ValidationError(f"{name} must be a non-negative int of at most 38 digits")
     return value
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from session_store.errors import ValidationError
 
-__all__ = ["Cursor", "CursorCodec", "fingerprint"]
+__all__ = ["Cursor", "CursorCodec", "check_start_between", "fingerprint"]
 
 _VERSION = 1
 _MAC_BYTES = 12
@@ -95,6 +95,20 @@ class CursorCodec:
         ):
             raise ValidationError("malformed cursor")
         return Cursor(kind, query, start, returned)
+
+
+def check_start_between(cursor: Cursor, name: str, low: str, high: str) -> None:
+    """``ValidationError`` unless the cursor's start key holds a string ``name`` from ``low``
+    to ``high`` (inclusive): the key range its query reads.
+
+    A cursor signed for the query (the default secret is public) could point
+    anywhere in the partition, such as at the session item; DynamoDB refuses a
+    start key outside the query's key condition, so it is refused here first.
+    """
+    value = cursor.start_key.get(name)
+    text = value.get("S") if isinstance(value, dict) else None
+    if not isinstance(text, str) or not low <= text <= high:
+        raise ValidationError("cursor does not point into this listing's range")
 
 
 def _is_string_value(value: object) -> bool:

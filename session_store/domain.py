@@ -38,6 +38,8 @@ from session_store._time import format_iso, to_millisecond
 
 __all__ = [
     "MAX_LIMIT",
+    "MAX_NUMBER",
+    "MAX_TAGS_FILTER_BYTES",
     "CompressionConfig",
     "CompressionState",
     "CompressionStrategy",
@@ -70,6 +72,14 @@ __all__ = [
 
 MAX_LIMIT = 1_000_000
 """Largest ``limit``/``offset`` accepted: anything above is a mistake, not a query."""
+MAX_NUMBER = 10**38 - 1
+"""Largest magnitude of a stored integer: DynamoDB keeps numbers of up to 38 digits."""
+MAX_TAGS_FILTER_BYTES = 400 * 1024
+"""Most UTF-8 bytes the tags of one ``list_sessions`` filter may hold together.
+
+DynamoDB bounds the size of a filter expression and of its values (about
+1 MB): a pre-filter carrying more is refused by DynamoDB. No session item
+exceeds 400 KB either, so no single tag above that could match."""
 
 
 def _aware_utc_millis(value: datetime) -> datetime:
@@ -230,7 +240,10 @@ class SessionMetadata(_Open):
     custom: JsonObject | None = None
 
 
-NonNegativeInt = Annotated[int, Field(ge=0)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_NUMBER)]
+"""A count DynamoDB can store: 0 to 38 digits."""
+StoredInt = Annotated[int, Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]
+"""An integer DynamoDB can store: at most 38 digits."""
 
 
 class TokenBudgetConfig(_Wire):
@@ -276,7 +289,7 @@ class Session(_Wire):
     status: SessionStatus
     metadata: SessionMetadata = Field(default_factory=SessionMetadata)
     participants: list[Participant] = Field(default_factory=list)
-    schema_version: int = 1
+    schema_version: StoredInt = 1
     created_at: UtcDateTime
     last_activity_at: UtcDateTime
     expires_at: UtcDateTime | None = None
@@ -296,7 +309,7 @@ class Message(_Wire):
     role: MessageRole
     content: MessageContent
     token_count: NonNegativeInt | None = None
-    sequence: int | None = None
+    sequence: StoredInt | None = None
     metadata: MessageMetadata | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime | None = None
@@ -317,7 +330,7 @@ class NewSession(_Input):
     status: SessionStatus
     metadata: SessionMetadata = Field(default_factory=SessionMetadata)
     participants: list[Participant] = Field(default_factory=list)
-    schema_version: int = 1
+    schema_version: StoredInt = 1
     expires_at: UtcDateTime | None = None
     token_budget: TokenBudgetConfig | None = None
     compression: CompressionConfig | None = None
@@ -368,7 +381,7 @@ class SessionUpdate(_Input):
     status: SessionStatus | None = None
     metadata: SessionMetadata | None = None
     participants: list[Participant] | None = None
-    schema_version: int | None = None
+    schema_version: StoredInt | None = None
     expires_at: UtcDateTime | None = None
     token_budget: TokenBudgetConfig | None = None
     compression: CompressionConfig | None = None
@@ -390,7 +403,7 @@ class NewMessage(_Input):
     role: MessageRole
     content: MessageContent
     token_count: NonNegativeInt | None = None
-    sequence: int | None = None
+    sequence: StoredInt | None = None
     metadata: MessageMetadata | None = None
 
 
@@ -400,7 +413,7 @@ class MessageUpdate(_Input):
     role: MessageRole | None = None
     content: MessageContent | None = None
     token_count: NonNegativeInt | None = None
-    sequence: int | None = None
+    sequence: StoredInt | None = None
     metadata: MessageMetadata | None = None
 
     @model_validator(mode="before")
@@ -445,6 +458,17 @@ class SessionFilters(_Input):
     limit: Limit | None = None
     offset: Limit = 0
     include_expired: bool = False
+
+    @model_validator(mode="after")
+    def _tags_fit_a_filter(self) -> SessionFilters:
+        sizes = [len(tag.encode("utf-8")) for tag in self.tags or ()]
+        if sum(sizes) > MAX_TAGS_FILTER_BYTES:
+            raise ValueError(
+                f"the tags hold {sum(sizes):,} bytes together (the largest {max(sizes):,}): "
+                f"a tags filter holds at most {MAX_TAGS_FILTER_BYTES:,}, the most DynamoDB's "
+                "filter expressions carry and more than any session's tags"
+            )
+        return self
 
 
 class MessageQuery(_Input):

@@ -210,6 +210,12 @@ def translate(error: BaseException, operation: str, where: Location | None = Non
         response = getattr(error, "response", None)
         item = response.get("Item") if isinstance(response, dict) else None
         return ConditionFailed(item)
+    if code == "ValidationException" and "item size" in _error_message(error).lower():
+        # An update that would grow the item past 400 KB: the input's fault, not the store's.
+        return ValidationError(
+            f"{operation} refused: the item would exceed DynamoDB's 400 KB item size limit "
+            f"({_error_message(error)})"
+        )
     if code is not None:
         return StorageError(f"{operation} failed: {code}: {_error_message(error)}")
     return StorageError(f"{operation} failed: {type(error).__name__}: {error}")

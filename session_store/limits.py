@@ -17,7 +17,9 @@ __all__ = [
     "append_batches",
     "check_item_size",
     "check_transaction_size",
+    "check_update_size",
     "item_size",
+    "update_too_large",
 ]
 
 MAX_ITEM_BYTES = 400 * 1024
@@ -86,6 +88,38 @@ def check_item_size(item: dict[str, dict[str, Any]], what: str) -> None:
         f"{what} would be {size:,} bytes, over DynamoDB's {MAX_ITEM_BYTES:,}-byte item limit; "
         f"its largest field {largest!r} is {sizes[largest]:,} bytes"
     )
+
+
+def update_too_large(
+    what: str, assigned: dict[str, dict[str, Any]], size: int | None = None
+) -> ValidationError:
+    """The ``ValidationError`` for an update that would grow an item past 400 KB: it names
+    the largest field the update sets and that field's size.
+
+    ``assigned`` maps each attribute the update sets to its value; ``size``
+    is the item's size after the update, when known (when DynamoDB refused
+    the update, raise this ``from`` its refusal).
+    """
+    sizes = {name: _value_size(value) for name, value in assigned.items()}
+    total = "" if size is None else f" to {size:,} bytes,"
+    limit = f"{what} would take the item{total} over DynamoDB's {MAX_ITEM_BYTES:,}-byte item limit"
+    if not sizes:
+        return ValidationError(limit)
+    largest = max(sizes, key=sizes.__getitem__)
+    return ValidationError(
+        f"{limit}: it sets {largest!r} to {sizes[largest]:,} bytes, "
+        "beside the fields already stored"
+    )
+
+
+def check_update_size(
+    updated: dict[str, dict[str, Any]], assigned: dict[str, dict[str, Any]], what: str
+) -> None:
+    """``update_too_large`` when ``updated`` (the item as an update setting ``assigned``
+    leaves it) exceeds 400 KB."""
+    size = item_size(updated)
+    if size > MAX_ITEM_BYTES:
+        raise update_too_large(what, assigned, size)
 
 
 def check_transaction_size(items: list[dict[str, dict[str, Any]]], what: str) -> None:

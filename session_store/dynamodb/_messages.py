@@ -12,7 +12,7 @@ from session_store._inputs import validated, validated_messages
 from session_store._time import format_iso
 from session_store.attributes import dumps_compact
 from session_store.counters import recount_session
-from session_store.cursor import fingerprint
+from session_store.cursor import check_start_between, fingerprint
 from session_store.domain import (
     Message,
     MessageQuery,
@@ -28,10 +28,16 @@ from session_store.errors import (
     MessageNotFoundError,
     SessionNotFoundError,
     StorageError,
+    ValidationError,
 )
 from session_store.gateway import ConditionFailed
 from session_store.ids import new_message_id
-from session_store.limits import check_item_size, check_transaction_size
+from session_store.limits import (
+    check_item_size,
+    check_transaction_size,
+    check_update_size,
+    update_too_large,
+)
 from session_store.models import TABLE_KEY, SessionMeta, key_of, number_of
 from session_store.planning import (
     RACE_ATTEMPTS,
@@ -113,11 +119,17 @@ class MessageMethods(AdapterCore):
             return appended
         raise StorageError(f"{call} was cancelled: {outcome.describe()}")
 
+    @staticmethod
+    def _sort_key_range(query: MessageQuery) -> tuple[str, str]:
+        """The sort keys ``query`` reads, both inclusive."""
+        low = keys.message_sk_after(query.after) if query.after else keys.MESSAGE_PREFIX
+        high = keys.message_sk_before(query.before) if query.before else keys.MESSAGE_SK_END
+        return low, high
+
     def _message_request(self, session_id: str, query: MessageQuery) -> tuple[dict[str, Any], bool]:
         e = Expression()
         sort = e.name(M.sk)
-        low = keys.message_sk_after(query.after) if query.after else keys.MESSAGE_PREFIX
-        high = keys.message_sk_before(query.before) if query.before else keys.MESSAGE_SK_END
+        low, high = self._sort_key_range(query)
         request: dict[str, Any] = {
             "KeyConditionExpression": f"{e.name(M.pk)} = {e.string(keys.session_pk(session_id))}"
             f" AND {sort} BETWEEN {e.string(low)} AND {e.string(high)}",
@@ -141,6 +153,10 @@ class MessageMethods(AdapterCore):
         fingerprint_of = fingerprint(
             "messages", session_id, query.model_dump(mode="json", exclude={"offset"})
         )
+        if cursor is not None:
+            # Decoded here too (cheaply) to check its start key lies in the query's range.
+            position = self._cursors.decode(cursor, kind="messages", query=fingerprint_of)
+            check_start_between(position, M.sk.attr_name, *self._sort_key_range(query))
         return self._walk(
             kind="messages",
             query=fingerprint_of,
@@ -232,13 +248,25 @@ class MessageMethods(AdapterCore):
         expression = f"SET {', '.join(sets)}"
         if removes:
             expression += f" REMOVE {', '.join(removes)}"
-        check_item_size(e.assigned(sets), f"update of message {message_id!r}")
+        what = f"update of message {message_id!r}"
+        assigned = e.assigned(sets)
+        check_item_size(assigned, what)
         key = self._message_key(session_id, message_id)
         if key is None:
             raise MessageNotFoundError(session_id, message_id)
         if "token_count" in given:
+            removed = [e.names[placeholder] for placeholder in removes]
             return self._update_message_tokens(
-                session_id, message_id, key=key, e=e, expression=expression, change=change, now=now
+                session_id,
+                message_id,
+                key=key,
+                e=e,
+                expression=expression,
+                change=change,
+                now=now,
+                check_size=lambda item: check_update_size(
+                    _updated(item, assigned, removed), assigned, what
+                ),
             )
         request = e.into(
             {
@@ -252,6 +280,8 @@ class MessageMethods(AdapterCore):
             response = self._gateway.update(request)
         except ConditionFailed:
             raise MessageNotFoundError(session_id, message_id) from None
+        except ValidationError as refused:  # the item with the change would pass 400 KB
+            raise update_too_large(what, assigned) from refused
         return decode_message(response["Attributes"])
 
     def _update_message_tokens(
@@ -264,17 +294,21 @@ class MessageMethods(AdapterCore):
         expression: str,
         change: MessageUpdate,
         now: datetime,
+        check_size: Callable[[dict[str, Any]], None],
     ) -> Message:
         """Read the message, then update it and the session's ``token_count`` atomically.
 
         The session's counter moves by the difference, never below zero: a
         message whose tokens were never counted (written by the TypeScript
-        adapter) is updated alone and the session recounted.
+        adapter) is updated alone and the session recounted. ``check_size(item)``
+        refuses (``ValidationError``) an update that would take the item as read
+        past 400 KB, before any write.
         """
         for _ in range(RACE_ATTEMPTS):
             item = self._gateway.get(key)
             if item is None:
                 raise MessageNotFoundError(session_id, message_id)
+            check_size(item)
             guard = e.copy()
             message_update = guard.into(
                 {
@@ -356,7 +390,9 @@ class MessageMethods(AdapterCore):
         update, each delete conditioned on the message as listed, so a message
         edited, deleted or added meanwhile is never miscounted (appends racing
         the call stay counted). A session whose counters had drifted is
-        recounted instead.
+        recounted first, then its messages go the same way: no message is ever
+        deleted uncounted, so a call failing midway leaves exact counters and
+        calling it again finishes the job.
         """
         keys.check_session_id(session_id)
         chunk: list[dict[str, Any]] = []
@@ -394,10 +430,12 @@ class MessageMethods(AdapterCore):
             if outcome.committed:
                 return
             *deletes, counters = outcome.reasons
-            if counters.condition_failed:
-                # No session item, or counters that had drifted: delete, then recount.
+            # Counters below what is listed: drifted, or a racing delete took one of these (its
+            # delete failed too). Make them exact first, never delete uncounted: a failure
+            # between such a delete and a recount would leave a later call's counters wrong.
+            if counters.condition_failed and recount_session(self._gateway, session_id) is None:
+                # No session item: no counters to keep.
                 self._gateway.batch_delete([key_of(item, TABLE_KEY) for item in items])
-                recount_session(self._gateway, session_id)
                 return
             for item, reason in zip(items, deletes, strict=True):
                 if not reason.condition_failed:
@@ -412,3 +450,13 @@ class MessageMethods(AdapterCore):
                 else:
                     pending[models.sort_key_of(item)] = current  # edited: count what is there
         raise StorageError("delete_all_messages kept racing other writers")
+
+
+def _updated(
+    item: Mapping[str, Any], assigned: Mapping[str, dict[str, Any]], removed: list[str]
+) -> dict[str, Any]:
+    """``item`` as an update setting ``assigned`` and removing ``removed`` leaves it."""
+    updated = {**item, **assigned}
+    for name in removed:
+        updated.pop(name, None)
+    return updated

@@ -32,9 +32,10 @@ from session_store.errors import (
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
+    ValidationError,
 )
 from session_store.gateway import ConditionFailed
-from session_store.limits import check_item_size
+from session_store.limits import check_item_size, update_too_large
 from session_store.models import (
     AGENT_INDEX_KEY,
     TABLE_KEY,
@@ -187,7 +188,7 @@ class SessionMethods(AdapterCore):
         token = _new_token()
         shift = True  # the item has its token list (every session this package writes does)
         for _ in range(3):
-            request = self._session_update(
+            request, assigned = self._session_update(
                 session_id,
                 change,
                 now=now,
@@ -199,6 +200,8 @@ class SessionMethods(AdapterCore):
                 return decode_session(self._gateway.update(request)["Attributes"])
             except ConditionFailed as failed:
                 old = failed.item
+            except ValidationError as refused:  # the item with the change would pass 400 KB
+                raise update_too_large(f"update of session {session_id!r}", assigned) from refused
             if old is not None and _own_write(old, token):
                 # Our own write, retried after a lost response: it was applied
                 # once; the session as stored now is the result.
@@ -221,8 +224,8 @@ class SessionMethods(AdapterCore):
         token: str,
         expected_version: int | None,
         shift_tokens: bool,
-    ) -> dict[str, Any]:
-        """The ``UpdateItem`` of ``update_session``.
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The ``UpdateItem`` of ``update_session``, and the values it sets (by attribute).
 
         ``shift_tokens``: the item has its token list, which this write
         shifts (every operand reads the item as it was before the update);
@@ -303,7 +306,7 @@ class SessionMethods(AdapterCore):
         if removes:
             expression += f" REMOVE {', '.join(removes)}"
         check_item_size(assigned, f"update of session {session_id!r}")
-        return e.into(
+        request = e.into(
             {
                 "Key": SessionMeta.key(session_id),
                 "UpdateExpression": expression,
@@ -312,6 +315,7 @@ class SessionMethods(AdapterCore):
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         )
+        return request, assigned
 
     def delete_session(self, session_id: str) -> None:
         """Delete the session and all its messages; idempotent.
