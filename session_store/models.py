@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
+from typing import Any, ClassVar, Protocol, Self, cast
 
 from pynamodb.attributes import (
     Attribute,
@@ -58,8 +58,22 @@ from session_store.attributes import (
 )
 from session_store.errors import UnreadableItemError, ValidationError
 
-if TYPE_CHECKING:
-    from session_store.gateway import Gateway
+
+class InvariantWrites(Protocol):
+    """The writes of several requests that the models' own ``save``/``delete`` make to keep
+    the invariants; implemented (and bound to a table) by ``planning.ModelWrites``."""
+
+    def delete_session_messages(self, session_id: str, old_item: Mapping[str, Any]) -> None:
+        """Delete the messages of the session incarnation ``old_item`` was (now deleted)."""
+
+    def save_message(
+        self, session_id: str, item: dict[str, Any], condition: Condition | None
+    ) -> None:
+        """Put a message item and count it on its session, in one transaction."""
+
+    def delete_message(self, session_id: str, key: dict[str, Any]) -> None:
+        """Delete the message at ``key`` and uncount it."""
+
 
 __all__ = [
     "AgentIndex",
@@ -95,9 +109,9 @@ class _TableModel(Model):
     class Meta:
         table_name: ClassVar[str | None] = None
 
-    _gateway: ClassVar[Gateway | None] = None
-    """Set on the bound subclasses (``table.bind_models``): the sender of the writes that
-    keep the invariants."""
+    _writes: ClassVar[InvariantWrites | None] = None
+    """Set on the bound subclasses (``table.bind_models``): the multi-request writes that
+    keep the invariants (``planning.ModelWrites``)."""
 
     pk = UnicodeAttribute(hash_key=True, attr_name="PK")
     sk = UnicodeAttribute(range_key=True, attr_name="SK")
@@ -112,11 +126,11 @@ class _TableModel(Model):
         return super()._get_connection()
 
     @classmethod
-    def bound_gateway(cls) -> Gateway:
-        if cls._gateway is None:
+    def bound_writes(cls) -> InvariantWrites:
+        if cls._writes is None:
             cls._get_connection()  # raises UnboundModelError
-            raise UnboundModelError(f"{cls.__name__} is bound without a gateway")
-        return cls._gateway
+            raise UnboundModelError(f"{cls.__name__} is bound without its writes")
+        return cls._writes
 
     @classmethod
     def kind_condition(cls) -> Condition:
@@ -346,9 +360,9 @@ class SessionMeta(_TableModel):
         alone: only those created before the next incarnation could exist go.
         """
         result = super().delete(condition, add_version_condition=add_version_condition)
-        from session_store.planning import delete_session_messages
-
-        delete_session_messages(type(self).bound_gateway(), keys.parse_session_pk(self.pk))
+        type(self).bound_writes().delete_session_messages(
+            keys.parse_session_pk(self.pk), self.serialize(null_check=False)
+        )
         return result
 
 
@@ -483,9 +497,7 @@ class Message(_TableModel):
             self.id = message_id
         if self.created_at is None:
             self.created_at = parse_iso(created_at)
-        from session_store.planning import save_message_counted
-
-        save_message_counted(type(self).bound_gateway(), session_id, self.serialize(), condition)
+        type(self).bound_writes().save_message(session_id, self.serialize(), condition)
         return {}
 
     def update(
@@ -510,12 +522,8 @@ class Message(_TableModel):
     ) -> Any:
         """Delete the message and uncount it on its session (as ``delete_message``)."""
         del condition, add_version_condition
-        from session_store.planning import delete_message_counted
-
         session_id = keys.parse_session_pk(self.pk)
-        delete_message_counted(
-            type(self).bound_gateway(), session_id, type(self).key(session_id, self.sk)
-        )
+        type(self).bound_writes().delete_message(session_id, type(self).key(session_id, self.sk))
         return {}
 
 

@@ -27,7 +27,7 @@ from pynamodb.expressions.condition import Condition
 
 from session_store import keys
 from session_store._expressions import Expression
-from session_store._time import format_iso, from_epoch_seconds, to_epoch_seconds
+from session_store._time import format_iso, from_epoch_seconds, to_epoch_seconds, utc_now
 from session_store.counters import message_items, recount_session
 from session_store.domain import Session
 from session_store.errors import SessionNotFoundError, StorageError, ValidationError
@@ -43,6 +43,7 @@ from session_store.models import (
 
 __all__ = [
     "RACE_ATTEMPTS",
+    "ModelWrites",
     "append_actions",
     "delete_message_counted",
     "delete_session_messages",
@@ -342,3 +343,24 @@ def delete_session_messages(
     if batch:
         gateway.batch_delete(batch)
     return count
+
+
+class ModelWrites:
+    """``models.InvariantWrites`` on one gateway: what the bound models' own ``save`` and
+    ``delete`` send (``table.bind_models`` sets it on them)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def delete_session_messages(self, session_id: str, old_item: Mapping[str, Any]) -> None:
+        delete_session_messages(
+            self.gateway, session_id, sort_key_below=incarnation_end(old_item, utc_now())
+        )
+
+    def save_message(
+        self, session_id: str, item: dict[str, Any], condition: Condition | None
+    ) -> None:
+        save_message_counted(self.gateway, session_id, item, condition)
+
+    def delete_message(self, session_id: str, key: dict[str, Any]) -> None:
+        delete_message_counted(self.gateway, session_id, key)

@@ -23,6 +23,7 @@ from session_store import models
 from session_store._client import resolve_endpoint_url, resolve_region
 from session_store.errors import StorageError, ValidationError
 from session_store.gateway import Gateway, Location, aws_code
+from session_store.planning import ModelWrites
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -185,7 +186,7 @@ def bind_models(config: TableConfig) -> BoundModels:
     )
     for cls in (session_cls, message_cls, record_cls):
         cls._get_connection().connection = connection
-        cls._gateway = gateway
+        cls._writes = ModelWrites(gateway)
     return BoundModels(session_cls, message_cls, record_cls, config, connection, gateway, lock)
 
 
