@@ -20,12 +20,12 @@ import pytest
 
 from session_store import DynamoDBAdapter, Message, Session, SessionExistsError
 from session_store._time import utc_now
-from session_store.counters import count_messages
 from session_store.dynamodb import _expiry, _sessions
 from session_store.planning import delete_session_messages
 from session_store.table import TableConfig
 from session_store.testing.backends import Backend
 from session_store.testing.faults import FaultPlan, inject, lose_response
+from tests.assertions import assert_counters_exact
 from tests.raw_items import put_uuid_message, remove_counters
 
 SESSION_ID = "conversation-123"
@@ -76,17 +76,6 @@ def ttl_removal(session_id: str, removed_at: int) -> dict[str, Any]:
             }
         ]
     }
-
-
-def assert_counters_exact(adapter: DynamoDBAdapter, session_id: str) -> Session:
-    stored = adapter.get_session(session_id)
-    assert stored is not None
-    totals = count_messages(adapter.models.gateway, session_id)
-    assert (stored.message_count, stored.token_count) == (
-        totals.message_count,
-        totals.token_count,
-    )
-    return stored
 
 
 def new_life(adapter: DynamoDBAdapter) -> Message:

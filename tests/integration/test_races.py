@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from session_store import DynamoDBAdapter, Session, StorageError
-from session_store.counters import count_messages
+from session_store import DynamoDBAdapter, StorageError
 from session_store.table import RetryPolicy, TableConfig
 from session_store.testing.backends import Backend
 from session_store.testing.faults import INTERNAL_ERROR, FaultPlan, fail, inject
+from tests.assertions import assert_counters_exact
 
 MakeAdapter = Callable[..., DynamoDBAdapter]
 
@@ -45,18 +45,6 @@ def make_adapter(adapter: DynamoDBAdapter, table_config: TableConfig) -> Iterato
     yield make
     for other in made:
         other.close()
-
-
-def assert_counters_exact(adapter: DynamoDBAdapter, session_id: str) -> Session:
-    """The session's counters equal its messages and their tokens."""
-    stored = adapter.get_session(session_id)
-    assert stored is not None
-    totals = count_messages(adapter.models.gateway, session_id)
-    assert (stored.message_count, stored.token_count) == (
-        totals.message_count,
-        totals.token_count,
-    )
-    return stored
 
 
 def messages(count: int) -> list[dict[str, Any]]:
