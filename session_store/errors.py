@@ -1,8 +1,9 @@
-"""One error hierarchy, and the one place that maps DynamoDB failures onto it.
+"""One error hierarchy.
 
 ``SessionError`` is the root; every error has a ``code`` and a readable message.
-Unexpected DynamoDB failures become ``StorageError`` with the original
-exception as ``__cause__``.
+Unexpected DynamoDB failures become ``StorageError`` (or one of its subclasses)
+with the original exception as ``__cause__``; the one map from DynamoDB's
+failures onto these classes is ``session_store.gateway.translate``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ __all__ = [
     "TableNotFoundError",
     "UnreadableItemError",
     "ValidationError",
-    "error_code",
-    "storage_error",
 ]
 
 
@@ -142,31 +141,3 @@ class SessionExistsError(StorageError):
     def __init__(self, session_id: str) -> None:
         super().__init__(f"session {session_id!r} already exists", code="SESSION_EXISTS")
         self.session_id = session_id
-
-
-# DynamoDB error codes that mean "the table or index is not there".
-_MISSING_TABLE_CODES = frozenset({"ResourceNotFoundException"})
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ``ClientError`` (or anything shaped like one)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code is not None else None
-    return None
-
-
-def storage_error(exc: BaseException, operation: str) -> StorageError:
-    """The ``StorageError`` for an unexpected failure of ``operation`` (raise it ``from exc``)."""
-    code = error_code(exc)
-    if code in _MISSING_TABLE_CODES:
-        return StorageError(f"{operation} failed: the table or index does not exist ({code})")
-    if code is not None:
-        return StorageError(f"{operation} failed: {code}: {_aws_message(exc)}")
-    return StorageError(f"{operation} failed: {type(exc).__name__}: {exc}")
-
-
-def _aws_message(exc: BaseException) -> str:
-    response = getattr(exc, "response", {})
-    return str(response.get("Error", {}).get("Message", "")) or type(exc).__name__
