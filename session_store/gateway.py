@@ -31,8 +31,11 @@ freely: the models keep every invariant on those paths (see ``models``).
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
@@ -60,6 +63,7 @@ __all__ = [
     "BATCH_SIZE",
     "Code",
     "ConditionFailed",
+    "Deleter",
     "Gateway",
     "Outcome",
     "Reason",
@@ -281,6 +285,23 @@ class Gateway:
         before the next is read. ``pages``, when given, collects each page's
         ``LastEvaluatedKey`` (``{}`` for the last) for callers that resume.
         """
+        for page in self.pages(operation, request, limit=limit, pages=pages):
+            yield from page
+
+    def pages(
+        self,
+        operation: str,
+        request: Mapping[str, Any],
+        *,
+        limit: Callable[[], int | None] | None = None,
+        pages: list[Mapping[str, Any]] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """``items``, a page at a time: each response's ``Items`` list (possibly empty).
+
+        The one pagination loop: same requests, same ``limit`` and ``pages``
+        contract as ``items``. For callers that handle a page at once (decoding
+        a whole page in one pass costs less than item by item).
+        """
         method = "query" if operation == "Query" else "scan"
         kwargs = {"TableName": self.table_name, **request}
         while True:
@@ -293,7 +314,7 @@ class Gateway:
             del response
             if pages is not None:
                 pages.append(last or {})
-            yield from page
+            yield page
             del page
             if not last:
                 return
@@ -329,12 +350,30 @@ class Gateway:
                 delay = min(delay * 2, _BACKOFF_CAP)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def batch_delete(self, keys: Sequence[Mapping[str, Any]]) -> None:
-        """Delete items by key, 25 a request; ``UnprocessedItems`` are retried, never dropped."""
-        for start in range(0, len(keys), BATCH_SIZE):
-            self.batch_write(
-                [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_SIZE]]
-            )
+    def batch_delete(self, keys: Sequence[Mapping[str, Any]], *, parallel: int = 1) -> None:
+        """Delete items by key, 25 a request; ``UnprocessedItems`` are retried, never dropped.
+
+        ``parallel`` > 1 keeps up to that many batches in flight (see ``deleter``).
+        """
+        with self.deleter(parallel=parallel) as deleter:
+            for key in keys:
+                deleter.add(key)
+
+    @contextmanager
+    def deleter(self, *, parallel: int = 1) -> Iterator[Deleter]:
+        """A ``Deleter`` sending this table's deletes; every batch is done when the block ends.
+
+        On leaving the block the last partial batch is sent and every batch in
+        flight is waited for; the first failure of a batch is raised then (or
+        from the ``add`` after it: no further batch is sent once one failed).
+        """
+        deleter = Deleter(self, parallel)
+        try:
+            yield deleter
+        except BaseException:
+            deleter.abandon()
+            raise
+        deleter.finish()
 
     def batch_put(self, items: Sequence[Mapping[str, Any]]) -> None:
         """Put items, 25 a request; ``UnprocessedItems`` are retried, never dropped."""
@@ -455,6 +494,106 @@ class Gateway:
         """A control-plane request on this table (``create_table``, ``update_table``,
         ``update_time_to_live``, ``delete_table``)."""
         return self._send(operation, {"TableName": self.table_name, **request})
+
+
+class Deleter:
+    """Deletes keys 25 a ``BatchWriteItem``, with up to ``parallel`` batches in flight.
+
+    Get one from ``Gateway.deleter``. Each batch goes through
+    ``Gateway.batch_write`` (its ``UnprocessedItems`` retried, botocore's
+    retries underneath), on a worker thread of a pool of ``parallel`` threads
+    that lives as long as the deleter. Bounded: ``add`` waits while
+    ``parallel`` batches are in flight, so at most ``parallel`` batches of
+    keys are held beyond the one being filled. Work that fits one batch is
+    sent on the calling thread (no pool is started for it). ``sent`` counts
+    the keys of the batches DynamoDB processed so far.
+    """
+
+    def __init__(self, gateway: Gateway, parallel: int) -> None:
+        if not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 1:
+            raise ValidationError("parallel must be a positive integer")
+        self._gateway = gateway
+        self._parallel = parallel
+        self._filling: list[Mapping[str, Any]] = []
+        self._held: list[Mapping[str, Any]] | None = None
+        """The first full batch, held until a second one shows whether a pool pays off."""
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: set[Future[int]] = set()
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def add(self, key: Mapping[str, Any]) -> None:
+        """Delete the item at ``key`` (sent once its batch is full, or at the end)."""
+        self._filling.append(key)
+        if len(self._filling) == BATCH_SIZE:
+            batch, self._filling = self._filling, []
+            self._dispatch(batch)
+
+    def _dispatch(self, batch: list[Mapping[str, Any]]) -> None:
+        if self._parallel == 1:
+            self._send(batch)
+            return
+        if self._pool is None:
+            if self._held is None:
+                self._held = batch
+                return
+            self._pool = ThreadPoolExecutor(
+                max_workers=self._parallel, thread_name_prefix="session-store-delete"
+            )
+            held, self._held = self._held, None
+            self._submit(held)
+        self._submit(batch)
+
+    def _submit(self, batch: list[Mapping[str, Any]]) -> None:
+        assert self._pool is not None
+        while len(self._in_flight) >= self._parallel:
+            done, self._in_flight = wait(self._in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()  # a failed batch stops the deletes here
+        self._in_flight.add(self._pool.submit(self._send, batch))
+
+    def _send(self, batch: list[Mapping[str, Any]]) -> int:
+        self._gateway.batch_write([{"DeleteRequest": {"Key": key}} for key in batch])
+        with self._lock:
+            self.sent += len(batch)
+        return len(batch)
+
+    def finish(self) -> None:
+        """Send what is left and wait for every batch; raises the first failure."""
+        try:
+            if self._filling:
+                batch, self._filling = self._filling, []
+                if self._pool is None and self._held is None:
+                    self._send(batch)  # the only batch: no pool for it
+                else:
+                    self._dispatch(batch)
+            if self._held is not None:  # one full batch and nothing after it
+                held, self._held = self._held, None
+                self._send(held)
+            for future in self._wait_all():
+                failure = future.exception()
+                if failure is not None:
+                    raise failure
+        finally:
+            self._close_pool()
+
+    def abandon(self) -> None:
+        """Send nothing more; wait for the batches in flight (their failures dropped)."""
+        self._filling = []
+        self._held = None
+        self._wait_all()
+        self._close_pool()
+
+    def _wait_all(self) -> set[Future[int]]:
+        finished = self._in_flight
+        self._in_flight = set()
+        wait(finished)
+        return finished
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _reasons(error: BaseException) -> Iterator[Reason]:

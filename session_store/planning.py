@@ -42,6 +42,7 @@ from session_store.models import (
 )
 
 __all__ = [
+    "DELETE_PARALLELISM",
     "RACE_ATTEMPTS",
     "ModelWrites",
     "append_actions",
@@ -60,6 +61,10 @@ RACE_ATTEMPTS = 64
 """Reads a remove-as-read loop makes before giving up: each lost race means another writer
 deleted or changed the message."""
 _LAST_MILLISECOND = timedelta(milliseconds=999)
+DELETE_PARALLELISM = 8
+"""``BatchWriteItem`` requests in flight at once while deleting a session's messages: each
+waits a network round trip, so a few in flight divide the wall time; 8 stays below the
+client's default pool of 10 connections."""
 
 
 def new_session_item(session: Session, token: str) -> dict[str, Any]:
@@ -328,20 +333,25 @@ def incarnation_end(old: Mapping[str, Any] | None, now: datetime) -> str:
 
 
 def delete_session_messages(
-    gateway: Gateway, session_id: str, *, sort_key_below: str | None = None
+    gateway: Gateway,
+    session_id: str,
+    *,
+    sort_key_below: str | None = None,
+    parallel: int = DELETE_PARALLELISM,
 ) -> int:
     """Delete a session's messages (below ``sort_key_below``, if given), 25 a batch,
-    uncounted; how many."""
+    uncounted; how many.
+
+    Batches go out as the listing reads them, up to ``parallel`` in flight
+    (``Gateway.deleter``); the listing never reads past ``sort_key_below``,
+    so a later session under the same id keeps its messages. Items listed are
+    behind the listing's cursor, so deleting them does not disturb its pages.
+    """
     count = 0
-    batch: list[dict[str, Any]] = []
-    for item in message_items(gateway, session_id, sort_key_below=sort_key_below):
-        batch.append(key_of(item, TABLE_KEY))
-        count += 1
-        if len(batch) == 25:
-            gateway.batch_delete(batch)
-            batch = []
-    if batch:
-        gateway.batch_delete(batch)
+    with gateway.deleter(parallel=parallel) as deleter:
+        for item in message_items(gateway, session_id, sort_key_below=sort_key_below):
+            deleter.add(key_of(item, TABLE_KEY))
+            count += 1
     return count
 
 

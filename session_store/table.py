@@ -21,6 +21,7 @@ from pynamodb.connection import Connection
 
 from session_store import models
 from session_store._client import resolve_endpoint_url, resolve_region
+from session_store._wire import install_fast_decode
 from session_store.errors import StorageError, ValidationError
 from session_store.gateway import Gateway, Location, aws_code
 from session_store.planning import ModelWrites
@@ -174,10 +175,17 @@ def bind_models(config: TableConfig) -> BoundModels:
     table_connection = session_cls._get_connection()
     connection.add_meta_table(table_connection.connection.get_meta_table(config.table_name))
     lock = threading.Lock()
+    decoded: list[Any] = [None]  # the client the fast decode path was last installed on
 
     def client() -> Any:
         with lock:  # threads starting together share one client
-            return connection.client
+            made = connection.client
+            if made is not decoded[0]:
+                # Once per client (a closed one is replaced by a new one): responses are
+                # decoded in one pass instead of botocore's shape walk (``_wire``).
+                install_fast_decode(made)
+                decoded[0] = made
+            return made
 
     gateway = Gateway(
         client,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Self, TypedDict
 
-from session_store import keys, models
+from session_store import _item_decoding, keys, models
 from session_store._time import utc_now
 from session_store.counters import message_items, recount_session
 from session_store.cursor import Cursor, CursorCodec
@@ -63,12 +63,26 @@ class AdapterOptions(TypedDict, total=False):
     max_pool_connections: int
 
 
-def decode_session(item: Mapping[str, Any]) -> Session:
-    return models.SessionMeta.decode(item)
+decode_session: Callable[[Mapping[str, Any]], Session] = _item_decoding.decode_session
+"""The session stored in an item: exactly ``models.SessionMeta.decode``, on a fast path."""
+decode_message: Callable[[Mapping[str, Any]], Message] = _item_decoding.decode_message
+"""The message stored in an item: exactly ``models.Message.decode``, on a fast path."""
 
 
-def decode_message(item: Mapping[str, Any]) -> Message:
-    return models.Message.decode(item)
+_PAGE_DECODERS: dict[Callable[..., Any], Callable[[list[dict[str, Any]]], list[Any]]] = {
+    decode_session: _item_decoding.decode_sessions,
+    decode_message: _item_decoding.decode_messages,
+}
+"""A whole page decoded in one pydantic pass, for the item decoders that have one."""
+
+
+def _page_decoder(
+    decode: Callable[[Mapping[str, Any]], Any],
+) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    page_decode = _PAGE_DECODERS.get(decode)
+    if page_decode is not None:
+        return page_decode
+    return lambda page: [decode(item) for item in page]
 
 
 @dataclass
@@ -236,28 +250,30 @@ class AdapterCore:
             last_key: dict[str, Any] | None = None
             if take == 0:
                 return
-            for raw in self._gateway.items(operation, request, limit=wanted):
-                value = decode(raw)
-                if not accept(value):
-                    continue
-                if skipped < skip:
-                    skipped += 1
+            decode_page = _page_decoder(decode)
+            for page in self._gateway.pages(operation, request, limit=wanted):
+                # A whole page in one pass; each value keeps its item (the cursor needs its key).
+                for value, raw in zip(decode_page(page), page, strict=True):
+                    if not accept(value):
+                        continue
+                    if skipped < skip:
+                        skipped += 1
+                        state.passed = skipped + count
+                        continue
+                    if take is not None and count == take:
+                        # There is more: the cursor resumes after the last item handed out.
+                        if page_size is not None and last_key is not None:
+                            state.next_cursor = self._cursors.encode(
+                                Cursor(kind, query, last_key, returned + count)
+                            )
+                        return
+                    count += 1
                     state.passed = skipped + count
-                    continue
-                if take is not None and count == take:
-                    # There is more: the cursor resumes after the last item handed out.
-                    if page_size is not None and last_key is not None:
-                        state.next_cursor = self._cursors.encode(
-                            Cursor(kind, query, last_key, returned + count)
-                        )
-                    return
-                count += 1
-                state.passed = skipped + count
-                last_key = models.key_of(raw, key_names)
-                yield value
-                walk_done = limit is not None and returned + count >= limit
-                if count == take and (page_size is None or walk_done):
-                    return  # nothing more to hand out, and no cursor to make
+                    last_key = models.key_of(raw, key_names)
+                    yield value
+                    walk_done = limit is not None and returned + count >= limit
+                    if count == take and (page_size is None or walk_done):
+                        return  # nothing more to hand out, and no cursor to make
 
         return items(), lambda: state.next_cursor
 

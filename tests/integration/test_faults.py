@@ -555,8 +555,14 @@ def storm_cell(make_adapter: Callable[[int], DynamoDBAdapter], case: Case, throt
     for op in case.operations:
         faults = [i.fault for i in injector.injections if i.operation == op]
         expected = [f.name for f in FAST_FAULTS]
-        assert faults == ([throttle.name, *expected] if op == main else expected)
-        assert len({i.invocation_id for i in injector.injections if i.operation == op}) == 1
+        if op == main:
+            expected = [throttle.name, *expected]
+        if op == "BatchWriteItem":  # parallel batches: recorded in the order they finish
+            faults.sort(key=expected.index)
+        assert faults == expected
+        calls = {i.invocation_id for i in injector.injections if i.operation == op}
+        # delete_session sends its two batches in parallel: they share the faults out.
+        assert len(calls) == 1 or (op == "BatchWriteItem" and len(calls) <= 2)
     case.check(world, result)
 
 
@@ -602,7 +608,10 @@ def budget_cell(
         case.call(world)
     assert type(raised.value) is StorageError
     assert cause_matches(raised.value.__cause__, fault), repr(raised.value.__cause__)
-    assert injector.fired(operation) == 2  # both attempts botocore was allowed
+    calls = {i.invocation_id for i in injector.injections}
+    # Both attempts botocore was allowed, for each call (delete_session's batches run in parallel).
+    assert injector.fired(operation) == 2 * len(calls)
+    assert len(calls) == 1 or (operation == "BatchWriteItem" and len(calls) == 2)
     if case.operations.index(operation) <= case.first_write():
         assert_unchanged(world)  # failed before anything was written
     # The same call, retried, completes the job.
@@ -661,13 +670,16 @@ def delete_all_fails_after_a_transaction(make_adapter: Callable[[int], DynamoDBA
 
 
 def delete_session_fails_after_a_batch(make_adapter: Callable[[int], DynamoDBAdapter]) -> None:
-    """The session item and the first 25 messages go; then every attempt fails; a retry finishes."""
+    """The session item and one batch of messages go; then every attempt fails; a retry
+    finishes."""
     world = seed(make_adapter(2), MANY)
     plan = FaultPlan(fail("BatchWriteItem", with_=CONNECTION_RESET, skip=1, times=None))
     with inject(world.adapter, plan), pytest.raises(StorageError):
         _delete_session(world)
     assert world.adapter.get_session(world.sid) is None
-    assert count_messages(world.adapter.models.gateway, world.sid).message_count == MANY - 25
+    remaining = count_messages(world.adapter.models.gateway, world.sid).message_count
+    # The two batches (25 and 5 messages) go in parallel: either may be the one let through.
+    assert remaining in (MANY - 25, 25)
     _delete_session(world)
     _check_delete_session(world, None)
 
@@ -706,8 +718,13 @@ def lost_cell(make_adapter: Callable[[int], DynamoDBAdapter], case: Case, operat
     with inject(world.adapter, plan) as injector:
         result = case.call(world)
     injector.assert_exhausted()
-    assert [i.fault for i in injector.injections] == [then.name for then in LOSSES]
-    assert len({i.invocation_id for i in injector.injections}) == 1  # botocore's retries
+    faults = [i.fault for i in injector.injections]
+    if operation == "BatchWriteItem":  # parallel batches: recorded in the order they finish
+        faults.sort(key=[then.name for then in LOSSES].index)
+    assert faults == [then.name for then in LOSSES]
+    calls = {i.invocation_id for i in injector.injections}
+    # botocore's retries (delete_session's two batches run in parallel and may share the losses)
+    assert len(calls) == 1 or (operation == "BatchWriteItem" and len(calls) == 2)
     case.check(world, result)
 
 
@@ -1019,7 +1036,8 @@ def permanently_unprocessed(make_adapter: Callable[[int], DynamoDBAdapter]) -> N
     assert "unprocessed" in str(raised.value)
     assert injector.fired("BatchWriteItem") >= 2
     remaining = count_messages(world.adapter.models.gateway, world.sid).message_count
-    assert remaining == MANY - 24  # the first batch, less the one held back, was applied
+    # Both batches were in flight at once: each was applied but for the one it held back.
+    assert remaining == 2
     _delete_session(world)
     _check_delete_session(world, None)
 

@@ -1,0 +1,162 @@
+"""Deleting large sessions over a network round trip: parallel batches against one after another.
+
+``python -m benchmarks.deletes`` (``--quick`` for small sizes) starts DynamoDB
+Local (or uses ``--endpoint-url``), puts a ``LatencyProxy`` (10 ms each way)
+in front of it, and removes sessions of ``--messages`` messages (5,000 by
+default) three ways, each on a session of its own, through the proxy:
+
+- raw botocore, sequential: a plain botocore client sending what
+  ``delete_session`` sends (the session item's ``DeleteItem``, the listing's
+  ``Query`` pages, then ``BatchWriteItem`` of 25 keys each), one request after
+  the other;
+- ``delete_session``: the adapter (its batches up to 8 in flight);
+- ``sweep_expired``: the adapter sweeping one expired session of that size.
+
+Seeding goes straight to DynamoDB Local and is not measured. Times are
+wall-clock seconds, the best of ``--repeats``; the speed-up divides the raw
+sequential time by the adapter's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import botocore.session
+
+from benchmarks.environment import open_backend
+from benchmarks.latency import LatencyProxy
+from benchmarks.seeding import seed_session
+from session_store._time import utc_now
+from session_store.dynamodb import DynamoDBAdapter
+
+__all__ = ["DeleteTiming", "main", "measure_deletes"]
+
+_BATCH = 25
+
+
+@dataclass(frozen=True)
+class DeleteTiming:
+    label: str
+    seconds: float
+    requests: int
+
+
+def _raw_sequential(client: Any, table: str, session_id: str) -> int:
+    """``delete_session``'s requests from a plain botocore client, one after the other."""
+    pk = {"S": f"SESSION#{session_id}"}
+    client.delete_item(TableName=table, Key={"PK": pk, "SK": {"S": "META"}})
+    requests = 1
+    query: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :msg)",
+        "ExpressionAttributeValues": {":pk": pk, ":msg": {"S": "MSG#"}},
+        "ProjectionExpression": "PK, SK",
+        "ConsistentRead": True,
+    }
+    keys: list[dict[str, Any]] = []
+    while True:
+        page = client.query(**query)
+        requests += 1
+        keys.extend(page.get("Items", []))
+        if not page.get("LastEvaluatedKey"):
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for start in range(0, len(keys), _BATCH):
+        pending = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH]]
+        while pending:
+            response = client.batch_write_item(RequestItems={table: pending})
+            requests += 1
+            pending = response.get("UnprocessedItems", {}).get(table, [])
+    return requests
+
+
+def _counted(adapter: DynamoDBAdapter, call: Callable[[], object]) -> tuple[float, int]:
+    calls: list[str] = []
+    events = adapter.models.client.meta.events
+    events.register("before-call.dynamodb", lambda **_: calls.append("x"), unique_id="bench-del")
+    try:
+        started = time.perf_counter()
+        call()
+        return time.perf_counter() - started, len(calls)
+    finally:
+        events.unregister("before-call.dynamodb", unique_id="bench-del")
+
+
+def measure_deletes(
+    endpoint_url: str, region: str, messages: int, repeats: int, delay: float
+) -> list[DeleteTiming]:
+    """Seed directly, delete through the proxy; the best of ``repeats`` each way."""
+    best: dict[str, tuple[float, int]] = {}
+
+    def keep(label: str, seconds: float, requests: int) -> None:
+        if label not in best or seconds < best[label][0]:
+            best[label] = (seconds, requests)
+
+    direct = DynamoDBAdapter(
+        f"bench-deletes-{int(time.time())}", region=region, endpoint_url=endpoint_url
+    )
+    direct.create_table()
+    table = direct.config.table_name
+    try:
+        with LatencyProxy(endpoint_url, delay=delay) as proxy:
+            raw = botocore.session.get_session().create_client(
+                "dynamodb", region_name=region, endpoint_url=proxy.endpoint_url
+            )
+            with DynamoDBAdapter(table, region=region, endpoint_url=proxy.endpoint_url) as slow:
+                for _ in range(repeats):
+                    seeded = seed_session(direct, messages=messages)
+                    started = time.perf_counter()
+                    requests = _raw_sequential(raw, table, seeded.id)
+                    keep(
+                        "raw botocore, batches one after another",
+                        time.perf_counter() - started,
+                        requests,
+                    )
+                    doomed = seed_session(direct, messages=messages).id
+                    keep("`delete_session`", *_counted(slow, partial(slow.delete_session, doomed)))
+                    expired = seed_session(
+                        direct, messages=messages, expires_at=utc_now() - timedelta(hours=1)
+                    )
+                    seconds, requests = _counted(slow, slow.sweep_expired)
+                    if direct.get_session(expired.id) is not None:
+                        raise AssertionError("sweep_expired left the expired session")
+                    keep("`sweep_expired` (1 expired session)", seconds, requests)
+            raw.close()
+    finally:
+        direct.models.client.delete_table(TableName=table)
+        direct.close()
+    return [DeleteTiming(label, seconds, requests) for label, (seconds, requests) in best.items()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.deletes", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--endpoint-url", help="a running DynamoDB Local to use")
+    parser.add_argument("--messages", type=int, default=5_000)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--delay", type=float, default=0.010, help="seconds each way")
+    options = parser.parse_args(argv)
+    messages, repeats = (200, 1) if options.quick else (options.messages, options.repeats)
+    with open_backend("local", endpoint_url=options.endpoint_url) as bench:
+        endpoint = bench.backend.endpoint_url
+        assert endpoint is not None
+        timings = measure_deletes(endpoint, bench.backend.region, messages, repeats, options.delay)
+    base = timings[0].seconds
+    print(f"Deleting a session of {messages:,} messages, {options.delay * 1000:.0f} ms each way")
+    for timing in timings:
+        print(
+            f"  {timing.label:45s} {timing.seconds:8.2f} s {timing.requests:6d} requests"
+            f"  speed-up {base / timing.seconds:5.1f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
