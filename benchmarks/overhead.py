@@ -12,7 +12,7 @@ Each operation is timed three ways over the same canned HTTP responses:
 The responses are recorded from one real call of the operation on the
 benchmark's backend, then replayed where botocore would send the request:
 the endpoint's ``before-send`` emission is answered by a stand-in emitter,
-the technique of ``session_store.testing.faults``. So on both of the first
+the technique of ``tests.faults``. So on both of the first
 two paths botocore serialises, signs, emits its events and parses the same
 response bytes; only the adapter's own work (validation, building requests,
 turning items into domain objects) differs, and no server time is counted.

@@ -20,8 +20,8 @@ from session_store import (
 from session_store.dynamodb import MAX_APPEND
 from session_store.keys import message_id_timestamp
 from session_store.limits import MAX_ITEM_BYTES
-from session_store.testing.faults import FaultPlan, inject, lose_response
 from session_store.testing.requests import count_requests
+from tests.faults import FaultPlan, inject, lose_response
 
 
 @pytest.fixture

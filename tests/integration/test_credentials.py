@@ -32,7 +32,7 @@ from session_store.cli import Output, Settings
 from session_store.cli import commands as cli
 from session_store.cli.config import describe_error
 from session_store.testing.backends import Backend, unique_table_name
-from session_store.testing.faults import INTERNAL_ERROR, FaultPlan, fail, inject
+from tests.faults import INTERNAL_ERROR, FaultPlan, fail, inject
 
 ACCESS_KEY_ID = "AKIACANARYC4N4RY0001"
 SECRET_ACCESS_KEY = "canary/Secret+Access+Key/0123456789abcdefCANARY"

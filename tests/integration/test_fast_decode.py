@@ -223,7 +223,7 @@ class _Body(io.BytesIO):
 def _corrupt_first_response(client: Any, operation: str) -> Iterator[list[int]]:
     """Flip a byte of the first ``operation`` response body, its ``x-amz-crc32`` kept.
 
-    Wraps the emitter of the client's endpoint (as ``session_store.testing.faults``
+    Wraps the emitter of the client's endpoint (as ``tests.faults``
     does): the real response is fetched, then handed to botocore with a corrupted
     body, below botocore's retry layer. Yields the list of sends seen.
     """

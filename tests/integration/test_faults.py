@@ -1,6 +1,6 @@
 """Faults below botocore's retry layer: every adapter call survives them or fails cleanly.
 
-The faults come from ``session_store.testing.faults``: they replace (or follow)
+The faults come from ``tests.faults``: they replace (or follow)
 the HTTP send, so botocore's real retry logic runs above them. For every write
 and read of the adapter:
 
@@ -59,7 +59,8 @@ from session_store.models import WRITE_TOKEN_SLOTS, SessionMeta
 from session_store.models import Message as MessageItem
 from session_store.testing.backends import Backend
 from session_store.testing.factories import SessionFactory
-from session_store.testing.faults import (
+from session_store.testing.requests import count_requests
+from tests.faults import (
     CONNECT_ERROR,
     CONNECTION_RESET,
     INTERNAL_ERROR,
@@ -76,7 +77,6 @@ from session_store.testing.faults import (
     lose_response,
     unprocessed,
 )
-from session_store.testing.requests import count_requests
 
 
 def aws_code_of(error: BaseException) -> str | None:

@@ -24,8 +24,8 @@ from session_store.dynamodb import _expiry, _sessions
 from session_store.planning import delete_session_messages
 from session_store.table import TableConfig
 from session_store.testing.backends import Backend
-from session_store.testing.faults import FaultPlan, inject, lose_response
 from tests.assertions import assert_counters_exact
+from tests.faults import FaultPlan, inject, lose_response
 from tests.raw_items import put_uuid_message, remove_counters
 
 SESSION_ID = "conversation-123"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from session_store import DynamoDBAdapter, Session
-from session_store.testing.faults import INTERNAL_ERROR, FaultPlan, fail, inject
 from session_store.testing.requests import count_requests
+from tests.faults import INTERNAL_ERROR, FaultPlan, fail, inject
 
 
 def at(clock: list[datetime]) -> Any:

@@ -19,7 +19,7 @@ from session_store.gateway import BATCH_SIZE
 from session_store.models import Message as MessageItem
 from session_store.planning import delete_session_messages
 from session_store.table import BoundModels, RetryPolicy, TableConfig, bind_models
-from session_store.testing.faults import FaultPlan, inject, unprocessed
+from tests.faults import FaultPlan, inject, unprocessed
 
 
 @dataclass

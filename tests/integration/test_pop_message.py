@@ -16,14 +16,14 @@ from session_store import (
     ValidationError,
 )
 from session_store.testing.backends import Backend
-from session_store.testing.faults import (
+from session_store.testing.requests import count_requests
+from tests.faults import (
     TRANSACTION_CONFLICT,
     FaultPlan,
     fail,
     inject,
     lose_response,
 )
-from session_store.testing.requests import count_requests
 from tests.raw_items import remove_counters
 
 

@@ -19,8 +19,8 @@ import pytest
 from session_store import DynamoDBAdapter, StorageError
 from session_store.table import RetryPolicy, TableConfig
 from session_store.testing.backends import Backend
-from session_store.testing.faults import INTERNAL_ERROR, FaultPlan, fail, inject
 from tests.assertions import assert_counters_exact
+from tests.faults import INTERNAL_ERROR, FaultPlan, fail, inject
 
 MakeAdapter = Callable[..., DynamoDBAdapter]
 
