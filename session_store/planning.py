@@ -16,6 +16,7 @@ condition and retries instead of overwriting our counters.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -77,6 +78,20 @@ def new_session_item(session: Session, token: str) -> dict[str, Any]:
     return item
 
 
+def _not_expired_text(expires: str, number: str, text: str, seconds: str, next_second: str) -> str:
+    """The not-expired condition over placeholders (the one rule; see ``not_expired``)."""
+    return (
+        f"(attribute_not_exists({expires})"
+        f" OR (attribute_type({expires}, {number}) AND {expires} > {seconds})"
+        f" OR (attribute_type({expires}, {text}) AND {expires} >= {next_second}))"
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_of_second(seconds: int) -> str:
+    return format_iso(from_epoch_seconds(seconds))
+
+
 def not_expired(e: Expression, now: datetime) -> str:
     """Condition: the session item has no expiry, or it lies after ``now``.
 
@@ -84,14 +99,13 @@ def not_expired(e: Expression, now: datetime) -> str:
     TypeScript ``updateSession`` writes; each comparison is guarded by the
     attribute's type.
     """
-    expires = e.name(SessionMeta.expires_at)
     seconds = to_epoch_seconds(now)
-    next_second = format_iso(from_epoch_seconds(seconds + 1))
-    number, text = e.string("N"), e.string("S")
-    return (
-        f"(attribute_not_exists({expires})"
-        f" OR (attribute_type({expires}, {number}) AND {expires} > {e.number(seconds)})"
-        f" OR (attribute_type({expires}, {text}) AND {expires} >= {e.string(next_second)}))"
+    return _not_expired_text(
+        e.name(SessionMeta.expires_at),
+        e.string("N"),
+        e.string("S"),
+        e.number(seconds),
+        e.string(_iso_of_second(seconds + 1)),
     )
 
 
@@ -109,6 +123,28 @@ def _exists(e: Expression) -> str:
     return f"attribute_exists({e.name(SessionMeta.pk)})"
 
 
+# The append's requests, prepared once from the models (the hot path of every conversation).
+_NEW_ITEM = {
+    "ConditionExpression": "attribute_not_exists(#pk)",
+    "ExpressionAttributeNames": {"#pk": Message.pk.attr_name},
+}
+_APPEND_NAMES = {
+    "#pk": SessionMeta.pk.attr_name,
+    "#la": SessionMeta.last_activity_at.attr_name,
+    "#mc": SessionMeta.message_count.attr_name,
+    "#tc": SessionMeta.token_count.attr_name,
+    "#v": SessionMeta.version.attr_name,
+    "#ea": SessionMeta.expires_at.attr_name,
+}
+_APPEND_NAMES_SLIDING = {**_APPEND_NAMES, "#ttl": SessionMeta.ttl.attr_name}
+_APPEND_COUNT = " ADD #mc :mc, #tc :tc, #v :one"
+_APPEND_UPDATE = "SET #la = :la" + _APPEND_COUNT
+_APPEND_UPDATE_SLIDING = "SET #la = :la, #ea = :ea, #ttl = :ea" + _APPEND_COUNT
+_APPEND_CONDITION = "attribute_exists(#pk) AND " + _not_expired_text(
+    "#ea", ":type_n", ":type_s", ":now", ":next"
+)
+
+
 def append_actions(
     session_id: str,
     items: list[dict[str, Any]],
@@ -121,39 +157,30 @@ def append_actions(
     Each put requires a free key; the session update adds the messages and
     their tokens to the counters, 1 to ``version``, sets ``lastActivityAt``
     (and the sliding expiry), on the condition that the session exists and
-    has not expired.
+    has not expired (``not_expired``'s rule, on prepared placeholders).
     """
-    puts = []
-    for item in items:
-        p = Expression()
-        puts.append(
-            {
-                "Put": p.into(
-                    {
-                        "Item": item,
-                        "ConditionExpression": f"attribute_not_exists({p.name(Message.pk)})",
-                    }
-                )
-            }
-        )
+    puts = [{"Put": {"Item": item, **_NEW_ITEM}} for item in items]
     tokens = sum(number_of(item, Message.token_count) for item in items)
-    e = Expression()
-    sets = [f"{e.name(SessionMeta.last_activity_at)} = {e.string(format_iso(now))}"]
+    seconds = to_epoch_seconds(now)
+    values: dict[str, Any] = {
+        ":la": {"S": format_iso(now)},
+        ":mc": {"N": str(len(items))},
+        ":tc": {"N": str(tokens)},
+        ":one": {"N": "1"},
+        ":type_n": {"S": "N"},
+        ":type_s": {"S": "S"},
+        ":now": {"N": str(seconds)},
+        ":next": {"S": _iso_of_second(seconds + 1)},
+    }
     if expires_at is not None:
-        seconds = e.number(to_epoch_seconds(expires_at))
-        sets += [
-            f"{e.name(SessionMeta.expires_at)} = {seconds}",
-            f"{e.name(SessionMeta.ttl)} = {seconds}",
-        ]
-    update = e.into(
-        {
-            "Key": SessionMeta.key(session_id),
-            "UpdateExpression": f"SET {', '.join(sets)} ADD {e.name(SessionMeta.message_count)} "
-            f"{e.number(len(items))}, {e.name(SessionMeta.token_count)} {e.number(tokens)}, "
-            f"{e.name(SessionMeta.version)} {e.number(1)}",
-            "ConditionExpression": f"{_exists(e)} AND {not_expired(e, now)}",
-        }
-    )
+        values[":ea"] = {"N": str(to_epoch_seconds(expires_at))}
+    update = {
+        "Key": SessionMeta.key(session_id),
+        "UpdateExpression": _APPEND_UPDATE if expires_at is None else _APPEND_UPDATE_SLIDING,
+        "ConditionExpression": _APPEND_CONDITION,
+        "ExpressionAttributeNames": _APPEND_NAMES if expires_at is None else _APPEND_NAMES_SLIDING,
+        "ExpressionAttributeValues": values,
+    }
     return [*puts, {"Update": update}]
 
 
