@@ -45,6 +45,7 @@ from session_store.errors import (
     ValidationError,
 )
 from session_store.memory import MemoryAdapter
+from session_store.offload import S3Offload
 from session_store.protocol import StorageAdapter
 from session_store.table import (
     BoundModels,
@@ -85,6 +86,7 @@ __all__ = [
     "ParticipantRole",
     "ProvisionedThroughput",
     "RetryPolicy",
+    "S3Offload",
     "Session",
     "SessionError",
     "SessionExistsError",

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 from botocore.session import Session as BotocoreSession
 
@@ -20,14 +22,18 @@ from session_store.errors import ValidationError
 __all__ = [
     "ENDPOINT_VARIABLES",
     "REGION_VARIABLES",
+    "S3_ENDPOINT_VARIABLES",
     "has_credentials",
     "resolve_endpoint_url",
     "resolve_region",
+    "s3_client",
 ]
 
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
 """The variables botocore reads for a DynamoDB endpoint, most specific first."""
+S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+"""The variables botocore reads for an S3 endpoint, most specific first."""
 IGNORE_ENDPOINTS_VARIABLE = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 """botocore's switch (``true``) to ignore configured endpoints; honoured here too."""
 # botocore's own rule for region names (it raises InvalidRegionError otherwise).
@@ -55,13 +61,16 @@ def resolve_region(region: str | None) -> str:
     return region
 
 
-def resolve_endpoint_url(endpoint_url: str | None) -> str | None:
-    """The endpoint requests go to: the argument, else ``AWS_ENDPOINT_URL_DYNAMODB``, else
-    ``AWS_ENDPOINT_URL`` (unless ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``), else ``None``
-    (AWS itself). ``ValidationError`` unless it is an ``http(s)://host[:port]`` URL."""
+def resolve_endpoint_url(
+    endpoint_url: str | None, variables: tuple[str, ...] = ENDPOINT_VARIABLES
+) -> str | None:
+    """The endpoint requests go to: the argument, else the first of ``variables`` set
+    (for DynamoDB ``AWS_ENDPOINT_URL_DYNAMODB``, then ``AWS_ENDPOINT_URL``; for S3
+    ``S3_ENDPOINT_VARIABLES``) unless ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``, else
+    ``None`` (AWS itself). ``ValidationError`` unless it is an ``http(s)://host[:port]`` URL."""
     ignored = os.environ.get(IGNORE_ENDPOINTS_VARIABLE, "").strip().lower() == "true"
     if endpoint_url is None and not ignored:
-        for variable in ENDPOINT_VARIABLES:
+        for variable in variables:
             endpoint_url = os.environ.get(variable) or None
             if endpoint_url is not None:
                 break
@@ -85,6 +94,40 @@ def resolve_endpoint_url(endpoint_url: str | None) -> str | None:
     if problem is not None:
         raise ValidationError(f"invalid endpoint URL {endpoint_url!r}: {problem}")
     return endpoint_url
+
+
+def s3_client(
+    region: str | None,
+    endpoint_url: str | None,
+    *,
+    max_attempts: int = 5,
+    mode: Literal["standard", "adaptive"] = "standard",
+    connect_timeout_seconds: float = 5.0,
+    read_timeout_seconds: float = 60.0,
+    max_pool_connections: int = 10,
+) -> Any:
+    """A botocore S3 client, with the region and endpoint resolved as for DynamoDB (the
+    endpoint from ``S3_ENDPOINT_VARIABLES``); ``ValidationError`` before any request when
+    either is missing or malformed.
+
+    botocore retries throttling (``SlowDown``), 5xx and connection errors
+    (``max_attempts`` counts the first try). An endpoint other than AWS's gets
+    path-style addressing (``http://host/bucket/key``): emulators and private
+    endpoints rarely resolve ``bucket.host``. The read timeout is longer than
+    DynamoDB's: an object may be tens of megabytes.
+    """
+    config = Config(
+        retries={"mode": mode, "total_max_attempts": max_attempts},
+        connect_timeout=connect_timeout_seconds,
+        read_timeout=read_timeout_seconds,
+        max_pool_connections=max_pool_connections,
+    )
+    endpoint_url = resolve_endpoint_url(endpoint_url, S3_ENDPOINT_VARIABLES)
+    if endpoint_url is not None:
+        config = config.merge(Config(s3={"addressing_style": "path"}))
+    return BotocoreSession().create_client(
+        "s3", region_name=resolve_region(region), endpoint_url=endpoint_url, config=config
+    )
 
 
 def has_credentials() -> bool:

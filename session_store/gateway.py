@@ -1,4 +1,8 @@
-"""The one sender: every DynamoDB request of the package goes through a ``Gateway``.
+"""The one sender: every DynamoDB request of the package goes through a ``Gateway``,
+every S3 request (large-message offload) through an ``ObjectStore``.
+
+This module is long on purpose: it is the one place that imports botocore and
+maps its failures (``translate``), so both senders and that map live here.
 
 The adapters, the async adapter (through the sync one), the counters, the
 migrations, the table code and the CLI hand their requests to the gateway of
@@ -16,6 +20,10 @@ their bound models; nothing else calls botocore. The gateway owns:
   (``translate``): a failed condition is ``ConditionFailed`` carrying the
   stored item, a missing table ``TableNotFoundError`` naming table, region
   and endpoint, anything else ``StorageError`` with the cause kept.
+
+``ObjectStore`` is its S3 sibling for the payloads of offloaded messages
+(``session_store.offload``): PutObject, GetObject, DeleteObject(s) and
+listings of one bucket, through the same error map.
 
 Requests arrive as botocore keyword arguments built from the models'
 attributes (``session_store.models``), and responses leave as botocore
@@ -37,6 +45,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Any, cast
 
@@ -61,18 +70,26 @@ from session_store.errors import (
 
 __all__ = [
     "BATCH_SIZE",
+    "DELETE_BATCH_SIZE",
+    "BucketLocation",
     "Code",
     "ConditionFailed",
+    "DeleteFailure",
     "Deleter",
     "Gateway",
+    "ObjectNotFound",
+    "ObjectStore",
     "Outcome",
     "Reason",
+    "StoredObject",
     "aws_code",
     "translate",
 ]
 
 BATCH_SIZE = 25
 """Write requests per ``BatchWriteItem``: DynamoDB's limit."""
+DELETE_BATCH_SIZE = 1000
+"""Keys per S3 ``DeleteObjects``: S3's limit."""
 _BACKOFF_START = 0.02
 _BACKOFF_CAP = 1.0
 _BATCH_BACKOFF_START = 0.05
@@ -180,17 +197,42 @@ class Location:
         return f"table {self.table_name!r} in region {self.region or '?'} at {endpoint}"
 
 
-def translate(error: BaseException, operation: str, where: Location | None = None) -> SessionError:
+@dataclass(frozen=True)
+class BucketLocation:
+    """Where S3 requests go, for error messages: bucket, region and endpoint."""
+
+    bucket: str
+    region: str | None
+    endpoint_url: str | None
+
+    def __str__(self) -> str:
+        endpoint = self.endpoint_url or "the AWS endpoint"
+        return f"S3 bucket {self.bucket!r} in region {self.region or '?'} at {endpoint}"
+
+
+class ObjectNotFound(StorageError):
+    """An S3 object an item points to is not there (``key``, in ``bucket``)."""
+
+    def __init__(self, message: str, *, bucket: str, key: str) -> None:
+        super().__init__(message, code="OBJECT_NOT_FOUND")
+        self.bucket = bucket
+        self.key = key
+
+
+def translate(
+    error: BaseException, operation: str, where: Location | BucketLocation | None = None
+) -> SessionError:
     """The error of the hierarchy for a botocore/PynamoDB failure of ``operation`` (raise it
-    ``from error``). The one map from DynamoDB's error codes to ours."""
+    ``from error``). The one map from DynamoDB's and S3's error codes to ours."""
     if isinstance(error, SessionError):
         return error
     if isinstance(error, EndpointConnectionError):
         endpoint = (where.endpoint_url if where is not None else None) or getattr(
             error, "kwargs", {}
         ).get("endpoint_url")
+        service = "S3" if isinstance(where, BucketLocation) else "DynamoDB"
         return EndpointUnreachableError(
-            f"{operation} failed: cannot reach DynamoDB at {endpoint or '?'}",
+            f"{operation} failed: cannot reach {service} at {endpoint or '?'}",
             endpoint_url=endpoint,
         )
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
@@ -201,7 +243,11 @@ def translate(error: BaseException, operation: str, where: Location | None = Non
     if isinstance(error, NoRegionError):
         return ValidationError("no AWS region: pass region=..., or set AWS_REGION")
     code = _error_code(error)
-    if code == "ResourceNotFoundException":
+    if isinstance(where, BucketLocation):
+        s3_error = _s3_error(error, code, operation, where)
+        if s3_error is not None:
+            return s3_error
+    if code == "ResourceNotFoundException" and not isinstance(where, BucketLocation):
         if where is None:
             return TableNotFoundError(f"{operation} failed: the table does not exist")
         return TableNotFoundError(
@@ -223,6 +269,31 @@ def translate(error: BaseException, operation: str, where: Location | None = Non
     if code is not None:
         return StorageError(f"{operation} failed: {code}: {_error_message(error)}")
     return StorageError(f"{operation} failed: {type(error).__name__}: {error}")
+
+
+def _s3_error(
+    error: BaseException, code: str | None, operation: str, where: BucketLocation
+) -> SessionError | None:
+    """The error for S3's own codes (``None``: the generic mapping applies)."""
+    if code == "NoSuchBucket":
+        return StorageError(
+            f"{operation} failed: {where} does not exist (check the bucket name, region and "
+            "endpoint of S3Offload)",
+            code="BUCKET_NOT_FOUND",
+        )
+    if code in ("NoSuchKey", "404"):
+        response = getattr(error, "response", None)
+        key = response.get("Error", {}).get("Key") if isinstance(response, dict) else None
+        key = key or "?"
+        return ObjectNotFound(
+            f"{operation} failed: object {key!r} is not in {where}", bucket=where.bucket, key=key
+        )
+    if code == "AccessDenied":
+        return StorageError(
+            f"{operation} failed: access to {where} denied: {_error_message(error)}",
+            code="ACCESS_DENIED",
+        )
+    return None
 
 
 class Gateway:
@@ -612,3 +683,125 @@ def wrap_pynamodb(
         return translate(cause or error, operation, where)
 
     return translated
+
+
+# --- S3 -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object of a listing."""
+
+    key: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class DeleteFailure:
+    """A key ``DeleteObjects`` did not delete, with S3's code and message for it."""
+
+    key: str
+    code: str
+    message: str
+
+
+class ObjectStore:
+    """Sends one bucket's S3 requests through one botocore S3 client (``_client.s3_client``).
+
+    ``client`` is called for the client on each request. botocore retries
+    throttling, 5xx and connection errors; failures leave as errors of the
+    hierarchy (``translate``): a missing bucket is a ``StorageError`` coded
+    ``BUCKET_NOT_FOUND`` naming bucket, region and endpoint; a missing
+    object ``ObjectNotFound``. Keys are used as given (``session_store.offload``
+    makes them).
+    """
+
+    def __init__(self, client: Callable[[], Any], where: BucketLocation) -> None:
+        self._client = client
+        self.where = where
+        self.bucket = where.bucket
+
+    @property
+    def client(self) -> Any:
+        """The botocore S3 client (for hooks: request counting, fault injection)."""
+        return self._client()
+
+    def _send(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        client = self._client()
+        try:
+            return cast("dict[str, Any]", getattr(client, operation)(Bucket=self.bucket, **request))
+        except (ClientError, BotoCoreError) as error:
+            raise translate(error, operation, self._resolved(client)) from error
+
+    def _resolved(self, client: Any) -> BucketLocation:
+        if self.where.endpoint_url is not None:
+            return self.where
+        endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
+        return BucketLocation(self.where.bucket, self.where.region, endpoint)
+
+    def put(self, key: str, body: bytes, *, content_type: str = "application/json") -> None:
+        """PutObject. Writing the same bytes to the same key again is harmless, so
+        botocore's retry after a lost response is too."""
+        self._send("put_object", {"Key": key, "Body": body, "ContentType": content_type})
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; ``ObjectNotFound`` when it is not there."""
+        response = self._send("get_object", {"Key": key})
+        body = response["Body"]
+        try:
+            return cast("bytes", body.read())
+        except BotoCoreError as error:  # the connection dropped mid-body
+            raise translate(error, "get_object", self.where) from error
+        finally:
+            body.close()
+
+    def delete(self, key: str) -> None:
+        """DeleteObject; deleting an absent key succeeds (S3's semantics)."""
+        self._send("delete_object", {"Key": key})
+
+    def delete_many(self, keys: Sequence[str]) -> list[DeleteFailure]:
+        """Delete ``keys``, ``DELETE_BATCH_SIZE`` a request; the keys S3 did not delete,
+        each with its reason (empty when all went). Absent keys count as deleted. A
+        request that fails as a whole raises, naming how many keys were deleted before."""
+        failures: list[DeleteFailure] = []
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), DELETE_BATCH_SIZE):
+            chunk = unique[start : start + DELETE_BATCH_SIZE]
+            try:
+                response = self._send(
+                    "delete_objects",
+                    {"Delete": {"Objects": [{"Key": key} for key in chunk], "Quiet": True}},
+                )
+            except StorageError as error:
+                if start == 0:
+                    raise
+                raise StorageError(
+                    f"{error} (after {start} of {len(unique)} keys were handled)"
+                ) from error
+            failures.extend(
+                DeleteFailure(
+                    str(entry.get("Key", "?")),
+                    str(entry.get("Code", "?")),
+                    str(entry.get("Message", "")),
+                )
+                for entry in response.get("Errors", [])
+            )
+        return failures
+
+    def list(self, prefix: str = "", older_than: datetime | None = None) -> Iterator[StoredObject]:
+        """Every object under ``prefix`` (all pages, read as consumed), only those last
+        modified before ``older_than`` when it is given (an aware datetime)."""
+        if older_than is not None and older_than.tzinfo is None:
+            raise ValidationError("older_than must be timezone-aware")
+        request: dict[str, Any] = {"Prefix": prefix}
+        while True:
+            response = self._send("list_objects_v2", request)
+            for entry in response.get("Contents", []):
+                modified = entry["LastModified"]
+                if older_than is None or modified < older_than:
+                    yield StoredObject(entry["Key"], int(entry.get("Size", 0)), modified)
+            token = response.get("NextContinuationToken")
+            if not response.get("IsTruncated") or not token:
+                return
+            request["ContinuationToken"] = token

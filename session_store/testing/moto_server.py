@@ -1,4 +1,4 @@
-"""moto's DynamoDB served over HTTP, one request at a time.
+"""moto's DynamoDB (and S3, for offloaded messages) served over HTTP, one request at a time.
 
 moto's own ``ThreadedMotoServer`` handles requests on parallel threads, and
 moto copies and restores whole tables in transactions without a lock, so
@@ -22,7 +22,7 @@ __all__ = ["MotoServer"]
 
 
 class MotoServer:
-    """An in-process DynamoDB endpoint (moto) on ``host:port``; ``port=0`` picks a free one.
+    """An in-process DynamoDB and S3 endpoint (moto) on ``host:port``; ``port=0`` picks one.
 
     Use as a context manager, or ``start()`` (returns the endpoint URL) and
     ``stop()``. Requires moto's server extra (``session-store[local]``).
