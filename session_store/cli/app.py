@@ -8,6 +8,7 @@ expected failures become one line on stderr and a non-zero exit code.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -489,8 +490,18 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else "no details"
 
 
+# The parser's wording for values of the wrong type, in the CLI's own words.
+_TYPE_WORDING = (
+    (re.compile(r"Input should be a valid integer[^.;]*"), "expected a whole number"),
+    (re.compile(r"Input should be a valid number[^.;]*"), "expected a number"),
+)
+
+
 def _usage_line(error: typer.TyperException) -> str:
     """A usage error as one line, with the command to ask for help."""
     context = getattr(error, "ctx", None)
     hint = f" (see {context.command_path} --help)" if context is not None else ""
-    return " ".join(error.format_message().split()) + hint
+    message = " ".join(error.format_message().split())
+    for pattern, wording in _TYPE_WORDING:
+        message = pattern.sub(wording, message)
+    return message + hint

@@ -126,7 +126,8 @@ def test_bad_choices_and_numbers_are_usage_errors(run: Run) -> None:
     _one_error_line(err, "'robot' is not one of user, assistant, system, tool")
     code, _, err = run("sessions", "list", "--limit", "many")
     assert code == 2
-    _one_error_line(err, "Invalid value for '--limit'")
+    _one_error_line(err, "Invalid value for '--limit': expected a whole number")
+    assert "Input should be" not in err
     code, _, err = run("no-such-command")
     assert code == 2
     _one_error_line(err, "No such command 'no-such-command'")
