@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from session_store import keys
 from session_store._inputs import checked_non_negative, checked_page_size, validated
+from session_store.cursor import Cursor, CursorCodec
 from session_store.domain import Message, MessageQuery, MessageRole, Page, Session, SessionFilters
+from session_store.errors import ValidationError
 
-__all__ = ["Listings", "Walk"]
+__all__ = ["Listings", "Walk", "WalkStart", "walk_start"]
 
 _T = TypeVar("_T")
 
@@ -26,6 +29,47 @@ Walk = tuple[Iterable[_T], Callable[[], str | None]]
 """A walk's items, and a function giving the next cursor once they are consumed."""
 
 _NOT_SYSTEM = tuple(role for role in MessageRole if role is not MessageRole.SYSTEM)
+
+
+@dataclass(frozen=True)
+class WalkStart:
+    """Where a page walk starts and how much it may hand out (the arithmetic both adapters
+    share): the cursor's position (``None`` without one), the items handed out before it,
+    the items to skip, and how many to take (``None``: all)."""
+
+    position: Cursor | None
+    returned: int
+    skip: int
+    take: int | None
+
+
+def walk_start(
+    cursors: CursorCodec,
+    *,
+    kind: str,
+    query: str,
+    cursor: str | None,
+    offset: int,
+    limit: int | None,
+    page_size: int | None,
+) -> WalkStart:
+    """Decode ``cursor`` (checked against ``kind`` and ``query``) and size the walk:
+    ``limit`` caps the whole walk across cursors, ``page_size`` one page, ``offset``
+    skips from the start (and cannot be combined with a cursor)."""
+    position = None
+    returned = 0
+    if cursor is not None:
+        if offset:
+            raise ValidationError("offset cannot be combined with a cursor")
+        position = cursors.decode(cursor, kind=kind, query=query)
+        returned = position.returned
+    remaining = None if limit is None else max(limit - returned, 0)
+    take = (
+        remaining
+        if page_size is None
+        else (page_size if remaining is None else min(page_size, remaining))
+    )
+    return WalkStart(position, returned, offset if cursor is None else 0, take)
 
 
 class Listings(ABC):

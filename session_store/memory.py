@@ -66,7 +66,7 @@ from session_store._inputs import (
     validated,
     validated_messages,
 )
-from session_store._listings import Listings
+from session_store._listings import Listings, walk_start
 from session_store._time import (
     format_iso,
     from_epoch_seconds,
@@ -370,10 +370,11 @@ class MemoryAdapter(Listings):
         if filters.user_id is not None:  # GSI1: newest first
             keyed = [((format_iso(s.created_at), s.id), s) for s in chosen]
             return _Listing(sorted(keyed, key=lambda pair: pair[0], reverse=True), True)
-        if filters.active_agent_id is not None:  # GSI2: by status
+        if filters.active_agent_id is not None:  # GSI2: by status, descending
             keyed = [((s.status.value, s.id), s) for s in chosen]
-        else:  # a scan: unordered in DynamoDB
-            keyed = [((s.id,), s) for s in chosen]
+            return _Listing(sorted(keyed, key=lambda pair: pair[0], reverse=True), True)
+        # A scan: unordered in DynamoDB.
+        keyed = [((s.id,), s) for s in chosen]
         return _Listing(sorted(keyed, key=lambda pair: pair[0]), descending=False)
 
     def _walk_sessions(
@@ -408,25 +409,24 @@ class MemoryAdapter(Listings):
     ) -> tuple[list[_M], Callable[[], str | None]]:
         """Skip ``offset``, stop at ``limit`` (across cursors), cut a page; copies of the items."""
         items = listing.items
-        returned = 0
-        if cursor is not None:
-            if offset:
-                raise ValidationError("offset cannot be combined with a cursor")
-            position = self._cursors.decode(cursor, kind=kind, query=query)
-            last = _position_of(position.start_key)
+        begin = walk_start(
+            self._cursors,
+            kind=kind,
+            query=query,
+            cursor=cursor,
+            offset=offset,
+            limit=limit,
+            page_size=page_size,
+        )
+        returned, take = begin.returned, begin.take
+        if begin.position is not None:
+            last = _position_of(begin.position.start_key)
             items = [
                 pair for pair in items if (pair[0] < last if listing.descending else pair[0] > last)
             ]
-            returned = position.returned
-        remaining = None if limit is None else max(limit - returned, 0)
-        take = (
-            remaining
-            if page_size is None
-            else (page_size if remaining is None else min(page_size, remaining))
-        )
         if take == 0:
             return [], lambda: None
-        candidates = items if cursor is not None else items[offset:]
+        candidates = items[begin.skip :]
         page = candidates if take is None else candidates[:take]
         more = take is not None and len(candidates) > take
         walk_done = limit is not None and returned + len(page) >= limit

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Self, TypedDict
 
 from session_store import _item_decoding, keys, models
+from session_store._listings import walk_start
 from session_store._time import utc_now
 from session_store.counters import message_items, recount_session
 from session_store.cursor import Cursor, CursorCodec
@@ -210,26 +211,24 @@ class AdapterCore:
 
         Returns the items and a function giving the next cursor once they are consumed.
         """
-        returned = 0
-        if cursor is not None:
-            if offset:
-                raise ValidationError("offset cannot be combined with a cursor")
-            position = self._cursors.decode(cursor, kind=kind, query=query)
-            start = position.start_key
+        begin = walk_start(
+            self._cursors,
+            kind=kind,
+            query=query,
+            cursor=cursor,
+            offset=offset,
+            limit=limit,
+            page_size=page_size,
+        )
+        returned, skip, take = begin.returned, begin.skip, begin.take
+        if begin.position is not None:
+            start = begin.position.start_key
             if set(start) != set(key_names) or any(
                 start[name] != {"S": value} for name, value in pinned.items()
             ):
                 raise ValidationError("cursor does not point into this listing")
             request = {**request, "ExclusiveStartKey": start}
-            returned = position.returned
-        remaining = None if limit is None else max(limit - returned, 0)
-        take = (
-            remaining
-            if page_size is None
-            else (page_size if remaining is None else min(page_size, remaining))
-        )
         state = _WalkState()
-        skip = offset if cursor is None else 0
 
         def wanted() -> int | None:
             if take is None:

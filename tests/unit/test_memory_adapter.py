@@ -488,7 +488,7 @@ def test_list_sessions_by_agent_status_and_tags(memory: MemoryAdapter) -> None:
     )
     b = memory.create_session({"id": "b", "status": "active", "active_agent_id": "x"})
     c = memory.create_session({"id": "c", "status": "active", "metadata": {"tags": ["blue"]}})
-    assert memory.list_sessions({"active_agent_id": "x"}) == [b, a]  # by status
+    assert memory.list_sessions({"active_agent_id": "x"}) == [a, b]  # by status, descending
     assert memory.list_sessions({"active_agent_id": "x", "status": "paused"}) == [a]
     assert memory.list_sessions({"tags": ["blue", "green"]}) == [c]
     assert memory.list_sessions({"tags": ["re"]}) == []  # exact tags only
