@@ -94,8 +94,8 @@ from session_store.errors import (
     StorageError,
     ValidationError,
 )
-from session_store.ids import new_message_id
 from session_store.limits import MAX_APPEND, check_item_size, check_transaction_size
+from session_store.planning import new_message, new_session
 
 __all__ = ["MemoryAdapter"]
 
@@ -255,19 +255,7 @@ class MemoryAdapter(Listings):
         _check_owner_ids(new.user_id, new.active_agent_id)
         with self._request():
             now = self._now()
-            fields = new.model_dump(exclude={"id"})
-            if fields["expires_at"] is None:
-                fields["expires_at"] = self._expiry(now)
-            fields["expires_at"] = to_whole_second(fields["expires_at"])
-            session = Session.model_validate(
-                {
-                    **fields,
-                    "id": session_id,
-                    "created_at": now,
-                    "last_activity_at": now,
-                    "version": 1,
-                }
-            )
+            session = new_session(new, session_id, now=now, expires_at=self._expiry(now))
             _check_session_size(session)
             # A live session keeps its id; an expired one is replaced, its messages dropped.
             current = self._sessions.get(session_id)
@@ -457,19 +445,7 @@ class MemoryAdapter(Listings):
     def _append(self, session_id: str, news: list[NewMessage]) -> list[Message]:
         if not news:
             return []
-        appended = []
-        for new in news:
-            message_id = new_message_id()
-            appended.append(
-                Message.model_validate(
-                    {
-                        **new.model_dump(),
-                        "id": str(message_id),
-                        "session_id": session_id,
-                        "created_at": message_id.datetime,
-                    }
-                )
-            )
+        appended = [new_message(new, session_id) for new in news]
         items = [_check_message_size(message) for message in appended]
         check_transaction_size(items, f"{len(items)} messages of session {session_id!r}")
         with self._request():

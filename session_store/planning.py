@@ -28,11 +28,19 @@ from pynamodb.expressions.condition import Condition
 
 from session_store import keys
 from session_store._expressions import Expression
-from session_store._time import format_iso, from_epoch_seconds, to_epoch_seconds, utc_now
+from session_store._time import (
+    format_iso,
+    from_epoch_seconds,
+    to_epoch_seconds,
+    to_whole_second,
+    utc_now,
+)
 from session_store.counters import message_items, recount_session
-from session_store.domain import Session
+from session_store.domain import Message as DomainMessage
+from session_store.domain import NewMessage, NewSession, Session
 from session_store.errors import SessionNotFoundError, StorageError, ValidationError
 from session_store.gateway import Gateway
+from session_store.ids import new_message_id
 from session_store.models import (
     TABLE_KEY,
     WRITE_TOKEN_SLOTS,
@@ -51,6 +59,8 @@ __all__ = [
     "delete_session_messages",
     "expired_by",
     "incarnation_end",
+    "new_message",
+    "new_session",
     "new_session_item",
     "not_expired",
     "remove_as_read",
@@ -66,6 +76,35 @@ DELETE_PARALLELISM = 8
 """``BatchWriteItem`` requests in flight at once while deleting a session's messages: each
 waits a network round trip, so a few in flight divide the wall time; 8 stays below the
 client's default pool of 10 connections."""
+
+
+def new_session(
+    new: NewSession, session_id: str, *, now: datetime, expires_at: datetime | None
+) -> Session:
+    """The session ``create_session`` stores for ``new`` (both adapters): created and last
+    active ``now``, version 1, counters 0, ``expires_at`` (the given one, else the adapter's
+    sliding expiry) in whole seconds as the table keeps it."""
+    fields = new.model_dump(exclude={"id"})
+    fields["expires_at"] = to_whole_second(
+        expires_at if fields["expires_at"] is None else fields["expires_at"]
+    )
+    return Session.model_validate(
+        {**fields, "id": session_id, "created_at": now, "last_activity_at": now, "version": 1}
+    )
+
+
+def new_message(new: NewMessage, session_id: str) -> DomainMessage:
+    """The message an append stores for ``new`` (both adapters): a fresh time-sortable id,
+    created at the id's instant."""
+    message_id = new_message_id()
+    return DomainMessage.model_validate(
+        {
+            **new.model_dump(),
+            "id": str(message_id),
+            "session_id": session_id,
+            "created_at": message_id.datetime,
+        }
+    )
 
 
 def new_session_item(session: Session, token: str) -> dict[str, Any]:

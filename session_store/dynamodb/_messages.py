@@ -31,7 +31,6 @@ from session_store.errors import (
     ValidationError,
 )
 from session_store.gateway import ConditionFailed
-from session_store.ids import new_message_id
 from session_store.limits import (
     check_item_size,
     check_transaction_size,
@@ -43,6 +42,7 @@ from session_store.planning import (
     RACE_ATTEMPTS,
     append_actions,
     delete_message_counted,
+    new_message,
     remove_as_read,
     unchanged,
     uncount,
@@ -90,15 +90,7 @@ class MessageMethods(AdapterCore):
         appended: list[Message] = []
         items: list[dict[str, Any]] = []
         for new in news:
-            message_id = new_message_id()
-            message = Message.model_validate(
-                {
-                    **new.model_dump(),
-                    "id": str(message_id),
-                    "session_id": session_id,
-                    "created_at": message_id.datetime,
-                }
-            )
+            message = new_message(new, session_id)
             item = M.encode(message)
             check_item_size(item, f"message of session {session_id!r}")
             appended.append(message)

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from session_store import keys, models
 from session_store._expressions import Expression
 from session_store._inputs import checked_non_negative, validated
-from session_store._time import format_iso, to_epoch_seconds, to_whole_second
+from session_store._time import format_iso, to_epoch_seconds
 from session_store.attributes import dumps_compact, to_native
 from session_store.cursor import fingerprint
 from session_store.domain import (
@@ -48,6 +48,7 @@ from session_store.planning import (
     delete_session_messages,
     expired_by,
     incarnation_end,
+    new_session,
     new_session_item,
     not_expired,
 )
@@ -87,14 +88,8 @@ class SessionMethods(AdapterCore):
         session_id = keys.check_session_id(new.id if new.id is not None else str(uuid.uuid4()))
         self._check_owner_ids(new.user_id, new.active_agent_id)
         now = self._now()
-        fields = new.model_dump(exclude={"id"})
         # Whole seconds, as stored: the session returned equals what a read gives back.
-        fields["expires_at"] = to_whole_second(
-            self._expiry(now) if fields["expires_at"] is None else fields["expires_at"]
-        )
-        session = Session.model_validate(
-            {**fields, "id": session_id, "created_at": now, "last_activity_at": now, "version": 1}
-        )
+        session = new_session(new, session_id, now=now, expires_at=self._expiry(now))
         token = _new_token()
         item = new_session_item(session, token)
         check_item_size(item, f"session {session_id!r}")
