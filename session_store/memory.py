@@ -95,7 +95,7 @@ from session_store.errors import (
     ValidationError,
 )
 from session_store.limits import MAX_APPEND, check_item_size, check_transaction_size
-from session_store.planning import new_message, new_session
+from session_store.planning import has_expired, new_message, new_session
 
 __all__ = ["MemoryAdapter"]
 
@@ -222,8 +222,7 @@ class MemoryAdapter(Listings):
 
     @staticmethod
     def _expired(session: Session, now: datetime) -> bool:
-        expires = session.expires_at
-        return expires is not None and to_epoch_seconds(expires) <= to_epoch_seconds(now)
+        return has_expired(session.expires_at, now)
 
     def _live(self, session_id: str, now: datetime) -> Session:
         """The stored, unexpired session; ``SessionNotFoundError`` otherwise."""

@@ -601,7 +601,8 @@ def expiry_seconds(item: Mapping[str, Any]) -> int | None:
 
 
 def is_expired(item: Mapping[str, Any], now_seconds: int) -> bool:
-    """Whether the session item had expired by epoch ``now_seconds``."""
+    """Whether the session item had expired by epoch ``now_seconds`` (``planning.has_expired``'s
+    rule, on a raw item)."""
     expires = expiry_seconds(item)
     return expires is not None and expires <= now_seconds
 

@@ -58,6 +58,7 @@ __all__ = [
     "delete_message_counted",
     "delete_session_messages",
     "expired_by",
+    "has_expired",
     "incarnation_end",
     "new_message",
     "new_session",
@@ -129,6 +130,12 @@ def _not_expired_text(expires: str, number: str, text: str, seconds: str, next_s
 @functools.lru_cache(maxsize=4)
 def _iso_of_second(seconds: int) -> str:
     return format_iso(from_epoch_seconds(seconds))
+
+
+def has_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """The expiry rule, in whole seconds as DynamoDB's TTL reads ``ttl``: expired once
+    ``expires_at``'s second is not after ``now``'s (``not_expired`` is its condition form)."""
+    return expires_at is not None and to_epoch_seconds(expires_at) <= to_epoch_seconds(now)
 
 
 def not_expired(e: Expression, now: datetime) -> str:

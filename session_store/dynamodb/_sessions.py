@@ -47,6 +47,7 @@ from session_store.models import (
 from session_store.planning import (
     delete_session_messages,
     expired_by,
+    has_expired,
     incarnation_end,
     new_session,
     new_session_item,
@@ -422,11 +423,7 @@ class SessionMethods(AdapterCore):
     def _session_matches(self, session: Session, filters: SessionFilters) -> bool:
         if filters.tags and not set(filters.tags) & set(session.metadata.tags or ()):
             return False
-        return (
-            filters.include_expired
-            or session.expires_at is None
-            or (session.expires_at > self._now())
-        )
+        return filters.include_expired or not has_expired(session.expires_at, self._now())
 
     def _walk_sessions(
         self, filters: SessionFilters, cursor: str | None, page_size: int | None
