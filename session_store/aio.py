@@ -54,6 +54,9 @@ the ``RetryPolicy`` timeouts rather than cancelling.
 submitted, then close the client (when this adapter made its sync adapter,
 or ``from_sync(..., close_adapter=True)`` was asked for). After that every
 method raises ``RuntimeError``.
+
+This module is long because it has one typed coroutine for each adapter method, and the
+concurrency model above.
 """
 
 from __future__ import annotations

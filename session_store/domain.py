@@ -11,6 +11,9 @@ forbid them, so a misspelt field is an error instead of a silent no-op. The
 free-form maps (``metadata.custom``, ``annotations``, participant ``metadata``)
 keep whatever JSON they are given; ``SessionMetadata`` and ``MessageMetadata``
 also keep unknown top-level keys, so a read-modify-write never drops data.
+
+This module is long because it holds every domain type: the whole vocabulary of SPEC §2
+in one place.
 """
 
 from __future__ import annotations

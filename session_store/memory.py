@@ -45,6 +45,10 @@ handed out are copies: changing them never changes what is stored. All
 methods are thread-safe (one lock). After ``close()`` every request is
 refused with ``StorageError``, as by a closed ``DynamoDBAdapter``; the adapter
 is also a context manager.
+
+This module is long because it is the whole adapter interface, kept agreeing with
+``DynamoDBAdapter`` (a stateful test compares them); the rules both follow live in
+``planning`` and ``_listings``.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ or, when longer than ``MAX_KEY_SEGMENT`` encoded, written as ``~`` and its
 SHA-256; the ULID makes every write's key new, so a replaced payload never
 overwrites an object an older item still points to, and keys sort by write
 time within a message.
+
+This module is long because the payload format is one rule: what moves to S3, how it is
+encoded, the pointer and the preview belong together. It sends nothing.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Every command here reads its options, builds ``Settings`` from the global
 ones (or the environment) and calls the plain function of the same name;
 expected failures become one line on stderr and a non-zero exit code.
+
+This module is long because it declares every command's options, each with a help
+sentence.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The commands, as plain functions: ``command(settings, out, ...) -> exit code``.
 
 Each takes the global ``Settings`` and an ``Output`` and returns the exit
-code. Expected failures are raised (``SessionError``, ``CliError``, botocore
-errors) and turned into one line by the caller (``describe_error``); the
+code. Expected failures are raised (``SessionError``, ``CliError``)
+and turned into one line by the caller (``describe_error``); the
 command line in ``session_store.cli.app`` only parses options and calls these.
+
+This module is long because it has one plain function per command of the CLI.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ item claiming messages that are not there, and running it again finishes
 it. An import writes over items with the same key: it restores, it does not
 merge. Neither side holds more than a page (export) or a batch (import) of
 items in memory, plus a few numbers a session while importing.
+
+This module is long because of the import's checks: every line is checked as the API would
+check it before the first write.
 """
 
 from __future__ import annotations

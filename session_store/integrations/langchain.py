@@ -122,6 +122,9 @@ Sync and async
     its connection pool); with a sync adapter they run the sync method on a
     worker thread (``asyncio.to_thread``). The history does not own the
     adapter and never closes it.
+
+This module is long because it covers LangChain's whole history surface, sync and async,
+with the message conversion.
 """
 
 from __future__ import annotations

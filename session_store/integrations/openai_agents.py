@@ -113,6 +113,9 @@ Semantics and DynamoDB requests
   concurrent ``pop_item`` calls on it return different items. Separate
   instances or processes on one ``session_id`` are not serialized: their
   ``add_items`` may interleave (each batch stays whole and in order).
+
+This module is long because it covers the SDK's whole session protocol, with the item
+conversion and the off-loop encoding.
 """
 
 from __future__ import annotations

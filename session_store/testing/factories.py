@@ -33,6 +33,8 @@ ranges, not from the clock; only the ``expiring`` trait is relative to now
 values do not depend on how many objects were built before.
 
 This module needs the ``testing`` extra (``factory-boy``).
+
+This module is long because of the realistic content the factories draw from.
 """
 
 # factory-boy ships py.typed but leaves its constructors unannotated.
