@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from session_store.cli.transfer import ItemKind, check_item
 from session_store.errors import ValidationError
-
-REFERENCE_ITEMS = (
-    Path(__file__).resolve().parents[3] / "shared" / "interop" / "reference-items.json"
-)
+from tests.reference_items import MESSAGES, SESSIONS
 
 
 def _reference() -> dict[str, list[dict[str, Any]]]:
-    loaded: dict[str, list[dict[str, Any]]] = json.loads(REFERENCE_ITEMS.read_text())
-    return loaded
+    # The shared copy beside the repository when present, else tests/data (never skipped).
+    return {"sessions": SESSIONS, "messages": MESSAGES}
 
 
 def _session(**changes: Any) -> dict[str, Any]:
