@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any, cast
@@ -57,7 +57,6 @@ from botocore.exceptions import (
     NoRegionError,
     PartialCredentialsError,
 )
-from pynamodb.exceptions import PynamoDBException
 
 from session_store.errors import (
     CredentialsMissingError,
@@ -184,6 +183,16 @@ def _error_message(error: BaseException) -> str:
     return getattr(error, "cause_response_message", None) or str(error) or type(error).__name__
 
 
+def _place(what: str, region: str | None, endpoint_url: str | None) -> str:
+    """``what`` with where its requests go, for error messages."""
+    return f"{what} in region {region or '?'} at {endpoint_url or 'the AWS endpoint'}"
+
+
+def _endpoint_of(client: Any) -> str | None:
+    """The endpoint botocore resolved for ``client`` (when none was configured)."""
+    return getattr(getattr(client, "meta", None), "endpoint_url", None)
+
+
 @dataclass(frozen=True)
 class Location:
     """Where requests go, for error messages: table, region and endpoint."""
@@ -193,8 +202,7 @@ class Location:
     endpoint_url: str | None
 
     def __str__(self) -> str:
-        endpoint = self.endpoint_url or "the AWS endpoint"
-        return f"table {self.table_name!r} in region {self.region or '?'} at {endpoint}"
+        return _place(f"table {self.table_name!r}", self.region, self.endpoint_url)
 
 
 @dataclass(frozen=True)
@@ -206,8 +214,7 @@ class BucketLocation:
     endpoint_url: str | None
 
     def __str__(self) -> str:
-        endpoint = self.endpoint_url or "the AWS endpoint"
-        return f"S3 bucket {self.bucket!r} in region {self.region or '?'} at {endpoint}"
+        return _place(f"S3 bucket {self.bucket!r}", self.region, self.endpoint_url)
 
 
 class ObjectNotFound(StorageError):
@@ -327,8 +334,7 @@ class Gateway:
         """``where``, with the endpoint botocore resolved when none was configured."""
         if self.where.endpoint_url is not None:
             return self.where
-        endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
-        return Location(self.where.table_name, self.where.region, endpoint)
+        return replace(self.where, endpoint_url=_endpoint_of(client))
 
     # --- reads ----------------------------------------------------------------
 
@@ -673,18 +679,6 @@ def _reasons(error: BaseException) -> Iterator[Reason]:
         yield Reason(Code.of(reason.get("Code")), reason.get("Item"), reason.get("Message", ""))
 
 
-def wrap_pynamodb(
-    operation: str, where: Location | None = None
-) -> Callable[[BaseException], SessionError]:
-    """A translator for PynamoDB's exceptions (``PynamoDBException``), for the models' calls."""
-
-    def translated(error: BaseException) -> SessionError:
-        cause = error.__cause__ if isinstance(error, PynamoDBException) else error
-        return translate(cause or error, operation, where)
-
-    return translated
-
-
 # --- S3 -------------------------------------------------------------------------
 
 
@@ -735,10 +729,10 @@ class ObjectStore:
             raise translate(error, operation, self._resolved(client)) from error
 
     def _resolved(self, client: Any) -> BucketLocation:
+        """``where``, with the endpoint botocore resolved when none was configured."""
         if self.where.endpoint_url is not None:
             return self.where
-        endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
-        return BucketLocation(self.where.bucket, self.where.region, endpoint)
+        return replace(self.where, endpoint_url=_endpoint_of(client))
 
     def put(self, key: str, body: bytes, *, content_type: str = "application/json") -> None:
         """PutObject. Writing the same bytes to the same key again is harmless, so

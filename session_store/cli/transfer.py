@@ -81,14 +81,6 @@ _SET_TYPES = ("SS", "NS", "BS")
 _SHOWN_KEY_CHARACTERS = 60
 
 
-# --- requests ---------------------------------------------------------------------
-
-
-def _pages(adapter: DynamoDBAdapter, operation: str, request: dict[str, Any]) -> Iterator[Any]:
-    """The items of a ``"Query"`` or ``"Scan"``, every page of it (through the gateway)."""
-    return adapter.models.gateway.items(operation, request)
-
-
 # --- export -------------------------------------------------------------------------
 
 
@@ -101,8 +93,7 @@ def _session_items(adapter: DynamoDBAdapter, session_id: str) -> Iterator[dict[s
     """The session's item and every message item, by sort key (META before MSG#)."""
     keys.check_session_id(session_id)
     e = Expression()
-    return _pages(
-        adapter,
+    return adapter.models.gateway.items(
         "Query",
         e.into(
             {
@@ -128,7 +119,7 @@ def export_items(
     """
     chosen = list(session_ids)
     if not chosen and user_id is None:
-        yield from _pages(adapter, "Scan", {})
+        yield from adapter.models.gateway.items("Scan", {})
         return
     if user_id is not None:
         filters = {"user_id": user_id, "include_expired": True}

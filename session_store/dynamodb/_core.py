@@ -26,7 +26,6 @@ from session_store.errors import (
 )
 from session_store.gateway import Gateway, aws_code
 from session_store.migrations import migrate
-from session_store.planning import delete_session_messages
 from session_store.table import (
     TTL_ATTRIBUTE,
     BoundModels,
@@ -179,12 +178,6 @@ class AdapterCore:
     def _message_items(self, session_id: str) -> Iterator[dict[str, Any]]:
         """Every message item of a session: keys and ``tokenCount`` only, oldest first."""
         return message_items(self._gateway, session_id)
-
-    def _delete_messages(self, session_id: str) -> int:
-        """Delete every message of a session, 25 a batch, uncounted; how many."""
-        return delete_session_messages(self._gateway, session_id)
-
-    # --- generic page walk ----------------------------------------------------
 
     def _walk(
         self,

@@ -198,3 +198,19 @@ def test_an_undecodable_item_names_its_key_and_attribute(
         assert isinstance(raised.value, StorageError)
         assert f"SESSION#{session.id}" in str(raised.value)
         assert raised.value.attribute == "createdAt"
+
+
+def test_a_message_saved_with_a_condition_that_fails_changes_nothing(
+    adapter: DynamoDBAdapter, session: Session
+) -> None:
+    model = adapter.models.Message
+    sort_key = keys.message_sk(datetime(2026, 11, 24, 13, 0, tzinfo=UTC), "m-2")
+    item = model(keys.session_pk(session.id), sort_key, role="user", content="hi", token_count=3)
+    item.save()
+    item.token_count = 7
+    with pytest.raises(ValidationError, match="condition"):
+        item.save(condition=model.role == "assistant")
+    stored = adapter.get_session(session.id)
+    assert stored is not None
+    assert (stored.message_count, stored.token_count) == (1, 3)
+    assert adapter.get_messages(session.id)[0].token_count == 3
