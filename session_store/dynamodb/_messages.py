@@ -171,7 +171,11 @@ class MessageMethods(MessageUpdates):
             yield decode_message(raw if self._offloader is None else self._offloader.restore(raw))
 
     def delete_message(self, session_id: str, message_id: str) -> None:
-        """Delete a message and uncount it (2 requests); idempotent."""
+        """Delete a message and uncount it (2 requests); idempotent.
+
+        An offloaded message's object is deleted after its item (one DeleteObject; a
+        failure leaves an orphan for ``collect_orphans``, see ``session_store.offloader``).
+        """
         keys.check_session_id(session_id)
         keys.check_message_id(message_id)
         key = self._message_key(session_id, message_id)
@@ -188,7 +192,9 @@ class MessageMethods(MessageUpdates):
         concurrent pops (in any process) each remove and return a different
         message, and a message edited meanwhile comes back as edited. Counters
         stay exact. An unknown session has no messages: ``None``. What is
-        returned is exactly what was removed, lost responses included.
+        returned is exactly what was removed, lost responses included. An
+        offloaded message is read whole before its item is removed (a GetObject)
+        and its object deleted after (a DeleteObject).
         """
         keys.check_session_id(session_id)
         request, _ = self._message_request(session_id, MessageQuery(order="desc"))
@@ -229,7 +235,8 @@ class MessageMethods(MessageUpdates):
         the call stay counted). A session whose counters had drifted is
         recounted first, then its messages go the same way: no message is ever
         deleted uncounted, so a call failing midway leaves exact counters and
-        calling it again finishes the job.
+        calling it again finishes the job. Offloaded messages' objects are deleted
+        after each transaction that removed their items.
         """
         keys.check_session_id(session_id)
         chunk: list[dict[str, Any]] = []
