@@ -101,7 +101,11 @@ class MessageUpdates(AdapterCore):
         """Change a message in place (1 request; 2 when ``token_count`` changes).
 
         Sets ``updated_at``; keeps the session's ``token_count`` exact (and
-        increments its ``version``) when ``token_count`` changes.
+        increments its ``version``) when ``token_count`` changes. With
+        offloading, a change of content or metadata that leaves the message
+        small costs what it costs without; one that makes it large, or that
+        changes an offloaded message, is read, planned and written (module
+        docstring), and the replaced object deleted.
         ``MessageNotFoundError`` when there is no such message.
         """
         keys.check_session_id(session_id)
