@@ -25,7 +25,7 @@ from session_store.models import SessionMeta
 from session_store.offload import POINTER_ATTRIBUTE
 from session_store.table import TableConfig
 from tests import s3_faults
-from tests.faults import FaultPlan, fail, inject, lose_response
+from tests.faults import INTERNAL_ERROR, FaultPlan, fail, inject, lose_response
 from tests.integration.offload_fixtures import (
     KB,
     MB,
@@ -240,6 +240,24 @@ def test_a_lost_put_object_response_loses_nothing(offload_adapter: DynamoDBAdapt
         added = adapter.add_message(session.id, {"role": "user", "content": big()})
     injector.assert_exhausted()
     assert adapter.get_messages(session.id) == [added]
+    assert_consistent(adapter, session.id)
+    assert len(bucket_keys(adapter)) == 1
+
+
+def test_a_lost_update_response_leaves_no_dangling_pointer(
+    offload_adapter: DynamoDBAdapter,
+) -> None:
+    """botocore retries an UpdateItem whose response was lost; its pointer condition then
+    fails on our own write, which must be recognised, not undone by deleting the object."""
+    adapter = offload_adapter
+    session = adapter.create_session({"status": "active"})
+    message = adapter.add_message(session.id, {"role": "user", "content": big()})
+    content = big()
+    with inject(adapter, FaultPlan(lose_response("UpdateItem", then=INTERNAL_ERROR))) as injector:
+        updated = adapter.update_message(session.id, message.id, {"content": content})
+    injector.assert_exhausted()
+    assert updated.content == content
+    assert adapter.get_messages(session.id) == [updated]
     assert_consistent(adapter, session.id)
     assert len(bucket_keys(adapter)) == 1
 
