@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -341,3 +342,34 @@ def test_the_async_adapter_offloads_too(table_config: TableConfig, offload: S3Of
             assert await adapter.collect_orphans(timedelta(0)) == OrphanReport(0, 0, 0)
 
     asyncio.run(scenario())
+
+
+def test_racing_updates_of_one_offloaded_message_leave_one_object(
+    offload_adapter: DynamoDBAdapter,
+) -> None:
+    """Writers replacing the same payload at once: each object written is either the one
+    the item points to at the end or removed; the message reads as one of the writes."""
+    adapter = offload_adapter
+    session = adapter.create_session({"status": "active"})
+    message = adapter.add_message(session.id, {"role": "user", "content": big(), "token_count": 1})
+    written: list[str] = []
+
+    def writer(number: int) -> None:
+        for round_ in range(3):
+            content = f"{number}-{round_}:" + big(400 * KB)
+            written.append(content)
+            tokens = {"token_count": number + round_} if number % 2 else {}
+            adapter.update_message(session.id, message.id, {"content": content, **tokens})
+
+    threads = [threading.Thread(target=writer, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (final,) = adapter.get_messages(session.id)
+    assert final.content in written
+    assert_consistent(adapter, session.id)
+    assert len(bucket_keys(adapter)) == 1
+    stored = adapter.get_session(session.id)
+    assert stored is not None
+    assert stored.token_count == (final.token_count or 0)
