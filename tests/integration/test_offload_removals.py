@@ -63,7 +63,7 @@ def assert_consistent(adapter: DynamoDBAdapter, *session_ids: str) -> None:
 
 
 def store_of(adapter: DynamoDBAdapter) -> Any:
-    return adapter._offloader.store  # type: ignore[union-attr]
+    return adapter.offloader.store  # type: ignore[union-attr]
 
 
 # --- removal paths ----------------------------------------------------------------
