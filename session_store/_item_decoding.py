@@ -37,12 +37,13 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 from pynamodb.attributes import Attribute, UnicodeAttribute, VersionAttribute
 from pynamodb.constants import NULL, NUMBER, STRING
 from pynamodb.models import Model
 
 from session_store import domain, keys, models
+from session_store._construct import constructor
 from session_store.attributes import ContentAttribute, IntegerAttribute, IsoDateTimeAttribute
 
 __all__ = ["decode_message", "decode_messages", "decode_session", "decode_sessions"]
@@ -214,36 +215,6 @@ def decode_messages(items: Iterable[Mapping[str, Any]]) -> list[domain.Message]:
 # --- regular messages, built without validation ----------------------------------------------
 
 
-def _constructor(model: type[BaseModel]) -> Callable[[dict[str, Any]], Any]:
-    """``model.model_construct(**values)`` for ``values`` holding every field, in field order,
-    each already of its validated type: what validation would have built from them.
-
-    Fails at import time for a model this shortcut does not fit (extra fields kept,
-    a post-init hook, a root model), rather than building something validation would not.
-    """
-    config = model.model_config
-    if (
-        config.get("extra") == "allow"
-        or model.__pydantic_post_init__
-        or model.__pydantic_root_model__
-        or model.__private_attributes__
-    ):
-        raise TypeError(f"{model.__name__} cannot be built without validation")
-    names = frozenset(model.model_fields)
-    new = object.__new__
-    set_attribute = object.__setattr__
-
-    def construct(values: dict[str, Any]) -> Any:
-        instance = new(model)
-        set_attribute(instance, "__dict__", values)
-        set_attribute(instance, "__pydantic_fields_set__", set(names))
-        set_attribute(instance, "__pydantic_extra__", None)
-        set_attribute(instance, "__pydantic_private__", None)
-        return instance
-
-    return construct
-
-
 _MESSAGE_FIELD_ORDER: Final = (
     "id",
     "session_id",
@@ -258,7 +229,7 @@ _MESSAGE_FIELD_ORDER: Final = (
 _HANDLED_MESSAGE_ATTRIBUTES: Final = frozenset(
     {"pk", "sk", *(name for name in _MESSAGE_FIELD_ORDER)}
 )
-_message_construct: Final = _constructor(domain.Message)
+_message_construct: Final = constructor(domain.Message)
 _ROLES: Final = {role.value: role for role in domain.MessageRole}
 _M = models.Message
 _PK, _SK, _ID, _SESSION_ID, _ROLE = (
@@ -395,7 +366,7 @@ def _regular_message(item: Mapping[str, Any]) -> domain.Message | None:
             metadata = _METADATA_MODEL.model_validate(parsed)
         except Exception:  # not JSON, or not metadata: the validated path names the error
             return None
-    return _message_construct(  # type: ignore[no-any-return]
+    return _message_construct(
         {
             "id": message_id,
             "session_id": session_id,
