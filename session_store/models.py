@@ -567,6 +567,8 @@ def _plain_message_item(message: domain.Message) -> dict[str, dict[str, Any]]:
     if message.updated_at is not None:
         item[n["updated_at"]] = {STRING: format_iso(message.updated_at)}
     return item
+
+
 _KINDS: tuple[type[_TableModel], ...] = (SessionMeta, Message, MigrationRecord)
 
 TABLE_KEY = (_TableModel.pk.attr_name, _TableModel.sk.attr_name)
