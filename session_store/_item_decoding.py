@@ -38,13 +38,24 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from pydantic import TypeAdapter
-from pynamodb.attributes import Attribute, UnicodeAttribute, VersionAttribute
-from pynamodb.constants import NULL, NUMBER, STRING
+from pynamodb.attributes import (
+    Attribute,
+    ListAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.constants import LIST, NULL, NUMBER, STRING
 from pynamodb.models import Model
 
 from session_store import domain, keys, models
 from session_store._construct import constructor
-from session_store.attributes import ContentAttribute, IntegerAttribute, IsoDateTimeAttribute
+from session_store.attributes import (
+    ContentAttribute,
+    EpochSecondsAttribute,
+    IntegerAttribute,
+    IsoDateTimeAttribute,
+)
 
 __all__ = ["decode_message", "decode_messages", "decode_session", "decode_sessions"]
 
@@ -77,8 +88,13 @@ def _is_canonical_whole_number(text: str) -> bool:
 
 
 # What an attribute's fast path reads: a string (``{"S": text}``), a whole number
-# (``{"N": digits}``), an instant (``{"S": iso}``), or nothing (always the codec's way).
-_TEXT, _WHOLE_NUMBER, _INSTANT, _OTHER = range(4)
+# (``{"N": digits}``), an instant (``{"S": iso}``), epoch seconds (``{"N": digits}``), or
+# nothing (always the codec's way). ``ttl`` and the write tokens are not part of the
+# domain value: their fast path only makes sure the codec could read them (it would
+# raise otherwise), for the commonest encodings.
+_TEXT, _WHOLE_NUMBER, _INSTANT, _EPOCH_SECONDS, _TTL, _STRING_LIST, _OTHER = range(7)
+_MAX_EPOCH_DIGITS: Final = 10
+"""Whole epoch seconds up to 9,999,999,999 (year 2286): ``datetime.fromtimestamp`` reads them."""
 
 
 def _kind(attribute: Attribute[Any]) -> int:
@@ -89,6 +105,12 @@ def _kind(attribute: Attribute[Any]) -> int:
         return _WHOLE_NUMBER
     if kind is IsoDateTimeAttribute:
         return _INSTANT
+    if kind is EpochSecondsAttribute:
+        return _EPOCH_SECONDS
+    if kind is TTLAttribute:
+        return _TTL
+    if kind is ListAttribute and getattr(attribute, "element_type", None) is UnicodeAttribute:
+        return _STRING_LIST
     return _OTHER
 
 
@@ -138,6 +160,26 @@ def _values(plan: _Plan, item: Mapping[str, Any]) -> dict[str, Any]:
                     if instant.tzinfo is UTC and not instant.microsecond % 1000:
                         values[name] = instant
                         continue
+            elif kind in (_EPOCH_SECONDS, _TTL):
+                text = typed.get(NUMBER)
+                if (
+                    text.__class__ is str
+                    and len(text) <= _MAX_EPOCH_DIGITS
+                    and _is_canonical_whole_number(text)
+                ):
+                    # What from_epoch_seconds gives; the ttl's value is not used.
+                    values[name] = None if kind == _TTL else datetime.fromtimestamp(int(text), UTC)
+                    continue
+            elif kind == _STRING_LIST:
+                entries = typed.get(LIST)
+                if entries.__class__ is list and all(
+                    entry.__class__ is dict
+                    and len(entry) == 1
+                    and entry.get(STRING).__class__ is str
+                    for entry in entries
+                ):
+                    values[name] = None  # readable; not part of the domain value
+                    continue
         values[name] = generic(typed)
     return values
 

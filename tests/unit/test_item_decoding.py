@@ -199,7 +199,7 @@ def test_regular_instants_keep_the_utc_singleton() -> None:
 @given(session=sst.sessions())
 def test_random_sessions(session: Any) -> None:
     item = models.SessionMeta.encode(session)
-    assert _item_decoding.decode_session(item) == models.SessionMeta.decode(item)
+    assert_identical(_item_decoding.decode_session(item), models.SessionMeta.decode(item))
 
 
 BASE = MESSAGES[0]["item"]
@@ -241,4 +241,46 @@ def test_irregular_items_decode_or_fail_as_the_models_do(name: str, typed: Any) 
         expected
         if expected[0] == "raised"
         else ("decoded", [models.Message.decode(BASE), expected[1]])
+    )
+
+
+SESSION_BASE = SESSIONS[0]["item"]
+SESSION_EDGES: list[tuple[str, Any]] = [
+    ("ttl", {"N": "1795526002"}),
+    ("ttl", {"N": "9999999999"}),
+    ("ttl", {"N": "9" * 38}),  # past what datetime holds: the models refuse it
+    ("ttl", {"N": "1795526002.5"}),
+    ("ttl", {"N": "0"}),
+    ("ttl", {"S": "1795526002"}),
+    ("ttl", {"NULL": True}),
+    ("expiresAt", {"N": "1795526002"}),
+    ("expiresAt", {"N": "0"}),
+    ("expiresAt", {"N": "99999999999"}),  # 11 digits: the codec's way
+    ("expiresAt", {"N": "9" * 38}),
+    ("expiresAt", {"N": "01795526002"}),
+    ("expiresAt", {"S": "2026-11-24T13:08:53.123Z"}),
+    ("writeTokens", {"L": [{"S": "a"}, {"S": ""}]}),
+    ("writeTokens", {"L": []}),
+    ("writeTokens", {"L": [{"S": "a"}, {"NULL": True}]}),
+    ("writeTokens", {"L": [{"N": "1"}]}),
+    ("writeTokens", {"SS": ["a"]}),
+    ("writeTokens", {"L": [{"S": "a", "N": "1"}]}),
+]
+
+
+@pytest.mark.parametrize(("name", "typed"), SESSION_EDGES)
+def test_session_edges_decode_or_fail_as_the_models_do(name: str, typed: Any) -> None:
+    item = copy.deepcopy(SESSION_BASE)
+    item[name] = typed
+    expected = outcome(lambda: models.SessionMeta.decode(item))
+    ours = outcome(lambda: _item_decoding.decode_session(item))
+    assert ours[0] == expected[0]
+    if ours[0] == "decoded":
+        assert_identical(ours[1], expected[1])
+    else:
+        assert ours == expected
+    assert outcome(lambda: _item_decoding.decode_sessions([SESSION_BASE, item])) == (
+        expected
+        if expected[0] == "raised"
+        else ("decoded", [models.SessionMeta.decode(SESSION_BASE), expected[1]])
     )
