@@ -67,21 +67,36 @@ def item_size(item: dict[str, dict[str, Any]]) -> int:
 
 
 def _plain_size(item: dict[str, dict[str, Any]]) -> int:
-    """``item_size(item)`` for an item of ASCII names and ASCII ``S``/plain ``N`` values
-    (nothing to encode, no surrogate possible: the commonest item, checked cheaply); an
-    over-limit size for any other, so that the exact check runs."""
+    """``item_size(item)`` for an item of ASCII names and ASCII ``S``, plain ``N`` and lists of
+    ASCII ``S`` values (nothing to encode, no surrogate possible: the commonest items, checked
+    cheaply); an over-limit size for any other, so that the exact check runs."""
+    over = MAX_ITEM_BYTES + 1
     size = 0
     for name, value in item.items():
         if len(value) != 1 or not name.isascii():
-            return MAX_ITEM_BYTES + 1
+            return over
+        size += len(name)
         text = value.get("S")
-        if text.__class__ is str and text.isascii():
-            size += len(name) + len(text)
+        if text.__class__ is str:
+            if not text.isascii():
+                return over
+            size += len(text)
             continue
         number = value.get("N")
-        if number.__class__ is not str or not number.isdigit():
-            return MAX_ITEM_BYTES + 1
-        size += len(name) + len(number) // 2 + 2
+        if number.__class__ is str:
+            if not number.isdigit():
+                return over
+            size += len(number) // 2 + 2
+            continue
+        entries = value.get("L")
+        if entries.__class__ is not list:
+            return over
+        size += 3
+        for entry in entries:
+            text = entry.get("S") if entry.__class__ is dict and len(entry) == 1 else None
+            if text.__class__ is not str or not text.isascii():
+                return over
+            size += len(text) + 1
     return size
 
 

@@ -19,7 +19,7 @@ from pynamodb.attributes import ListAttribute, MapAttribute
 
 from session_store import domain, limits, models
 from session_store.errors import StorageError
-from session_store.planning import new_message
+from session_store.planning import new_message, new_session_item
 from session_store.testing import strategies as sst
 from tests.unit.test_item_decoding import assert_identical
 
@@ -159,22 +159,26 @@ def test_new_message_is_the_validated_message(new: domain.NewMessage, session_id
 
 
 @FAST
-@given(sst.messages())
-def test_the_plain_size_of_an_item_is_its_size_or_defers_to_it(message: domain.Message) -> None:
-    item = models.Message.encode(message)
-    plain = limits._plain_size(item)
-    if plain <= limits.MAX_ITEM_BYTES:
-        assert plain == limits.item_size(item)
+@given(sst.messages(), sst.sessions())
+def test_the_plain_size_of_an_item_is_its_size_or_defers_to_it(
+    message: domain.Message, session: domain.Session
+) -> None:
+    for item in (models.Message.encode(message), new_session_item(session, "token")):
+        plain = limits._plain_size(item)
+        if plain <= limits.MAX_ITEM_BYTES:
+            assert plain == limits.item_size(item)
 
 
 @pytest.mark.parametrize(
     "value",
     [
         {"S": "a\ud800"},
-        {"S": "é" * 300_000},
+        {"S": "\u00e9" * 300_000},
         {"N": "-1"},
         {"N": "1.5"},
-        {"L": []},
+        {"L": [{"N": "1"}]},
+        {"L": [{"S": "\ud800"}]},
+        {"M": {}},
         {"S": "x", "N": "1"},
     ],
 )
