@@ -21,21 +21,16 @@ ratios from the side-by-side reference run stand beside ours):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from benchmarks.decode import DecodeResult, Timing, measure_decode
-from benchmarks.deletes import (
-    DELETE_MESSAGES,
-    DELETE_SESSION,
-    RAW_MESSAGES,
-    RAW_SESSION,
-    SWEEP,
-    DeleteTiming,
-    measure_deletes,
-)
 from benchmarks.environment import Bench, Log
 from benchmarks.overhead import TARGET_RATIO, OverheadResult
 from benchmarks.report import Column, ResultTable, format_ratio
 from benchmarks.sizes import Sizes
+
+if TYPE_CHECKING:  # imported when measuring: both modules also run as ``python -m``
+    from benchmarks.decode import DecodeResult, Timing
+    from benchmarks.deletes import DeleteTiming
 
 __all__ = ["READ_TARGETS", "TargetRow", "TargetsResult", "measure_targets"]
 
@@ -121,6 +116,8 @@ def _overhead_rows(overhead: OverheadResult | None) -> list[TargetRow]:
 
 
 def _delete_rows(deletes: list[DeleteTiming] | None, messages: int) -> list[TargetRow]:
+    from benchmarks.deletes import DELETE_MESSAGES, DELETE_SESSION, RAW_MESSAGES, RAW_SESSION, SWEEP
+
     goal = f"≥ {DELETE_SPEED_UP:g}x faster"
     cases = (
         ("delete_session", DELETE_SESSION, RAW_SESSION),
@@ -155,6 +152,9 @@ def measure_targets(
     bench: Bench, sizes: Sizes, log: Log, overhead: OverheadResult | None
 ) -> TargetsResult:
     """Run part 5: the reads and the deletes here, the overhead taken from part 2's result."""
+    from benchmarks.decode import measure_decode
+    from benchmarks.deletes import measure_deletes
+
     messages, sessions = sizes.target_read_messages, sizes.target_read_sessions
     log(f"part 5: reads of {messages:,} messages and of {sessions:,} sessions, paths alternating")
     reads = measure_decode(bench, messages=messages, sessions=sessions, rounds=sizes.target_rounds)
