@@ -600,8 +600,11 @@ def number_of(item: Mapping[str, Any], attribute: Attribute[Any]) -> int:
     typed = item.get(attribute.attr_name)
     if not typed or NUMBER not in typed:
         return 0
+    text = typed[NUMBER]
+    if text.__class__ is str and text.isdigit() and text.isascii():
+        return int(text)  # what the Decimal below gives for plain digits, without it
     try:
-        return int(Decimal(str(typed[NUMBER])))
+        return int(Decimal(str(text)))
     except (InvalidOperation, ValueError, OverflowError):
         return 0
 
