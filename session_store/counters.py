@@ -20,15 +20,15 @@ How it stays exact while other writers append or delete messages:
    ``max_attempts`` times, then raise ``StorageError``.
 
 A correcting write adds 1 to ``version`` (missing counts as 0), as every
-write that changes the session item does (SPEC §5).
-
-``clear_messages`` deletes a session's messages in parallel batches and then
-settles the counters with one write guarded the same way (steps 1 and 3 above,
-the listing being step 2), recounting only when something moved. A session with exact
+write that changes the session item does (SPEC §5). A session with exact
 counters but no ``version`` (written by the TypeScript adapter) is given
 ``version = 0``; one with exact counters and a version is not written.
 Messages written by the TypeScript adapter do not move the counters, so a
 recount racing one of its appends can miss it; run it again.
+
+``clear_messages`` deletes a session's messages in parallel batches and then
+settles the counters with one write guarded the same way (steps 1 and 3 above,
+the listing being step 2), recounting only when something moved.
 """
 
 from __future__ import annotations
