@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -78,7 +78,7 @@ def test_reference_sessions(case: dict[str, Any]) -> None:
     assert _item_decoding.decode_sessions([item]) == [models.SessionMeta.decode(item)]
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(message=sst.messages())
 def test_random_messages(message: Any) -> None:
     item = models.Message.encode(message)
@@ -95,7 +95,11 @@ def regular_messages() -> st.SearchStrategy[domain.Message]:
     )
 
 
-@settings(max_examples=100)
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(message=regular_messages())
 def test_regular_messages_are_built_without_validation_and_identical(message: Any) -> None:
     item = models.Message.encode(message)
@@ -195,7 +199,7 @@ def test_regular_instants_keep_the_utc_singleton() -> None:
     assert built.created_at.tzinfo is UTC
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(session=sst.sessions())
 def test_random_sessions(session: Any) -> None:
     item = models.SessionMeta.encode(session)
