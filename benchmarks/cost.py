@@ -383,8 +383,9 @@ def _findings(measured: dict[int, dict[str, Measured]], small: int, large: int) 
         "TypeScript adapter lists the whole session for it.",
         f"Requests that grow with the session (at {large:,} messages): "
         f"{', '.join(growing)}: they read or delete all of it, 1 MB pages at a time, "
-        "deletes 25 a batch (99 a transaction for `delete_all_messages`, which keeps the "
-        "counters exact); the scans read the whole table.",
+        "deletes 25 a batch, up to 8 in flight (`delete_all_messages` then writes the counters "
+        "once; a session of up to 99 messages goes in one transaction); the scans read the "
+        "whole table.",
         f"`{health.label}` took {format_ms(health_times[0])} and "
         f"{format_ms(health_times[1])} ms for the same 2 requests: DynamoDB Local's "
         "`DescribeTable` takes longer on a bigger table.",

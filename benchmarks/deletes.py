@@ -2,19 +2,24 @@
 
 ``python -m benchmarks.deletes`` (``--quick`` for small sizes) starts DynamoDB
 Local (or uses ``--endpoint-url``), puts a ``LatencyProxy`` (10 ms each way)
-in front of it, and removes sessions of ``--messages`` messages (5,000 by
-default) three ways, each on a session of its own, through the proxy:
+in front of it, and removes the messages of sessions of ``--messages``
+messages (5,000 by default) five ways, each on a session of its own, through
+the proxy:
 
 - raw botocore, sequential: a plain botocore client sending what
   ``delete_session`` sends (the session item's ``DeleteItem``, the listing's
   ``Query`` pages, then ``BatchWriteItem`` of 25 keys each), one request after
   the other;
 - ``delete_session``: the adapter (its batches up to 8 in flight);
-- ``sweep_expired``: the adapter sweeping one expired session of that size.
+- ``sweep_expired``: the adapter sweeping one expired session of that size;
+- raw botocore, sequential, what ``delete_all_messages`` sends (the listing of
+  the partition, ``BatchWriteItem`` of 25 keys each, the counter update);
+- ``delete_all_messages``: the adapter.
 
 Seeding goes straight to DynamoDB Local and is not measured. Times are
-wall-clock seconds, the best of ``--repeats``; the speed-up divides the raw
-sequential time by the adapter's.
+wall-clock seconds, the best of ``--repeats`` (the ways alternate within each
+repeat); the speed-up divides the raw sequential time of the same requests by
+the adapter's.
 """
 
 from __future__ import annotations
@@ -36,7 +41,16 @@ from benchmarks.seeding import seed_session
 from session_store._time import utc_now
 from session_store.dynamodb import DynamoDBAdapter
 
-__all__ = ["DeleteTiming", "main", "measure_deletes"]
+__all__ = [
+    "DELETE_MESSAGES",
+    "DELETE_SESSION",
+    "RAW_MESSAGES",
+    "RAW_SESSION",
+    "SWEEP",
+    "DeleteTiming",
+    "main",
+    "measure_deletes",
+]
 
 _BATCH = 25
 
@@ -77,6 +91,51 @@ def _raw_sequential(client: Any, table: str, session_id: str) -> int:
     return requests
 
 
+def _raw_clear_sequential(client: Any, table: str, session_id: str) -> int:
+    """``delete_all_messages``'s requests from a plain botocore client, one after the other."""
+    pk = {"S": f"SESSION#{session_id}"}
+    query: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "PK = :pk AND SK BETWEEN :meta AND :end",
+        "ExpressionAttributeValues": {":pk": pk, ":meta": {"S": "META"}, ":end": {"S": "MSG$"}},
+        "ProjectionExpression": "PK, SK, tokenCount, version, messageCount, lastActivityAt",
+        "ConsistentRead": True,
+    }
+    keys: list[dict[str, Any]] = []
+    requests = 0
+    while True:
+        page = client.query(**query)
+        requests += 1
+        keys.extend(
+            {"PK": item["PK"], "SK": item["SK"]}
+            for item in page.get("Items", [])
+            if item["SK"]["S"].startswith("MSG#")
+        )
+        if not page.get("LastEvaluatedKey"):
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for start in range(0, len(keys), _BATCH):
+        pending = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH]]
+        while pending:
+            response = client.batch_write_item(RequestItems={table: pending})
+            requests += 1
+            pending = response.get("UnprocessedItems", {}).get(table, [])
+    client.update_item(
+        TableName=table,
+        Key={"PK": pk, "SK": {"S": "META"}},
+        UpdateExpression="SET messageCount = :zero, tokenCount = :zero ADD version :one",
+        ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}},
+    )
+    return requests + 1
+
+
+RAW_SESSION = "raw botocore, batches one after another"
+RAW_MESSAGES = "raw botocore, `delete_all_messages`' requests one after another"
+DELETE_SESSION = "`delete_session`"
+SWEEP = "`sweep_expired` (1 expired session)"
+DELETE_MESSAGES = "`delete_all_messages`"
+
+
 def _counted(adapter: DynamoDBAdapter, call: Callable[[], object]) -> tuple[float, int]:
     calls: list[str] = []
     events = adapter.models.client.meta.events
@@ -114,20 +173,27 @@ def measure_deletes(
                     seeded = seed_session(direct, messages=messages)
                     started = time.perf_counter()
                     requests = _raw_sequential(raw, table, seeded.id)
-                    keep(
-                        "raw botocore, batches one after another",
-                        time.perf_counter() - started,
-                        requests,
-                    )
+                    keep(RAW_SESSION, time.perf_counter() - started, requests)
                     doomed = seed_session(direct, messages=messages).id
-                    keep("`delete_session`", *_counted(slow, partial(slow.delete_session, doomed)))
+                    keep(DELETE_SESSION, *_counted(slow, partial(slow.delete_session, doomed)))
                     expired = seed_session(
                         direct, messages=messages, expires_at=utc_now() - timedelta(hours=1)
                     )
                     seconds, requests = _counted(slow, slow.sweep_expired)
                     if direct.get_session(expired.id) is not None:
                         raise AssertionError("sweep_expired left the expired session")
-                    keep("`sweep_expired` (1 expired session)", seconds, requests)
+                    keep(SWEEP, seconds, requests)
+                    seeded = seed_session(direct, messages=messages)
+                    started = time.perf_counter()
+                    requests = _raw_clear_sequential(raw, table, seeded.id)
+                    keep(RAW_MESSAGES, time.perf_counter() - started, requests)
+                    emptied = seed_session(direct, messages=messages).id
+                    keep(
+                        DELETE_MESSAGES,
+                        *_counted(slow, partial(slow.delete_all_messages, emptied)),
+                    )
+                    if direct.get_messages(emptied, {"limit": 1}):
+                        raise AssertionError("delete_all_messages left messages")
             raw.close()
     finally:
         direct.models.client.delete_table(TableName=table)
@@ -148,11 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         endpoint = bench.backend.endpoint_url
         assert endpoint is not None
         timings = measure_deletes(endpoint, bench.backend.region, messages, repeats, options.delay)
-    base = timings[0].seconds
+    by_label = {timing.label: timing for timing in timings}
     print(f"Deleting a session of {messages:,} messages, {options.delay * 1000:.0f} ms each way")
     for timing in timings:
+        base = by_label[RAW_MESSAGES if timing.label == DELETE_MESSAGES else RAW_SESSION].seconds
         print(
-            f"  {timing.label:45s} {timing.seconds:8.2f} s {timing.requests:6d} requests"
+            f"  {timing.label:65s} {timing.seconds:8.2f} s {timing.requests:6d} requests"
             f"  speed-up {base / timing.seconds:5.1f}x"
         )
     return 0

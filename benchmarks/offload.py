@@ -224,7 +224,7 @@ def _size_text(size: int) -> str:
 def _table(bench: Bench, repeats: int, rows: list[Row]) -> ResultTable:
     table = ResultTable(
         key="offload",
-        title="5. Large messages",
+        title="6. Large messages",
         intro=(
             "One message added to a session, then read back with `get_messages`, on "
             f"{bench.description}, with moto's S3 beside it. *offloaded*: "

@@ -1,4 +1,4 @@
-"""One run of the benchmarks: the five parts, printed as they finish, then ``BENCHMARKS.md``.
+"""One run of the benchmarks: the six parts, printed as they finish, then ``BENCHMARKS.md``.
 
 ``run_benchmarks(options)`` runs and returns a ``Report`` (the parts'
 measurements and the Markdown); ``main(argv)`` is the command line behind
@@ -33,10 +33,11 @@ from benchmarks.report import ResultTable, RunInfo, render_markdown
 from benchmarks.scale import ScaleResult, measure_scale
 from benchmarks.seeding import MESSAGE
 from benchmarks.sizes import FULL, QUICK, Sizes
+from benchmarks.targets import TargetsResult, measure_targets
 
 __all__ = ["PARTS", "Report", "RunOptions", "main", "run_benchmarks"]
 
-PARTS = ("cost", "overhead", "scale", "concurrency", "offload")
+PARTS = ("cost", "overhead", "scale", "concurrency", "targets", "offload")
 DEFAULT_OUTPUT = Path("BENCHMARKS.md")
 _WARM_UP_CONVERSATIONS = {"full": 40, "quick": 2}
 
@@ -45,10 +46,10 @@ What `session_store` costs per request and how it behaves on large sessions,
 measured by `python -m benchmarks` (also `session-store bench`) from a source
 checkout. This file is that command's output: run it again to reproduce or
 update it (`python -m benchmarks --quick` runs the same code at small sizes in
-under a minute; CI runs it). The five parts are the modules `benchmarks.cost`,
-`benchmarks.overhead`, `benchmarks.scale`, `benchmarks.concurrency` and
-`benchmarks.offload`, whose
-docstrings say exactly what is measured.
+under a minute; CI runs it). The six parts are the modules `benchmarks.cost`,
+`benchmarks.overhead`, `benchmarks.scale`, `benchmarks.concurrency`,
+`benchmarks.targets` and `benchmarks.offload`, whose docstrings say exactly what is
+measured.
 
 Times depend on the machine and on what else runs on it; request counts and
 capacity units do not. Compare ratios measured in one run.
@@ -76,6 +77,7 @@ class Report:
     overhead: OverheadResult | None = None
     scale: ScaleResult | None = None
     concurrency: ConcurrencyResult | None = None
+    targets: TargetsResult | None = None
     offload: OffloadResult | None = None
     markdown: str = ""
     tables: list[ResultTable] = field(default_factory=list)
@@ -120,6 +122,7 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
 
     cost = overhead = scale = concurrency = None
     offload: OffloadResult | None = None
+    targets = None
     with open_backend(options.backend, endpoint_url=options.endpoint_url) as bench:
         log(f"{sizes.name} run on {bench.description}")
         _warm_up(bench, sizes)
@@ -137,6 +140,9 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         if "concurrency" in options.parts:
             concurrency = measure_concurrency(bench, sizes, log)
             show(concurrency.table)
+        if "targets" in options.parts:
+            targets = measure_targets(bench, sizes, log, overhead)
+            show(targets.table)
         if "offload" in options.parts:
             offload = measure_offload(bench, sizes, log)
             show(offload.table)
@@ -151,10 +157,10 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         )
     tables = [
         part.table
-        for part in (cost, overhead, scale, concurrency, offload)
+        for part in (cost, overhead, scale, concurrency, targets, offload)
         if part is not None and part.table is not None
     ]
-    report = Report(info, cost, overhead, scale, concurrency, offload, tables=tables)
+    report = Report(info, cost, overhead, scale, concurrency, targets, offload, tables=tables)
     report.markdown = render_markdown(info, tables, PREAMBLE)
     if options.output is not None:
         options.output.write_text(report.markdown, encoding="utf-8")
@@ -165,8 +171,9 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Measure session_store: cost per operation, client overhead, scale and "
-        "concurrency; print the tables and write BENCHMARKS.md.",
+        description="Measure session_store: cost per operation, client overhead, scale, "
+        "concurrency, the speed targets and large messages; print the tables and write "
+        "BENCHMARKS.md.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes (what CI runs): under a minute"

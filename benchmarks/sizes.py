@@ -50,6 +50,17 @@ class Sizes:
     concurrency_rounds: int
     """Part 4: rounds of each mode; the fastest counts."""
 
+    target_read_messages: int
+    """Part 5: messages of the session read whole."""
+    target_read_sessions: int
+    """Part 5: sessions of the user whose newest 20 are listed."""
+    target_rounds: int
+    """Part 5: alternating rounds of the whole-session read (5 times as many of the listing)."""
+    target_delete_messages: int
+    """Part 5: messages of each session deleted through the latency proxy."""
+    target_delete_repeats: int
+    """Part 5: sessions deleted each way; the fastest counts."""
+
 
 FULL = Sizes(
     name="full",
@@ -67,6 +78,11 @@ FULL = Sizes(
     concurrent_sessions=100,
     messages_per_session=20,
     concurrency_rounds=3,
+    target_read_messages=1_000,
+    target_read_sessions=500,
+    target_rounds=15,
+    target_delete_messages=5_000,
+    target_delete_repeats=2,
 )
 
 QUICK = Sizes(
@@ -85,4 +101,9 @@ QUICK = Sizes(
     concurrent_sessions=6,
     messages_per_session=3,
     concurrency_rounds=1,
+    target_read_messages=60,
+    target_read_sessions=30,
+    target_rounds=2,
+    target_delete_messages=120,
+    target_delete_repeats=1,
 )

@@ -19,21 +19,43 @@ expect (or raises), the item is decoded by ``models.*.decode`` itself, so
 its error is exactly that one's. When the fast path succeeds, pydantic
 validates the very mapping ``models`` would have validated, so its errors
 are the same too.
+
+Regular messages skip pydantic altogether (``_regular_message``): an item as
+the adapter writes it (string content, a known role, whole counts in range,
+UTC millisecond instants, metadata as JSON text of an object) holds values
+already of the types validation would give, so the ``Message`` is built from
+them directly, the way ``BaseModel.model_construct`` builds one (only the
+metadata object is validated, by its own model). Every other item, and any
+doubt, takes the validated path above, so results and errors are unchanged;
+``tests/unit/test_item_decoding.py`` compares both, field by field.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from pydantic import TypeAdapter
-from pynamodb.attributes import Attribute, UnicodeAttribute, VersionAttribute
-from pynamodb.constants import NULL, NUMBER, STRING
+from pynamodb.attributes import (
+    Attribute,
+    ListAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.constants import LIST, NULL, NUMBER, STRING
 from pynamodb.models import Model
 
 from session_store import domain, keys, models
-from session_store.attributes import ContentAttribute, IntegerAttribute, IsoDateTimeAttribute
+from session_store._construct import constructor
+from session_store.attributes import (
+    ContentAttribute,
+    EpochSecondsAttribute,
+    IntegerAttribute,
+    IsoDateTimeAttribute,
+)
 
 __all__ = ["decode_message", "decode_messages", "decode_session", "decode_sessions"]
 
@@ -66,8 +88,13 @@ def _is_canonical_whole_number(text: str) -> bool:
 
 
 # What an attribute's fast path reads: a string (``{"S": text}``), a whole number
-# (``{"N": digits}``), an instant (``{"S": iso}``), or nothing (always the codec's way).
-_TEXT, _WHOLE_NUMBER, _INSTANT, _OTHER = range(4)
+# (``{"N": digits}``), an instant (``{"S": iso}``), epoch seconds (``{"N": digits}``), or
+# nothing (always the codec's way). ``ttl`` and the write tokens are not part of the
+# domain value: their fast path only makes sure the codec could read them (it would
+# raise otherwise), for the commonest encodings.
+_TEXT, _WHOLE_NUMBER, _INSTANT, _EPOCH_SECONDS, _TTL, _STRING_LIST, _OTHER = range(7)
+_MAX_EPOCH_DIGITS: Final = 10
+"""Whole epoch seconds up to 9,999,999,999 (year 2286): ``datetime.fromtimestamp`` reads them."""
 
 
 def _kind(attribute: Attribute[Any]) -> int:
@@ -78,6 +105,12 @@ def _kind(attribute: Attribute[Any]) -> int:
         return _WHOLE_NUMBER
     if kind is IsoDateTimeAttribute:
         return _INSTANT
+    if kind is EpochSecondsAttribute:
+        return _EPOCH_SECONDS
+    if kind is TTLAttribute:
+        return _TTL
+    if kind is ListAttribute and getattr(attribute, "element_type", None) is UnicodeAttribute:
+        return _STRING_LIST
     return _OTHER
 
 
@@ -127,6 +160,26 @@ def _values(plan: _Plan, item: Mapping[str, Any]) -> dict[str, Any]:
                     if instant.tzinfo is UTC and not instant.microsecond % 1000:
                         values[name] = instant
                         continue
+            elif kind in (_EPOCH_SECONDS, _TTL):
+                text = typed.get(NUMBER)
+                if (
+                    text.__class__ is str
+                    and len(text) <= _MAX_EPOCH_DIGITS
+                    and _is_canonical_whole_number(text)
+                ):
+                    # What from_epoch_seconds gives; the ttl's value is not used.
+                    values[name] = None if kind == _TTL else datetime.fromtimestamp(int(text), UTC)
+                    continue
+            elif kind == _STRING_LIST:
+                entries = typed.get(LIST)
+                if entries.__class__ is list and all(
+                    entry.__class__ is dict
+                    and len(entry) == 1
+                    and entry.get(STRING).__class__ is str
+                    for entry in entries
+                ):
+                    values[name] = None  # readable; not part of the domain value
+                    continue
         values[name] = generic(typed)
     return values
 
@@ -159,27 +212,215 @@ def _message_fields(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def decode_message(item: Mapping[str, Any]) -> domain.Message:
-    """Exactly ``models.Message.decode(item)``, faster."""
+def _validated_message(item: Mapping[str, Any]) -> domain.Message:
+    """``models.Message.decode(item)`` through one pydantic validation of its fields."""
     try:
         return domain.Message.model_validate(_message_fields(item))
     except Exception:  # whatever the fast path trips on, the models decide (and name it)
         return models.Message.decode(item)
 
 
+def decode_message(item: Mapping[str, Any]) -> domain.Message:
+    """Exactly ``models.Message.decode(item)``, faster."""
+    message = _regular_message(item)
+    return _validated_message(item) if message is None else message
+
+
 _MESSAGE_LIST: Final = TypeAdapter(list[domain.Message])
 
 
-def decode_messages(items: Iterable[Mapping[str, Any]]) -> list[domain.Message]:
-    """``[decode_message(item) for item in items]``, validated in one pydantic call.
+def _validated_messages(items: list[Mapping[str, Any]]) -> list[domain.Message]:
+    """``[_validated_message(item) for item in items]``, validated in one pydantic call."""
+    try:
+        return _MESSAGE_LIST.validate_python([_message_fields(item) for item in items])
+    except Exception:  # find the first item that fails, and fail as it does
+        return [_validated_message(item) for item in items]
 
-    Raises what the first undecodable item raises through ``decode_message``.
+
+def decode_messages(items: Iterable[Mapping[str, Any]]) -> list[domain.Message]:
+    """``[decode_message(item) for item in items]``: regular items built directly, the
+    others validated in one pydantic call.
+
+    Raises what the first undecodable item raises through ``decode_message``
+    (a regular item never fails, so that item is among the others).
     """
     listed = list(items)
+    decoded = [_regular_message(item) for item in listed]
+    irregular = [index for index, message in enumerate(decoded) if message is None]
+    if irregular:
+        validated = _validated_messages([listed[index] for index in irregular])
+        for index, message in zip(irregular, validated, strict=True):
+            decoded[index] = message
+    return decoded  # type: ignore[return-value]  # no None is left
+
+
+# --- regular messages, built without validation ----------------------------------------------
+
+
+_MESSAGE_FIELD_ORDER: Final = (
+    "id",
+    "session_id",
+    "role",
+    "content",
+    "token_count",
+    "sequence",
+    "metadata",
+    "created_at",
+    "updated_at",
+)
+_HANDLED_MESSAGE_ATTRIBUTES: Final = frozenset(
+    {"pk", "sk", *(name for name in _MESSAGE_FIELD_ORDER)}
+)
+_message_construct: Final = constructor(domain.Message)
+_ROLES: Final = {role.value: role for role in domain.MessageRole}
+_M = models.Message
+_PK, _SK, _ID, _SESSION_ID, _ROLE = (
+    _M.pk.attr_name,
+    _M.sk.attr_name,
+    _M.id.attr_name,
+    _M.session_id.attr_name,
+    _M.role.attr_name,
+)
+_CONTENT, _TOKENS, _SEQUENCE = (
+    _M.content.attr_name,
+    _M.token_count.attr_name,
+    _M.sequence.attr_name,
+)
+_METADATA, _CREATED, _UPDATED = (
+    _M.metadata.attr_name,
+    _M.created_at.attr_name,
+    _M.updated_at.attr_name,
+)
+_UNHANDLED_MESSAGE_ATTRIBUTES: Final = tuple(
+    attribute.attr_name
+    for name, attribute in _M.get_attributes().items()
+    if name not in _HANDLED_MESSAGE_ATTRIBUTES
+)
+"""Attributes of the model this path does not read: an item holding one takes the validated path."""
+_REGULAR_MESSAGES: Final = tuple(domain.Message.model_fields) == _MESSAGE_FIELD_ORDER
+"""Whether ``domain.Message`` has exactly the fields built here (else this path is never taken)."""
+_MAX_DIGITS: Final = len(str(domain.MAX_NUMBER))
+
+
+def _count(typed: Any) -> int | None:
+    """The value of ``{"N": digits}`` (canonical digits of a count DynamoDB holds, what both
+    ``IntegerAttribute`` and validation give as they are); ``None`` for anything else."""
+    if typed.__class__ is dict and len(typed) == 1:
+        text = typed.get(NUMBER)
+        if (
+            text.__class__ is str
+            and len(text) <= _MAX_DIGITS
+            and text.isdigit()
+            and text.isascii()
+            and (text[0] != "0" or len(text) == 1)
+        ):
+            return int(text)
+    return None
+
+
+def _instant(text: Any) -> datetime | None:
+    """The instant of an ISO string when it is UTC at whole milliseconds (what ``parse_iso``
+    and ``UtcDateTime`` give unchanged); ``None`` for anything else."""
+    if text.__class__ is not str:
+        return None
     try:
-        return _MESSAGE_LIST.validate_python([_message_fields(item) for item in listed])
-    except Exception:  # find the first item that fails, and fail as it does
-        return [decode_message(item) for item in listed]
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if instant.tzinfo is UTC and not instant.microsecond % 1000:
+        return instant
+    return None
+
+
+_METADATA_MODEL: Final = domain.MessageMetadata
+_MESSAGE_PREFIX: Final = keys.MESSAGE_PREFIX
+
+
+def _regular_message(item: Mapping[str, Any]) -> domain.Message | None:
+    """The message of an item in the adapter's own regular shape, built without validation;
+    ``None`` for any other item (the validated path decides those).
+
+    Each value is checked to be exactly what validation would return for it. Written
+    out in one function on purpose: it runs for every item of every page.
+    """
+    if not _REGULAR_MESSAGES:
+        return None
+    get: Callable[[str], Any] = item.get
+    sk_typed, id_typed, session_typed = get(_SK), get(_ID), get(_SESSION_ID)
+    role_typed, content_typed, created_typed = get(_ROLE), get(_CONTENT), get(_CREATED)
+    try:
+        # None (absent) or a value of another type raises TypeError, another tag KeyError,
+        # an unknown role KeyError (an unhashable one TypeError).
+        sk, message_id, session_id = sk_typed[STRING], id_typed[STRING], session_typed[STRING]
+        role, content = _ROLES[role_typed[STRING]], content_typed[STRING]
+        created_at = _instant(created_typed[STRING])
+    except (KeyError, TypeError):
+        return None
+    if (
+        created_at is None
+        or sk.__class__ is not str
+        or message_id.__class__ is not str
+        or session_id.__class__ is not str
+        or content.__class__ is not str
+        or len(sk_typed) != 1
+        or len(id_typed) != 1
+        or len(session_typed) != 1
+        or len(role_typed) != 1
+        or len(content_typed) != 1
+        or len(created_typed) != 1
+        or not sk.startswith(_MESSAGE_PREFIX)
+    ):
+        return None
+    _, separator, sk_id = sk[len(_MESSAGE_PREFIX) :].partition("#")
+    if not separator or not sk_id:
+        return None
+    for name in _UNHANDLED_MESSAGE_ATTRIBUTES:
+        if name in item:
+            return None
+    typed = get(_PK)  # not read when the session id is stored, but the models check it
+    if typed is not None and (
+        typed.__class__ is not dict or len(typed) != 1 or typed.get(STRING).__class__ is not str
+    ):
+        return None
+    token_count = sequence = updated_at = metadata = None
+    typed = get(_TOKENS)
+    if typed is not None and (token_count := _count(typed)) is None:
+        return None
+    typed = get(_SEQUENCE)
+    if typed is not None and (sequence := _count(typed)) is None:
+        return None
+    typed = get(_UPDATED)
+    if typed is not None and (
+        typed.__class__ is not dict
+        or len(typed) != 1
+        or (updated_at := _instant(typed.get(STRING))) is None
+    ):
+        return None
+    typed = get(_METADATA)
+    if typed is not None:
+        text = typed.get(STRING) if typed.__class__ is dict and len(typed) == 1 else None
+        if text.__class__ is not str:
+            return None
+        try:
+            parsed = json.loads(text)
+            if parsed.__class__ is not dict:
+                return None
+            metadata = _METADATA_MODEL.model_validate(parsed)
+        except Exception:  # not JSON, or not metadata: the validated path names the error
+            return None
+    return _message_construct(
+        {
+            "id": message_id,
+            "session_id": session_id,
+            "role": role,
+            "content": content,
+            "token_count": token_count,
+            "sequence": sequence,
+            "metadata": metadata,
+            "created_at": created_at,
+            "updated_at": updated_at,
+        }
+    )
 
 
 # --- sessions ------------------------------------------------------------------------------

@@ -25,13 +25,18 @@ counters but no ``version`` (written by the TypeScript adapter) is given
 ``version = 0``; one with exact counters and a version is not written.
 Messages written by the TypeScript adapter do not move the counters, so a
 recount racing one of its appends can miss it; run it again.
+
+``clear_messages`` deletes a session's messages in parallel batches and then
+settles the counters with one write guarded the same way (steps 1 and 3 above,
+the listing being step 2), recounting only when something moved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +45,15 @@ from session_store._expressions import Expression
 from session_store.domain import Session
 from session_store.errors import StorageError, ValidationError
 from session_store.gateway import ConditionFailed, Gateway
-from session_store.models import Message, SessionMeta, number_of
+from session_store.models import TABLE_KEY, Message, SessionMeta, key_of, number_of, sort_key_of
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "MessageTotals",
+    "clear_messages",
     "count_messages",
     "message_items",
+    "partition_items",
     "recount_session",
 ]
 
@@ -101,6 +108,93 @@ def message_items(
         }
     )
     return gateway.items("Query", request)
+
+
+def partition_items(
+    gateway: Gateway, session_id: str, *, also: tuple[str, ...] = ()
+) -> Iterator[dict[str, Any]]:
+    """The session item (counters, ``version``, ``lastActivityAt``), then every message item
+    (keys and ``tokenCount``, and the attributes named in ``also``), oldest first: one
+    strongly consistent query of the partition, every page, read as consumed. The session
+    item comes first when there is one (``META`` sorts below ``MSG#``)."""
+    e = Expression()
+    projected = (Message.pk, Message.sk, Message.token_count, *_GUARDED, *also)
+    request = e.into(
+        {
+            "KeyConditionExpression": f"{e.name(Message.pk)} = "
+            f"{e.string(keys.session_pk(session_id))} AND {e.name(Message.sk)} BETWEEN "
+            f"{e.string(keys.META_SK)} AND {e.string(keys.MESSAGE_SK_END)}",
+            "ProjectionExpression": ", ".join(dict.fromkeys(e.name(a) for a in projected)),
+            "ConsistentRead": True,
+        }
+    )
+    return gateway.items("Query", request)
+
+
+def clear_messages(
+    gateway: Gateway,
+    session_id: str,
+    session_item: dict[str, Any] | None,
+    messages: Iterable[dict[str, Any]],
+    *,
+    parallel: int,
+    pointer: str | None = None,
+    removed: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> None:
+    """Delete ``messages`` (listed after ``session_item`` was read, as ``partition_items``
+    gives them) with up to ``parallel`` batches in flight, then make the counters exact.
+
+    When the counters read matched the messages listed and nothing moved since (the
+    guard of ``recount_session``: ``version``, counters, ``lastActivityAt``), every
+    counted message was listed and is gone: one ``UpdateItem`` sets both counters to 0
+    and adds 1 to ``version``. Otherwise (counters that had drifted, a write racing the
+    call) the session is recounted. Meanwhile the counters say more than is stored,
+    never less; a call failing midway recounts before it raises, and one killed midway
+    leaves counters above the truth until it is called again (or ``recount``).
+
+    With ``pointer`` (an attribute name) and ``removed``, ``removed`` gets the
+    deleted items that have it once every batch has succeeded (offloaded
+    messages' objects go after their items; a failure leaves them to
+    ``collect_orphans``, never an item pointing to a deleted object).
+    """
+    listed = MessageTotals(0, 0)
+    pointing: list[dict[str, Any]] = []
+    try:
+        with gateway.deleter(parallel=parallel) as deleter:
+            for item in messages:
+                if not Message.is_kind(sort_key_of(item)):
+                    continue
+                deleter.add(key_of(item, TABLE_KEY))
+                if pointer is not None and pointer in item:
+                    pointing.append(item)
+                listed = MessageTotals(
+                    listed.message_count + 1,
+                    listed.token_count + number_of(item, Message.token_count),
+                )
+    except BaseException:
+        with contextlib.suppress(Exception):  # the failure raised is the one that matters
+            recount_session(gateway, session_id)
+        raise
+    if pointing and removed is not None:
+        removed(pointing)
+    if session_item is None:
+        return  # no session item: no counters to keep
+    counted = (
+        SessionMeta.message_count.attr_name in session_item
+        and SessionMeta.token_count.attr_name in session_item
+        and number_of(session_item, SessionMeta.message_count) == listed.message_count
+        and number_of(session_item, SessionMeta.token_count) == listed.token_count
+    )
+    if counted:
+        request = _update_request(session_item, MessageTotals(0, 0))
+        if request is None:
+            return
+        try:
+            gateway.update({"Key": SessionMeta.key(session_id), **request})
+            return
+        except ConditionFailed:
+            pass  # something moved since the listing: count what is left
+    recount_session(gateway, session_id)
 
 
 def count_messages(gateway: Gateway, session_id: str) -> MessageTotals:

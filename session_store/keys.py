@@ -43,6 +43,7 @@ __all__ = [
     "message_sk_after",
     "message_sk_before",
     "message_sk_for_id",
+    "message_sk_of_iso",
     "migration_sk",
     "parse_message_sk",
     "parse_session_pk",
@@ -121,7 +122,12 @@ def parse_session_pk(pk: str) -> str:
 
 
 def message_sk(created_at: datetime, message_id: str) -> str:
-    return f"{MESSAGE_PREFIX}{format_iso(created_at)}#{message_id}"
+    return message_sk_of_iso(format_iso(created_at), message_id)
+
+
+def message_sk_of_iso(created_at: str, message_id: str) -> str:
+    """``message_sk`` of an instant already formatted (``format_iso``)."""
+    return f"{MESSAGE_PREFIX}{created_at}#{message_id}"
 
 
 def parse_message_sk(sk: str) -> tuple[str, str]:

@@ -47,7 +47,7 @@ from session_store._codec import (
     session_of,
     session_values,
 )
-from session_store._time import parse_iso, utc_now
+from session_store._time import format_iso, parse_iso, utc_now
 from session_store.attributes import (
     ContentAttribute,
     EpochSecondsAttribute,
@@ -276,10 +276,8 @@ class SessionMeta(_TableModel):
     @classmethod
     def key(cls, session_id: str) -> dict[str, dict[str, str]]:
         """The typed key of the session item of ``session_id``."""
-        return {
-            cls.pk.attr_name: {STRING: keys.session_pk(session_id)},
-            cls.sk.attr_name: {STRING: keys.META_SK},
-        }
+        pk, sk = TABLE_KEY
+        return {pk: {STRING: keys.session_pk(session_id)}, sk: {STRING: keys.META_SK}}
 
     @classmethod
     def from_domain(cls, session: domain.Session) -> SessionMeta:
@@ -443,10 +441,8 @@ class Message(_TableModel):
     @classmethod
     def key(cls, session_id: str, sort_key: str) -> dict[str, dict[str, str]]:
         """The typed key of a message item."""
-        return {
-            cls.pk.attr_name: {STRING: keys.session_pk(session_id)},
-            cls.sk.attr_name: {STRING: sort_key},
-        }
+        pk, sk = TABLE_KEY
+        return {pk: {STRING: keys.session_pk(session_id)}, sk: {STRING: sort_key}}
 
     def _container_serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
         values = super()._container_serialize(null_check=null_check)
@@ -463,6 +459,8 @@ class Message(_TableModel):
     @classmethod
     def encode(cls, message: domain.Message) -> dict[str, dict[str, Any]]:
         """``from_domain(message).serialize()``, without the model instance (a hot path)."""
+        if message.content.__class__ is str and message.metadata is None:
+            return _plain_message_item(message)
         values = message_values(message)
         item = _MESSAGE_CODEC.serialized(values)
         # As in _container_serialize: a string is S, content blocks are L.
@@ -550,6 +548,32 @@ class MigrationRecord(_TableModel):
 
 _SESSION_CODEC = Codec(SessionMeta)
 _MESSAGE_CODEC = Codec(Message)
+_MESSAGE_NAMES = {name: attribute.attr_name for name, attribute in Message.get_attributes().items()}
+
+
+def _plain_message_item(message: domain.Message) -> dict[str, dict[str, Any]]:
+    """``Message.encode`` of a message with string content and no metadata, written out:
+    what the attributes' ``serialize`` give, for the commonest append."""
+    n = _MESSAGE_NAMES
+    created_at = format_iso(message.created_at)
+    item: dict[str, dict[str, Any]] = {
+        n["pk"]: {STRING: keys.session_pk(message.session_id)},
+        n["sk"]: {STRING: keys.message_sk_of_iso(created_at, message.id)},
+        n["id"]: {STRING: message.id},
+        n["session_id"]: {STRING: message.session_id},
+        n["role"]: {STRING: message.role.value},
+        n["content"]: {STRING: message.content},
+        n["created_at"]: {STRING: created_at},
+    }
+    if message.token_count is not None:
+        item[n["token_count"]] = {NUMBER: str(message.token_count)}
+    if message.sequence is not None:
+        item[n["sequence"]] = {NUMBER: str(message.sequence)}
+    if message.updated_at is not None:
+        item[n["updated_at"]] = {STRING: format_iso(message.updated_at)}
+    return item
+
+
 _KINDS: tuple[type[_TableModel], ...] = (SessionMeta, Message, MigrationRecord)
 
 TABLE_KEY = (_TableModel.pk.attr_name, _TableModel.sk.attr_name)
@@ -581,8 +605,11 @@ def number_of(item: Mapping[str, Any], attribute: Attribute[Any]) -> int:
     typed = item.get(attribute.attr_name)
     if not typed or NUMBER not in typed:
         return 0
+    text = typed[NUMBER]
+    if text.__class__ is str and text.isdigit() and text.isascii():
+        return int(text)  # what the Decimal below gives for plain digits, without it
     try:
-        return int(Decimal(str(typed[NUMBER])))
+        return int(Decimal(str(text)))
     except (InvalidOperation, ValueError, OverflowError):
         return 0
 

@@ -294,7 +294,7 @@ class AdapterCore:
 
         def items() -> Iterator[Any]:
             count = skipped = 0
-            last_key: dict[str, Any] | None = None
+            last_raw: Mapping[str, Any] | None = None  # its key is the cursor's, if one is made
             if take == 0:
                 return
             decode_page = _page_decoder(decode)
@@ -310,7 +310,8 @@ class AdapterCore:
                         continue
                     if take is not None and count == take:
                         # There is more: the cursor resumes after the last item handed out.
-                        if page_size is not None and last_key is not None:
+                        if page_size is not None and last_raw is not None:
+                            last_key = models.key_of(last_raw, key_names)
                             state.next_cursor = self._cursors.encode(
                                 Cursor(kind, query, last_key, returned + count)
                             )
@@ -321,7 +322,7 @@ class AdapterCore:
                         value = decode(self._restored(raw, ahead, wholes))
                     count += 1
                     state.passed = skipped + count
-                    last_key = models.key_of(raw, key_names)
+                    last_raw = raw
                     yield value
                     walk_done = limit is not None and returned + count >= limit
                     if count == take and (page_size is None or walk_done):

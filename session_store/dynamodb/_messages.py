@@ -1,14 +1,15 @@
-"""Message methods: append, read, page, edit and delete messages."""
+"""Message methods: append, read, page and delete messages (edits: ``_updates``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from session_store import keys, models
 from session_store._expressions import Expression
 from session_store._inputs import validated, validated_messages
-from session_store.counters import message_items, recount_session
+from session_store.counters import clear_messages, partition_items, recount_session
 from session_store.cursor import check_start_between, fingerprint
 from session_store.domain import (
     Message,
@@ -31,6 +32,7 @@ from session_store.limits import (
 from session_store.models import TABLE_KEY, key_of, number_of
 from session_store.offload import OffloadPlan
 from session_store.planning import (
+    DELETE_PARALLELISM,
     RACE_ATTEMPTS,
     append_actions,
     delete_message_counted,
@@ -229,24 +231,36 @@ class MessageMethods(MessageUpdates):
     def delete_all_messages(self, session_id: str) -> None:
         """Delete every message; counters go down by exactly what was removed.
 
-        Messages go in transactions of up to 99 deletes plus the counter
-        update, each delete conditioned on the message as listed, so a message
-        edited, deleted or added meanwhile is never miscounted (appends racing
-        the call stay counted). A session whose counters had drifted is
-        recounted first, then its messages go the same way: no message is ever
-        deleted uncounted, so a call failing midway leaves exact counters and
-        calling it again finishes the job. Offloaded messages' objects are deleted
-        after each transaction that removed their items.
+        Up to 99 messages: one transaction deletes them (each conditioned on the
+        message as listed) and uncounts them. More: parallel batch deletes, then
+        one guarded counter write, or a recount if anything moved meanwhile
+        (``counters.clear_messages``). Racing appends stay counted; a retry after
+        a failure finishes the job with exact counters. Offloaded messages'
+        objects are deleted after their items.
         """
         keys.check_session_id(session_id)
+        listing = partition_items(self._gateway, session_id, also=self._pointer)
+        session_item: dict[str, Any] | None = None
         chunk: list[dict[str, Any]] = []
-        for item in message_items(self._gateway, session_id, also=self._pointer):
-            chunk.append(item)
-            if len(chunk) == _TRANSACTION_DELETES:
+        for item in listing:
+            if models.SessionMeta.is_kind(models.sort_key_of(item)):
+                session_item = item
+            elif M.is_kind(models.sort_key_of(item)):
+                chunk.append(item)
+                if len(chunk) > _TRANSACTION_DELETES:
+                    break
+        if len(chunk) <= _TRANSACTION_DELETES:
+            if chunk:  # all of them, in one transaction
                 self._delete_counted(session_id, chunk)
-                chunk = []
-        if chunk:
-            self._delete_counted(session_id, chunk)
+            return
+        clear_messages(
+            self._gateway,
+            session_id,
+            session_item,
+            chain(chunk, listing),
+            parallel=DELETE_PARALLELISM,
+            **self._objects_removal(),
+        )
 
     def _delete_counted(self, session_id: str, listed: list[dict[str, Any]]) -> None:
         """Delete listed messages and uncount exactly them, in one transaction."""

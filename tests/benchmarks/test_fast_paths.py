@@ -17,9 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from pynamodb.attributes import ListAttribute, MapAttribute
 
-from session_store import domain, models
+from session_store import domain, limits, models
 from session_store.errors import StorageError
+from session_store.planning import new_message, new_session_item
 from session_store.testing import strategies as sst
+from tests.unit.test_item_decoding import assert_identical
 
 FAST = settings(
     max_examples=150,
@@ -139,3 +141,47 @@ def test_the_models_hold_only_plain_attributes(model: type[models.SessionMeta]) 
     for name, attribute in model.get_attributes().items():
         if name != "write_tokens":
             assert not isinstance(attribute, MapAttribute | ListAttribute)
+
+
+@FAST
+@given(sst.new_messages(), sst.identifiers())
+def test_new_message_is_the_validated_message(new: domain.NewMessage, session_id: str) -> None:
+    built = new_message(new, session_id)
+    validated = domain.Message.model_validate(
+        {
+            **new.model_dump(),
+            "id": built.id,
+            "session_id": session_id,
+            "created_at": built.created_at,
+        }
+    )
+    assert_identical(built, validated)
+
+
+@FAST
+@given(sst.messages(), sst.sessions())
+def test_the_plain_size_of_an_item_is_its_size_or_defers_to_it(
+    message: domain.Message, session: domain.Session
+) -> None:
+    for item in (models.Message.encode(message), new_session_item(session, "token")):
+        plain = limits._plain_size(item)
+        if plain <= limits.MAX_ITEM_BYTES:
+            assert plain == limits.item_size(item)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"S": "a\ud800"},
+        {"S": "\u00e9" * 300_000},
+        {"N": "-1"},
+        {"N": "1.5"},
+        {"L": [{"N": "1"}]},
+        {"L": [{"S": "\ud800"}]},
+        {"M": {}},
+        {"S": "x", "N": "1"},
+    ],
+)
+def test_items_the_plain_size_cannot_judge_get_the_exact_check(value: dict[str, Any]) -> None:
+    item = {"PK": {"S": "SESSION#s"}, "v": value}
+    assert limits._plain_size(item) > limits.MAX_ITEM_BYTES

@@ -23,7 +23,8 @@ TABLE_TITLES = (
     "## 2. Client overhead",
     "## 3. Scale",
     "## 4. Concurrency throughput",
-    "## 5. Large messages",
+    "## 5. Speed targets",
+    "## 6. Large messages",
 )
 
 
@@ -44,7 +45,7 @@ def dynamodb_local_endpoint(request: pytest.FixtureRequest) -> str:
     return str(server.endpoint_url)
 
 
-def test_the_report_has_all_five_tables_and_says_where_it_ran(
+def test_the_report_has_all_tables_and_says_where_it_ran(
     backend: Backend, quick_report: tuple[Report, Path]
 ) -> None:
     report, output = quick_report
@@ -60,6 +61,7 @@ def test_the_report_has_all_five_tables_and_says_where_it_ran(
         "overhead",
         "scale",
         "concurrency",
+        "targets",
         "offload",
     ]
     for table in report.tables:
@@ -100,7 +102,10 @@ def test_cost_table_requests_are_the_adapters_budgets(
         assert cost.requests(size, "delete_session") == [1 + 1 + batches]
         assert cost.requests(size, "handle_stream_event") == [1 + batches]
         assert cost.requests(size, "sweep_expired") == [1 + 1 + batches + 1]
-        assert cost.requests(size, "delete_all_messages") == [1 + math.ceil(size / 99)]
+        # Up to 99 messages: one transaction; more: batches, then one counter update.
+        assert cost.requests(size, "delete_all_messages") == (
+            [2] if size <= 99 else [1 + batches + 1]
+        )
         # DynamoDB Local reports the capacity every request consumed.
         assert cost.measured[size]["get_session"].capacity == [1.0] * QUICK.cost_repeats
 
@@ -155,6 +160,41 @@ def test_concurrency_runs_the_same_workload_both_ways(
     expected = QUICK.concurrent_sessions * (1 + QUICK.messages_per_session)
     assert concurrency.sync.requests == expected
     assert concurrency.concurrent.requests == expected
+
+
+def test_targets_report_every_target_with_a_verdict(
+    backend: Backend, quick_report: tuple[Report, Path]
+) -> None:
+    report, _ = quick_report
+    targets = report.targets
+    assert targets is not None
+    assert [row.key for row in targets.rows] == [
+        "get_messages",
+        "list_sessions",
+        "get_session",
+        "add_message",
+        "update_session",
+        "update_message",
+        "delete_session",
+        "sweep_expired",
+        "delete_all_messages",
+    ]
+    # Every target was measured (parts 2 and 5 ran on DynamoDB Local), each met or missed.
+    assert all(row.met is not None and row.ratio is not None for row in targets.rows)
+    verdicts = [row[-1] for row in targets.table.rows]
+    assert set(verdicts) <= {"met", "**missed**"}
+    assert targets.reads is not None
+    assert targets.reads.fast_responses > 0
+    deletes = {timing.label: timing.requests for timing in targets.deletes or []}
+    batches = math.ceil(QUICK.target_delete_messages / 25)
+    # Raw botocore sends exactly the adapter's requests, one after another.
+    assert deletes["`delete_session`"] == deletes["raw botocore, batches one after another"]
+    assert deletes["`delete_session`"] == 1 + 1 + batches
+    assert deletes["`delete_all_messages`"] == 1 + batches + 1
+    assert (
+        deletes["raw botocore, `delete_all_messages`' requests one after another"]
+        == deletes["`delete_all_messages`"]
+    )
 
 
 def test_offload_rows_spend_one_request_each_way_on_each_service(

@@ -37,6 +37,11 @@ ODD_ITEM: dict[str, Any] = {
     "empty_map": {"M": {}},
     "big": {"N": "12345678901234567890123456789012345678"},
     "small": {"N": "-0.000000000000000000000000000000000001"},
+    "negative": {"N": "-99999999999999999999999999999999999999"},
+    "fraction": {"N": "1234567890123456789.0123456789012345678"},
+    "empty_string": {"S": ""},
+    "ünïcödé 名前 🦜": {"M": {"ключ 🔑": {"S": "значение"}, "n": {"N": "-1.5"}}},
+    "empty_sets_of_lists": {"L": [{"L": []}, {"M": {}}, {"SS": ["only"]}]},
     "numbers": {"NS": ["99999999999999999999999999999999999999", "1", "-2.5"]},
     "unicode": {"S": 'héllo wörld 日本語 🦜 e\u0301 \u202e\u0000 \\" end'},
     "strings": {"SS": ["ä", "🦜", "z"]},
@@ -123,6 +128,8 @@ def test_real_responses_decode_as_botocore_does(bound: BoundModels) -> None:
     assert item["unicode"] == ODD_ITEM["unicode"]
     assert item["empty_list"] == {"L": []}
     assert item["empty_map"] == {"M": {}}
+    assert item["negative"] == ODD_ITEM["negative"]
+    assert item["ünïcödé 名前 🦜"] == ODD_ITEM["ünïcödé 名前 🦜"]
 
 
 def test_items_returned_by_failed_conditions_decode_as_botocore_does(bound: BoundModels) -> None:
@@ -188,6 +195,37 @@ def test_adapter_reads_are_equal_with_and_without_the_hook(adapter: DynamoDBAdap
     fast, slow = _both_ways(adapter.models.client, reads)
     assert fast == slow
     assert len(fast[1]) == 30
+
+
+def test_extreme_messages_read_alike_with_and_without_the_hook(adapter: DynamoDBAdapter) -> None:
+    """38-digit numbers, unicode everywhere, empty content and metadata maps, content blocks."""
+    largest = 10**38 - 1
+    session = adapter.create_session({"status": "active", "user_id": "fast-extreme"})
+    adapter.add_messages(
+        session.id,
+        [
+            {"role": "user", "content": "", "token_count": largest, "sequence": -largest},
+            {
+                "role": "assistant",
+                "content": 'e\u0301 \u202e \U0001f99c \u65e5\u672c \\" \u0000 end',
+                "metadata": {"annotations": {}, "x-\u00fc": [], "tool_calls": []},
+            },
+            {"role": "tool", "content": [{"type": "text", "text": "\U0001f99c"}]},
+        ],
+    )
+
+    def reads() -> list[Any]:
+        return [
+            adapter.get_messages(session.id),
+            adapter.get_messages_page(session.id, page_size=1),
+            adapter.get_session(session.id),
+        ]
+
+    fast, slow = _both_ways(adapter.models.client, reads)
+    assert fast == slow
+    assert fast[0][0].token_count == largest
+    assert fast[0][0].sequence == -largest
+    assert fast[2].token_count == largest
 
 
 def test_missing_table_is_still_table_not_found(table_config: TableConfig) -> None:

@@ -1,0 +1,53 @@
+"""Domain objects built from values already of their validated types, without validation.
+
+``constructor(model, fields_set)`` gives a function doing what
+``model.model_construct(_fields_set=fields_set, **values)`` does for a mapping
+holding every field in field order, minus its per-call bookkeeping: the hot
+paths (decoding regular items, a new message) use it where each value is
+checked, or known, to be exactly what pydantic's validation would have made of
+it, so the object equals (field by field, type by type) the validated one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+__all__ = ["constructor"]
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def constructor(
+    model: type[_Model], fields_set: Iterable[str] | None = None
+) -> Callable[[dict[str, Any]], _Model]:
+    """A builder of ``model`` instances from ``values`` (every field, in field order), with
+    ``model_fields_set`` equal to ``fields_set`` (default: every field).
+
+    Raises ``TypeError`` at once for a model this shortcut does not fit (extra fields
+    kept, a post-init hook, a root model, private attributes): those need validation.
+    """
+    if (
+        model.model_config.get("extra") == "allow"
+        or model.__pydantic_post_init__
+        or model.__pydantic_root_model__
+        or model.__private_attributes__
+    ):
+        raise TypeError(f"{model.__name__} cannot be built without validation")
+    names = frozenset(model.model_fields if fields_set is None else fields_set)
+    if not names <= model.model_fields.keys():
+        raise TypeError(f"{sorted(names - model.model_fields.keys())} are not fields of {model}")
+    new = object.__new__
+    set_attribute = object.__setattr__
+
+    def construct(values: dict[str, Any]) -> _Model:
+        instance = new(model)
+        set_attribute(instance, "__dict__", values)
+        set_attribute(instance, "__pydantic_fields_set__", set(names))
+        set_attribute(instance, "__pydantic_extra__", None)
+        set_attribute(instance, "__pydantic_private__", None)
+        return instance
+
+    return construct
