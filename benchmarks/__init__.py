@@ -1,7 +1,7 @@
 """Benchmarks of ``session_store``: what each call costs, and how it holds up at scale.
 
 ``python -m benchmarks`` (also ``session-store bench`` from a source
-checkout) runs four parts on Amazon DynamoDB Local, prints their tables and
+checkout) runs five parts on Amazon DynamoDB Local, prints their tables and
 writes ``BENCHMARKS.md`` with the machine, the versions and the date:
 
 1. ``benchmarks.cost``: requests, capacity units and time of every adapter
@@ -13,6 +13,9 @@ writes ``BENCHMARKS.md`` with the machine, the versions and the date:
    and how each grows from 1,000 to 10,000;
 4. ``benchmarks.concurrency``: ``AsyncDynamoDBAdapter`` with 100
    conversations at once against the sync adapter in a loop.
+5. ``benchmarks.async_latency``: ``AsyncDynamoDBAdapter`` at 200 and 1,000
+   conversations at once, through a proxy adding 10 ms each way and without
+   it, with the sync loop through the proxy as the baseline.
 
 ``--quick`` runs the same code at small sizes (CI does, through
 ``tests/benchmarks``). Nothing here is part of the installed package.

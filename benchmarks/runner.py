@@ -1,4 +1,4 @@
-"""One run of the benchmarks: the four parts, printed as they finish, then ``BENCHMARKS.md``.
+"""One run of the benchmarks: the five parts, printed as they finish, then ``BENCHMARKS.md``.
 
 ``run_benchmarks(options)`` runs and returns a ``Report`` (the parts'
 measurements and the Markdown); ``main(argv)`` is the command line behind
@@ -18,6 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from benchmarks.async_latency import AsyncLatencyResult, measure_async_latency
 from benchmarks.concurrency import ConcurrencyResult, measure_concurrency
 from benchmarks.cost import CostResult, measure_costs
 from benchmarks.environment import (
@@ -35,7 +36,7 @@ from benchmarks.sizes import FULL, QUICK, Sizes
 
 __all__ = ["PARTS", "Report", "RunOptions", "main", "run_benchmarks"]
 
-PARTS = ("cost", "overhead", "scale", "concurrency")
+PARTS = ("cost", "overhead", "scale", "concurrency", "latency")
 DEFAULT_OUTPUT = Path("BENCHMARKS.md")
 _WARM_UP_CONVERSATIONS = {"full": 40, "quick": 2}
 
@@ -44,9 +45,9 @@ What `session_store` costs per request and how it behaves on large sessions,
 measured by `python -m benchmarks` (also `session-store bench`) from a source
 checkout. This file is that command's output: run it again to reproduce or
 update it (`python -m benchmarks --quick` runs the same code at small sizes in
-under a minute; CI runs it). The four parts are the modules `benchmarks.cost`,
-`benchmarks.overhead`, `benchmarks.scale` and `benchmarks.concurrency`, whose
-docstrings say exactly what is measured.
+about a minute; CI runs it). The five parts are the modules `benchmarks.cost`,
+`benchmarks.overhead`, `benchmarks.scale`, `benchmarks.concurrency` and
+`benchmarks.async_latency`, whose docstrings say exactly what is measured.
 
 Times depend on the machine and on what else runs on it; request counts and
 capacity units do not. Compare ratios measured in one run.
@@ -74,6 +75,7 @@ class Report:
     overhead: OverheadResult | None = None
     scale: ScaleResult | None = None
     concurrency: ConcurrencyResult | None = None
+    latency: AsyncLatencyResult | None = None
     markdown: str = ""
     tables: list[ResultTable] = field(default_factory=list)
 
@@ -115,7 +117,7 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         for note in table.notes:
             shown.print(f"  • {note}", soft_wrap=True)
 
-    cost = overhead = scale = concurrency = None
+    cost = overhead = scale = concurrency = latency = None
     with open_backend(options.backend, endpoint_url=options.endpoint_url) as bench:
         log(f"{sizes.name} run on {bench.description}")
         _warm_up(bench, sizes)
@@ -133,6 +135,9 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         if "concurrency" in options.parts:
             concurrency = measure_concurrency(bench, sizes, log)
             show(concurrency.table)
+        if "latency" in options.parts:
+            latency = measure_async_latency(bench, sizes, log)
+            show(latency.table)
         info = RunInfo(
             command=options.command,
             date=date,
@@ -144,10 +149,10 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         )
     tables = [
         part.table
-        for part in (cost, overhead, scale, concurrency)
+        for part in (cost, overhead, scale, concurrency, latency)
         if part is not None and part.table is not None
     ]
-    report = Report(info, cost, overhead, scale, concurrency, tables=tables)
+    report = Report(info, cost, overhead, scale, concurrency, latency, tables=tables)
     report.markdown = render_markdown(info, tables, PREAMBLE)
     if options.output is not None:
         options.output.write_text(report.markdown, encoding="utf-8")
@@ -158,8 +163,8 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Measure session_store: cost per operation, client overhead, scale and "
-        "concurrency; print the tables and write BENCHMARKS.md.",
+        description="Measure session_store: cost per operation, client overhead, scale, "
+        "concurrency and async under latency; print the tables and write BENCHMARKS.md.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes (what CI runs): under a minute"

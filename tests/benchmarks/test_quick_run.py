@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import QUICK, Report, RunOptions, run_benchmarks
+from benchmarks.async_latency import LATENCY_SIZES, MESSAGES_PER_CONVERSATION
 from benchmarks.runner import main
 from session_store.testing.backends import Backend
 
@@ -23,6 +24,7 @@ TABLE_TITLES = (
     "## 2. Client overhead",
     "## 3. Scale",
     "## 4. Concurrency throughput",
+    "## 5. Async under real latency",
 )
 
 
@@ -54,7 +56,13 @@ def test_the_report_has_all_four_tables_and_says_where_it_ran(
     for detail in ("| logical cores |", "| botocore |", "| pynamodb |", "Amazon DynamoDB Local"):
         assert detail in text
     assert "(quick sizes)" in text
-    assert [table.key for table in report.tables] == ["cost", "overhead", "scale", "concurrency"]
+    assert [table.key for table in report.tables] == [
+        "cost",
+        "overhead",
+        "scale",
+        "concurrency",
+        "latency",
+    ]
     for table in report.tables:
         assert table.rows
         assert all(len(row) == len(table.columns) for row in table.rows)
@@ -148,6 +156,35 @@ def test_concurrency_runs_the_same_workload_both_ways(
     expected = QUICK.concurrent_sessions * (1 + QUICK.messages_per_session)
     assert concurrency.sync.requests == expected
     assert concurrency.concurrent.requests == expected
+
+
+def test_async_latency_runs_every_workload_with_and_without_the_proxy(
+    backend: Backend, quick_report: tuple[Report, Path]
+) -> None:
+    report, _ = quick_report
+    latency = report.latency
+    assert latency is not None
+    assert latency.table is not None
+    sizes = LATENCY_SIZES["quick"]
+    calls = 1 + MESSAGES_PER_CONVERSATION
+    for runs in (latency.direct, latency.proxied):
+        assert {n: run.calls for n, run in runs.items()} == {
+            n: n * calls for n in sizes.conversations
+        }
+        assert all(run.steps is not None and run.steps.count > 0 for run in runs.values())
+    assert latency.loop is not None
+    assert latency.loop.calls == sizes.loop_conversations * calls
+    assert latency.debug is not None
+    assert latency.debug.steps.count > 0
+    for runs in (latency.small_pool_direct, latency.small_pool_proxied):
+        assert {n: run.calls for n, run in runs.items()} == {
+            n: n * calls for n in sizes.conversations
+        }
+    # Four rows per size, the loop baseline, the debug-mode run; a verdict per proxied run.
+    assert len(latency.table.rows) == 4 * len(sizes.conversations) + 2
+    verdicts = [row[-1] for row in latency.table.rows if "20 ms" in row[0] and "`Async" in row[0]]
+    assert len(verdicts) == len(sizes.conversations)
+    assert all(verdict == "met" or verdict.startswith("**missed**") for verdict in verdicts)
 
 
 def test_the_command_line_refuses_an_unknown_part(capsys: pytest.CaptureFixture[str]) -> None:
