@@ -26,6 +26,9 @@ thread's waits for the GIL while a worker is inside a long C call (encoding
 or parsing megabytes), and the machine's other processes; debug mode adds
 waits of its own (it records where every future and callback was made, which
 ``os.stat``s source files, releasing the GIL mid-step).
+
+The module is a little over the usual length: the part's table and its notes
+are built here, from four modes at two sizes plus two runs of their own.
 """
 
 from __future__ import annotations
@@ -443,6 +446,18 @@ def _add_notes(table: ResultTable, result: AsyncLatencyResult) -> None:
             " µs). With the server on the same cores, the client's and the server's CPU per "
             "call set the no-latency throughput."
         )
+    for conversations, run in sorted(result.proxied.items()):
+        if run.steps is not None:
+            table.notes.append(
+                f"The worst loop step through the proxy at {conversations:,} conversations "
+                f"({format_ms(run.steps.worst_wall)} ms by the wall clock, "
+                f"{format_ms(run.steps.worst_wall_cpu)} ms of the loop thread's CPU) blocked "
+                f"{run.steps.worst_wall_waits} time(s) (waiting for the GIL) and was preempted "
+                f"{run.steps.worst_wall_preempted} time(s) by the operating system; "
+                f"{run.steps.over_limit_wall} of {run.steps.count:,} steps took over "
+                f"{SLOW_STEP_SECONDS * 1000:.0f} ms by the wall clock, "
+                f"{run.steps.over_limit_cpu} by the loop thread's CPU."
+            )
     debug = result.debug
     if debug is not None:
         steps = debug.steps

@@ -4,7 +4,8 @@
 process, so that its work takes none of the measured process's CPU time or
 GIL. ``StepMonitor`` times every callback the event loops of this process
 run (``asyncio.Handle._run``) by the wall clock and by the loop thread's own
-CPU time, and counts apart the steps in which the garbage collector ran.
+CPU time (with, for the worst, how often the loop thread blocked or was
+preempted in it), and counts apart the steps in which the garbage collector ran.
 ``SlowCallbackLog`` collects asyncio's debug-mode slow-callback warnings.
 """
 
@@ -16,6 +17,7 @@ import gc
 import logging
 import multiprocessing
 import re
+import resource
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +47,11 @@ class LoopSteps:
     worst_wall: float = 0.0
     worst_wall_cpu: float = 0.0
     """The loop thread's CPU time in the step that was worst by the wall clock."""
+    worst_wall_waits: int = 0
+    """Times the loop thread blocked in that step (voluntary context switches: the GIL, a
+    lock, a system call)."""
+    worst_wall_preempted: int = 0
+    """Times the operating system took the CPU from it in that step (involuntary)."""
     worst_cpu: float = 0.0
     over_limit_wall: int = 0
     over_limit_cpu: int = 0
@@ -73,6 +80,7 @@ class StepMonitor:
 
         def timed(handle: asyncio.Handle) -> None:
             local.in_step, local.collected = True, False
+            before = resource.getrusage(resource.RUSAGE_THREAD)
             wall, cpu = time.perf_counter(), time.thread_time()
             try:
                 original(handle)
@@ -86,7 +94,10 @@ class StepMonitor:
                 return
             steps.count += 1
             if wall > steps.worst_wall:
+                after = resource.getrusage(resource.RUSAGE_THREAD)
                 steps.worst_wall, steps.worst_wall_cpu = wall, cpu
+                steps.worst_wall_waits = after.ru_nvcsw - before.ru_nvcsw
+                steps.worst_wall_preempted = after.ru_nivcsw - before.ru_nivcsw
             steps.worst_cpu = max(steps.worst_cpu, cpu)
             steps.over_limit_wall += wall > SLOW_STEP_SECONDS
             steps.over_limit_cpu += cpu > SLOW_STEP_SECONDS

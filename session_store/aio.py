@@ -65,6 +65,19 @@ encoding (tens of milliseconds) into a single loop step, the opposite of what
 the workers buy. The decision is worth revisiting if the per-call CPU of the
 threaded client becomes the limit (BENCHMARKS.md reports it).
 
+What threads cost the loop: nothing of a call runs on the loop thread (a
+step is the hand-over or the pick-up, well under a millisecond of its CPU),
+but the loop thread shares the GIL with the workers. When the client is busy
+enough that workers queue for the GIL, a worker that has waited a switch
+interval (5 ms) makes the loop thread give the GIL up mid-step, and the
+step's wall-clock time then includes the loop thread's wait to get it back,
+longer the more workers are runnable (and longer still while a worker is
+inside one long C call, such as encoding or parsing megabytes). asyncio's
+debug mode, which times steps by the wall clock, reports those waits as slow
+callbacks; BENCHMARKS.md part 5 gives both clocks. A smaller pool shortens
+them and costs throughput under latency; an application that needs both
+runs more processes, each with its own loop and pool.
+
 Cancellation
 ------------
 Cancelling the coroutine that awaits a call (``task.cancel()``,
