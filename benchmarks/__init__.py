@@ -1,7 +1,7 @@
 """Benchmarks of ``session_store``: what each call costs, and how it holds up at scale.
 
 ``python -m benchmarks`` (also ``session-store bench`` from a source
-checkout) runs six parts on Amazon DynamoDB Local, prints their tables and
+checkout) runs seven parts on Amazon DynamoDB Local, prints their tables and
 writes ``BENCHMARKS.md`` with the machine, the versions and the date:
 
 1. ``benchmarks.cost``: requests, capacity units and time of every adapter
@@ -16,7 +16,10 @@ writes ``BENCHMARKS.md`` with the machine, the versions and the date:
 5. ``benchmarks.targets``: each speed target as a ratio to raw botocore
    measured in the same run (reads, client overhead, bulk deletes through a
    latency proxy), met or missed;
-6. ``benchmarks.offload``: a 10 KB to 10 MB message offloaded to S3, against
+6. ``benchmarks.async_latency``: ``AsyncDynamoDBAdapter`` at 200 and 1,000
+   conversations at once, through a proxy adding 10 ms each way and without
+   it, with the sync loop through the proxy as the baseline;
+7. ``benchmarks.offload``: a 10 KB to 10 MB message offloaded to S3, against
    the same message inline where it fits.
 
 ``--quick`` runs the same code at small sizes (CI does, through

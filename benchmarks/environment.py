@@ -10,6 +10,7 @@ contents and DynamoDB Local's memory is given back.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -97,7 +98,7 @@ class Bench:
         try:
             yield adapter
         finally:
-            adapter.sync.close()
+            asyncio.run(adapter.close())
 
 
 @contextmanager

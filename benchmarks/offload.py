@@ -1,4 +1,4 @@
-"""Part 5: large messages, offloaded to S3, against the same message kept inline.
+"""Part 7: large messages, offloaded to S3, against the same message kept inline.
 
 For a 10 KB, 300 KB, 1 MB and 10 MB message (base64 of random bytes, as a
 screenshot is stored: gzip takes back only the base64 overhead, about a
@@ -191,7 +191,7 @@ def _bytes(adapter: DynamoDBAdapter, session_id: str) -> tuple[int, int]:
 
 
 def measure_offload(bench: Bench, sizes: Sizes, log: Log) -> OffloadResult:
-    """Run part 5: each message size offloaded, and inline where it fits."""
+    """Run part 7: each message size offloaded, and inline where it fits."""
     repeats = _REPEATS[sizes.name]
     rows: list[Row] = []
     with _s3_endpoint(bench) as endpoint:
@@ -224,7 +224,7 @@ def _size_text(size: int) -> str:
 def _table(bench: Bench, repeats: int, rows: list[Row]) -> ResultTable:
     table = ResultTable(
         key="offload",
-        title="6. Large messages",
+        title="7. Large messages",
         intro=(
             "One message added to a session, then read back with `get_messages`, on "
             f"{bench.description}, with moto's S3 beside it. *offloaded*: "

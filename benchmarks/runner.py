@@ -1,4 +1,4 @@
-"""One run of the benchmarks: the six parts, printed as they finish, then ``BENCHMARKS.md``.
+"""One run of the benchmarks: the seven parts, printed as they finish, then ``BENCHMARKS.md``.
 
 ``run_benchmarks(options)`` runs and returns a ``Report`` (the parts'
 measurements and the Markdown); ``main(argv)`` is the command line behind
@@ -18,6 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from benchmarks.async_latency import AsyncLatencyResult, measure_async_latency
 from benchmarks.concurrency import ConcurrencyResult, measure_concurrency
 from benchmarks.cost import CostResult, measure_costs
 from benchmarks.environment import (
@@ -37,7 +38,7 @@ from benchmarks.targets import TargetsResult, measure_targets
 
 __all__ = ["PARTS", "Report", "RunOptions", "main", "run_benchmarks"]
 
-PARTS = ("cost", "overhead", "scale", "concurrency", "targets", "offload")
+PARTS = ("cost", "overhead", "scale", "concurrency", "targets", "latency", "offload")
 DEFAULT_OUTPUT = Path("BENCHMARKS.md")
 _WARM_UP_CONVERSATIONS = {"full": 40, "quick": 2}
 
@@ -46,10 +47,10 @@ What `session_store` costs per request and how it behaves on large sessions,
 measured by `python -m benchmarks` (also `session-store bench`) from a source
 checkout. This file is that command's output: run it again to reproduce or
 update it (`python -m benchmarks --quick` runs the same code at small sizes in
-under a minute; CI runs it). The six parts are the modules `benchmarks.cost`,
+about a minute; CI runs it). The seven parts are the modules `benchmarks.cost`,
 `benchmarks.overhead`, `benchmarks.scale`, `benchmarks.concurrency`,
-`benchmarks.targets` and `benchmarks.offload`, whose docstrings say exactly what is
-measured.
+`benchmarks.targets`, `benchmarks.async_latency` and `benchmarks.offload`, whose
+docstrings say exactly what is measured.
 
 Times depend on the machine and on what else runs on it; request counts and
 capacity units do not. Compare ratios measured in one run.
@@ -78,6 +79,7 @@ class Report:
     scale: ScaleResult | None = None
     concurrency: ConcurrencyResult | None = None
     targets: TargetsResult | None = None
+    latency: AsyncLatencyResult | None = None
     offload: OffloadResult | None = None
     markdown: str = ""
     tables: list[ResultTable] = field(default_factory=list)
@@ -120,7 +122,7 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         for note in table.notes:
             shown.print(f"  • {note}", soft_wrap=True)
 
-    cost = overhead = scale = concurrency = None
+    cost = overhead = scale = concurrency = latency = None
     offload: OffloadResult | None = None
     targets = None
     with open_backend(options.backend, endpoint_url=options.endpoint_url) as bench:
@@ -143,6 +145,9 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         if "targets" in options.parts:
             targets = measure_targets(bench, sizes, log, overhead)
             show(targets.table)
+        if "latency" in options.parts:
+            latency = measure_async_latency(bench, sizes, log)
+            show(latency.table)
         if "offload" in options.parts:
             offload = measure_offload(bench, sizes, log)
             show(offload.table)
@@ -157,10 +162,12 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         )
     tables = [
         part.table
-        for part in (cost, overhead, scale, concurrency, targets, offload)
+        for part in (cost, overhead, scale, concurrency, targets, latency, offload)
         if part is not None and part.table is not None
     ]
-    report = Report(info, cost, overhead, scale, concurrency, targets, offload, tables=tables)
+    report = Report(
+        info, cost, overhead, scale, concurrency, targets, latency, offload, tables=tables
+    )
     report.markdown = render_markdown(info, tables, PREAMBLE)
     if options.output is not None:
         options.output.write_text(report.markdown, encoding="utf-8")
@@ -172,8 +179,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Measure session_store: cost per operation, client overhead, scale, "
-        "concurrency, the speed targets and large messages; print the tables and write "
-        "BENCHMARKS.md.",
+        "concurrency, the speed targets, async under latency and large messages; print the "
+        "tables and write BENCHMARKS.md.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes (what CI runs): under a minute"

@@ -5,15 +5,24 @@ Concurrency model
 Threads under the hood. Every coroutine runs the matching
 :class:`~session_store.dynamodb.DynamoDBAdapter` method on a worker thread
 of a :class:`concurrent.futures.ThreadPoolExecutor` that the adapter owns
-(``max_workers``, default 16), and awaits it; the event loop never waits for
+(``max_workers``, default 64), and awaits it; the event loop never waits for
 DynamoDB. Semantics, errors, request budgets and guarantees are exactly the
-sync adapter's, because the sync adapter does the work.
+sync adapter's, because the sync adapter does the work: validation, size
+checks, request building and encoding, signing, sending, parsing and
+decoding all run on the worker. The loop thread only submits the call and
+picks up its result.
 
 - All workers share the wrapped adapter's botocore client. botocore clients
   are thread-safe; the client is created once, before the first request, and
   its connection pool is sized to ``max_workers``, so every worker has a
   connection of its own. The adapter is not bound to an event loop: it may
   serve several ``asyncio.run`` calls in turn, or several loops at once.
+- The worker threads are all started when the adapter is made, by a
+  short-lived thread of their own, not one by one as calls arrive: starting
+  a thread makes the starting thread wait for the new one (and the GIL), and
+  a new worker goes straight into its call's encoding, so a thread started
+  inside a loop step held that step for as long (about 10 ms for
+  ``add_messages`` of 10 x 350 KB).
 - One call occupies one worker for all of its requests, including botocore's
   retries with backoff and the adapter's own (transaction conflicts,
   unprocessed batch items): ``delete_session`` of a long conversation holds
@@ -26,6 +35,48 @@ sync adapter's, because the sync adapter does the work.
   iterators: one worker hop fetches up to ``page_size`` items, so iteration
   sends exactly the DynamoDB requests the sync iterator sends, holds at most
   one batch in memory, and stops reading when the loop over it stops.
+
+Why 64 workers, and why threads
+-------------------------------
+A worker waits for a whole round trip, so a pool of ``W`` workers sends at
+most ``W / round_trip`` calls per second: 16 workers at 20 ms are 800 calls/s
+at best, less once queueing and the client's own CPU are added, and
+measured through a proxy adding 10 ms each way in front of DynamoDB Local,
+16 workers reached 80 % of the throughput the same machine reaches without
+the latency (BENCHMARKS.md, "Async under real latency"). One Python process
+spends a few hundred microseconds of CPU per call, so it tops out at a few
+thousand calls per second; 64 workers cover that at round trips up to about
+20 to 30 ms (the same region, or a nearby one) and stay a bounded load on
+the table and on the connection pool. Farther away, raise ``max_workers``:
+the rule is ``max_workers >= calls per second x round trip``. Idle workers
+cost a thread stack each and nothing else; connections are opened only when
+calls need them.
+
+A truly asynchronous transport (``aiobotocore``, or botocore's request
+signing over an asyncio HTTP client of our own) would free the pool from
+threads, but was not taken: ``aiobotocore`` pins botocore to a narrow range of
+patch releases (each of its releases allows only a few weeks of botocore), so
+installing it would dictate the botocore/boto3 version of every application
+using this package, PynamoDB's models (and the fast decode path) run on
+botocore's synchronous client anyway, and under latency the pool is not the
+limit once it is sized for it: the client's CPU per call is. Moving the
+encoding onto the loop thread would also put a multi-megabyte request's
+encoding (tens of milliseconds) into a single loop step, the opposite of what
+the workers buy. The decision is worth revisiting if the per-call CPU of the
+threaded client becomes the limit (BENCHMARKS.md reports it).
+
+What threads cost the loop: nothing of a call runs on the loop thread (a
+step is the hand-over or the pick-up, well under a millisecond of its CPU),
+but the loop thread shares the GIL with the workers. When the client is busy
+enough that workers queue for the GIL, a worker that has waited a switch
+interval (5 ms) makes the loop thread give the GIL up mid-step, and the
+step's wall-clock time then includes the loop thread's wait to get it back,
+longer the more workers are runnable (and longer still while a worker is
+inside one long C call, such as encoding or parsing megabytes). asyncio's
+debug mode, which times steps by the wall clock, reports those waits as slow
+callbacks; BENCHMARKS.md part 6 gives both clocks. A smaller pool shortens
+them and costs throughput under latency; an application that needs both
+runs more processes, each with its own loop and pool.
 
 Cancellation
 ------------
@@ -103,8 +154,9 @@ from session_store.table import (
 
 __all__ = ["DEFAULT_MAX_WORKERS", "AsyncDynamoDBAdapter", "AsyncStorageAdapter"]
 
-DEFAULT_MAX_WORKERS = 16
-"""Worker threads (and pooled connections) of an adapter unless told otherwise."""
+DEFAULT_MAX_WORKERS = 64
+"""Worker threads (and pooled connections) of an adapter unless told otherwise: sized for
+calls that wait on a network round trip (see "Why 64 workers" in the module docstring)."""
 DEFAULT_PAGE_SIZE = 50
 """Items fetched per worker hop by the async iterators."""
 
@@ -116,6 +168,33 @@ def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(f"{name} must be an int of at least 1")
     return value
+
+
+def _check_pool(connections: object, workers: int) -> None:
+    """``ValidationError`` unless every worker can keep a pooled connection."""
+    if isinstance(connections, int) and not isinstance(connections, bool) and connections < workers:
+        raise ValidationError(
+            f"max_pool_connections ({connections}) is below max_workers ({workers}): "
+            "give the client at least one connection per worker"
+        )
+
+
+def _start_all(executor: ThreadPoolExecutor, workers: int) -> None:
+    """Make ``executor`` start its ``workers`` threads now (runs on a thread of its own).
+
+    A ``ThreadPoolExecutor`` starts a thread on ``submit`` when none is idle. Each
+    task submitted here waits until all are submitted, so none is idle and every
+    submit starts one (fewer when a worker finishes a real call meanwhile: the
+    rest then start on demand, as before). Nothing waits on anything but this loop.
+    """
+    submitted = threading.Event()
+    try:
+        for _ in range(workers):
+            executor.submit(submitted.wait)
+    except RuntimeError:  # shut down meanwhile: the tasks submitted are released below
+        pass
+    finally:
+        submitted.set()
 
 
 class _Batches(Generic[_T]):
@@ -165,9 +244,11 @@ class AsyncDynamoDBAdapter:
         """``table``: a table name (with ``DynamoDBAdapter``'s keyword ``options``), or a
         ``DynamoDBAdapter`` to wrap (it stays usable on its own).
 
-        ``max_workers`` defaults to 16 for a table name, and to the wrapped
-        adapter's ``config.max_pool_connections`` (whose pool is left as it is:
-        give it at least ``max_workers`` connections). ``close()`` closes the
+        ``max_workers`` defaults to ``DEFAULT_MAX_WORKERS`` (64) for a table name, with
+        ``max_pool_connections`` defaulting to the same; and to the wrapped adapter's
+        ``config.max_pool_connections`` (whose pool is left as it is). A connection pool
+        smaller than ``max_workers`` is refused (``ValidationError``): the workers beyond
+        it would open a connection per call and drop it afterwards. ``close()`` closes the
         sync adapter this one made; a wrapped one only with ``close_adapter=True``.
         """
         if isinstance(table, DynamoDBAdapter):
@@ -175,16 +256,18 @@ class AsyncDynamoDBAdapter:
                 raise ValidationError(
                     f"options {sorted(options)} configure a new adapter, not a wrapped one"
                 )
+            connections = table.config.max_pool_connections
             workers = _positive_int(
-                table.config.max_pool_connections if max_workers is None else max_workers,
-                "max_workers",
+                connections if max_workers is None else max_workers, "max_workers"
             )
+            _check_pool(connections, workers)
             self._setup(table, workers, close_adapter=bool(close_adapter))
             return
         workers = _positive_int(
             DEFAULT_MAX_WORKERS if max_workers is None else max_workers, "max_workers"
         )
-        options.setdefault("max_pool_connections", workers)
+        connections = options.setdefault("max_pool_connections", workers)
+        _check_pool(connections, workers)
         adapter = DynamoDBAdapter(table, **options)
         self._setup(
             adapter, workers, close_adapter=True if close_adapter is None else close_adapter
@@ -213,6 +296,7 @@ class AsyncDynamoDBAdapter:
         self._lock = threading.Lock()
         self._client_ready = False
         self._closing = None
+        self._start_workers()
 
     def __repr__(self) -> str:
         return (
@@ -264,6 +348,15 @@ class AsyncDynamoDBAdapter:
             if not self._client_ready:
                 _ = self._sync.models.client
                 self._client_ready = True
+
+    def _start_workers(self) -> None:
+        """Start every worker from a short-lived thread, so that no call's loop step does."""
+        threading.Thread(
+            target=_start_all,
+            args=(self._executor, self._max_workers),
+            name="session-store-aio-start",
+            daemon=True,
+        ).start()
 
     def _submit(
         self, function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs

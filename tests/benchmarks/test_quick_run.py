@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import QUICK, Report, RunOptions, run_benchmarks
+from benchmarks.async_latency import LATENCY_SIZES, MESSAGES_PER_CONVERSATION
 from benchmarks.runner import main
 from session_store.testing.backends import Backend
 
@@ -24,7 +25,8 @@ TABLE_TITLES = (
     "## 3. Scale",
     "## 4. Concurrency throughput",
     "## 5. Speed targets",
-    "## 6. Large messages",
+    "## 6. Async under real latency",
+    "## 7. Large messages",
 )
 
 
@@ -62,6 +64,7 @@ def test_the_report_has_all_tables_and_says_where_it_ran(
         "scale",
         "concurrency",
         "targets",
+        "latency",
         "offload",
     ]
     for table in report.tables:
@@ -218,6 +221,35 @@ def test_offload_rows_spend_one_request_each_way_on_each_service(
         assert row.s3_requests == ((1, 1) if offloaded else (0, 0))
         assert (row.s3_bytes > row.size // 2) == offloaded
         assert (row.table_bytes < 4 * 1024) == offloaded
+
+
+def test_async_latency_runs_every_workload_with_and_without_the_proxy(
+    backend: Backend, quick_report: tuple[Report, Path]
+) -> None:
+    report, _ = quick_report
+    latency = report.latency
+    assert latency is not None
+    assert latency.table is not None
+    sizes = LATENCY_SIZES["quick"]
+    calls = 1 + MESSAGES_PER_CONVERSATION
+    for runs in (latency.direct, latency.proxied):
+        assert {n: run.calls for n, run in runs.items()} == {
+            n: n * calls for n in sizes.conversations
+        }
+        assert all(run.steps is not None and run.steps.count > 0 for run in runs.values())
+    assert latency.loop is not None
+    assert latency.loop.calls == sizes.loop_conversations * calls
+    assert latency.debug is not None
+    assert latency.debug.steps.count > 0
+    for runs in (latency.small_pool_direct, latency.small_pool_proxied):
+        assert {n: run.calls for n, run in runs.items()} == {
+            n: n * calls for n in sizes.conversations
+        }
+    # Four rows per size, the loop baseline, the debug-mode run; a verdict per proxied run.
+    assert len(latency.table.rows) == 4 * len(sizes.conversations) + 2
+    verdicts = [row[-1] for row in latency.table.rows if "20 ms" in row[0] and "`Async" in row[0]]
+    assert len(verdicts) == len(sizes.conversations)
+    assert all(verdict == "met" or verdict.startswith("**missed**") for verdict in verdicts)
 
 
 def test_the_command_line_refuses_an_unknown_part(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,8 @@
 The blocks run in a separate Python process with a clean environment (no AWS
 settings but a region and dummy credentials, an empty home directory) and a
 temporary working directory, on moto started in process before the first
-block: the README's code itself is run unchanged.
+block (serialised, as the suite's ``MotoBackend``): the README's code itself is
+run unchanged.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ RUNNER = """
 import sys
 import traceback
 
-from moto import mock_aws
+from session_store.testing.backends import MotoBackend
 
 blocks = {blocks!r}
-mock_aws().start()
+# moto in process, its request handling serialised as in the suite (the async
+# example sends requests from many threads at once).
+moto_session = MotoBackend().active()  # kept: dropping it would stop moto
+moto_session.__enter__()
 namespace = {{"__name__": "__main__"}}
 for number, code in enumerate(blocks, start=1):
     try:
