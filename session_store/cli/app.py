@@ -21,6 +21,8 @@ import typer
 from session_store.cli import commands
 from session_store.cli.config import (
     ENDPOINT_VARIABLE,
+    OFFLOAD_BUCKET_VARIABLE,
+    OFFLOAD_PREFIX_VARIABLE,
     REGION_VARIABLES,
     TABLE_VARIABLE,
     CliError,
@@ -97,7 +99,7 @@ def _run(ctx: typer.Context, command: Callable[..., int], *args: Any, **kwargs: 
 
 
 @app.callback()
-def _global_options(
+def _global_options(  # noqa: PLR0917 (typer passes every option by keyword)
     ctx: typer.Context,
     table: Annotated[
         str | None,
@@ -125,6 +127,27 @@ def _global_options(
             "--region", envvar=list(REGION_VARIABLES), metavar="REGION", help="The AWS region."
         ),
     ] = None,
+    offload_bucket: Annotated[
+        str | None,
+        typer.Option(
+            "--offload-bucket",
+            envvar=OFFLOAD_BUCKET_VARIABLE,
+            metavar="BUCKET",
+            help="Store messages too large for a DynamoDB item in this S3 bucket (its endpoint "
+            "from AWS_ENDPOINT_URL_S3, else AWS's).",
+            show_default=False,
+        ),
+    ] = None,
+    offload_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--offload-prefix",
+            envvar=OFFLOAD_PREFIX_VARIABLE,
+            metavar="PREFIX",
+            help="Keep the offloaded messages' objects under this key prefix of the bucket.",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[
         bool,
         typer.Option("--verbose", "-v", help="Print each DynamoDB request made, on stderr."),
@@ -134,7 +157,19 @@ def _global_options(
 
     Credentials come from the standard AWS chain.
     """
-    ctx.obj = Settings(table=table, endpoint_url=endpoint_url, region=region, verbose=verbose)
+    settings = Settings(
+        table=table,
+        endpoint_url=endpoint_url,
+        region=region,
+        verbose=verbose,
+        offload_bucket=offload_bucket,
+        offload_prefix=offload_prefix,
+    )
+    try:
+        settings.offload  # noqa: B018 (checked here: a bad value is a usage error)
+    except CliError as error:
+        ctx.fail(str(error))
+    ctx.obj = settings
 
 
 @app.command()
@@ -159,7 +194,7 @@ def migrate(
 
 
 @app.command()
-def schema(
+def schema(  # noqa: PLR0917 (typer passes every option by keyword)
     ctx: typer.Context,
     output_format: Annotated[
         str,
@@ -188,10 +223,22 @@ def schema(
             help="Provisioned write capacity (default: on-demand).",
         ),
     ] = None,
+    session_ttl: Annotated[
+        str | None,
+        typer.Option(
+            "--session-ttl",
+            metavar="DURATION",
+            help="With --offload-bucket: expire objects this long (30d, 12h) plus 7 days after "
+            "they are written (a lifecycle backstop); give the longest a session may live.",
+        ),
+    ] = None,
 ) -> None:
     """Print the table definition from the models: CloudFormation or boto3 create_table args.
 
     The template's TableName is --table when given (else CloudFormation names it).
+    With --offload-bucket, the bucket for large messages too (encrypted, not
+    public, with --session-ttl a lifecycle rule); boto3 then prints each call's
+    arguments under "dynamodb" and "s3".
     """
     _run(
         ctx,
@@ -200,6 +247,7 @@ def schema(
         stream=stream,
         read_capacity=read_capacity,
         write_capacity=write_capacity,
+        session_ttl=session_ttl,
     )
 
 
@@ -214,7 +262,11 @@ def iam_policy(
         ),
     ] = False,
 ) -> None:
-    """Print the least-privilege IAM policy (JSON) for the adapter on a table."""
+    """Print the least-privilege IAM policy (JSON) for the adapter on a table.
+
+    With --offload-bucket, also the S3 actions on the objects under the
+    prefix, and listing the prefix (for gc).
+    """
     _run(ctx, commands.iam_policy, table_arn, admin=admin)
 
 

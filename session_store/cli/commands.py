@@ -85,6 +85,7 @@ __all__ = [
     "local",
     "messages",
     "migrate",
+    "parse_duration",
     "parse_since",
     "require_moto",
     "schema",
@@ -214,10 +215,10 @@ def _migration_status(adapter: DynamoDBAdapter, out: Output) -> int:
 def iam_policy(settings: Settings, out: Output, table_arn: str, *, admin: bool = False) -> int:
     """Print the least-privilege IAM policy for the adapter on ``table_arn`` (JSON).
 
-    ``admin`` adds what ``migrate`` needs (creating and adopting the table).
+    ``admin`` adds what ``migrate`` needs (creating and adopting the table);
+    an offload bucket in ``settings``, the S3 actions on its prefix.
     """
-    del settings  # the ARN names the table
-    policy = build_iam_policy(table_arn, include_admin=admin)
+    policy = build_iam_policy(table_arn, include_admin=admin, offload=settings.offload)
     out.stream.write(json.dumps(policy, indent=2) + "\n")
     return 0
 
@@ -230,8 +231,17 @@ def schema(
     stream: bool = False,
     read_capacity: int | None = None,
     write_capacity: int | None = None,
+    session_ttl: str | None = None,
 ) -> int:
-    """Print the table definition (CloudFormation JSON/YAML or boto3 ``create_table`` args)."""
+    """Print the table definition (CloudFormation JSON/YAML or boto3 ``create_table`` args).
+
+    With an offload bucket configured, the bucket too; ``session_ttl`` (a
+    duration such as ``30d``) adds its lifecycle rule (``cli.schema``).
+    """
+    offload = settings.offload
+    ttl = None if session_ttl is None else parse_duration(session_ttl, "--session-ttl")
+    if ttl is not None and offload is None:
+        raise CliError("--session-ttl sets the offload bucket's lifecycle: give --offload-bucket")
     if (read_capacity is None) != (write_capacity is None):
         raise CliError("give both --read-capacity and --write-capacity, or neither (on-demand)")
     provisioned = None
@@ -240,7 +250,15 @@ def schema(
             raise CliError("capacity units must be at least 1")
         provisioned = ProvisionedThroughput(read_capacity, write_capacity)
     try:
-        text = render_schema(output_format, settings.table, provisioned=provisioned, stream=stream)
+        text = render_schema(
+            output_format,
+            settings.table,
+            provisioned=provisioned,
+            stream=stream,
+            offload=offload,
+            session_ttl=ttl,
+            region=settings.region,
+        )
     except ValueError as error:
         raise CliError(str(error)) from None
     out.stream.write(text)
@@ -248,6 +266,19 @@ def schema(
 
 
 # --- sessions -------------------------------------------------------------------
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` as a positive ``timedelta``; ``CliError``
+    naming ``option`` otherwise."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match.group(1)) == 0:
+        raise CliError(f"cannot read {option} {text!r}: give a duration such as 30m, 12h or 7d")
+    amount, unit = int(match.group(1)), match.group(2)
+    try:
+        return timedelta(**{_DURATION_UNITS[unit]: amount})
+    except OverflowError:
+        raise CliError(f"{option} {text!r} is too long") from None
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
