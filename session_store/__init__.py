@@ -46,6 +46,7 @@ from session_store.errors import (
 )
 from session_store.memory import MemoryAdapter
 from session_store.offload import S3Offload
+from session_store.offloader import OrphanReport
 from session_store.protocol import StorageAdapter
 from session_store.table import (
     BoundModels,
@@ -80,6 +81,7 @@ __all__ = [
     "MessageUpdate",
     "NewMessage",
     "NewSession",
+    "OrphanReport",
     "OverflowStrategy",
     "Page",
     "Participant",

@@ -74,7 +74,7 @@ from collections.abc import (
     Sequence,
 )
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack
 
@@ -93,6 +93,8 @@ from session_store.domain import (
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.dynamodb._core import AdapterOptions
 from session_store.errors import ValidationError
+from session_store.offload import S3Offload
+from session_store.offloader import DEFAULT_GRACE, OrphanReport
 from session_store.protocol import AsyncStorageAdapter
 from session_store.table import (
     BoundModels,
@@ -233,6 +235,11 @@ class AsyncDynamoDBAdapter:
     @property
     def config(self) -> TableConfig:
         return self._sync.config
+
+    @property
+    def offload(self) -> S3Offload | None:
+        """Where large messages go (``S3Offload``), or ``None``."""
+        return self._sync.offload
 
     @property
     def max_workers(self) -> int:
@@ -456,6 +463,11 @@ class AsyncDynamoDBAdapter:
     async def recount(self, session_id: str) -> Session:
         """Recompute ``message_count``/``token_count`` from the messages."""
         return await self._run(self._sync.recount, session_id)
+
+    async def collect_orphans(self, older_than: timedelta = DEFAULT_GRACE) -> OrphanReport:
+        """Remove the S3 objects of offloaded messages no item points to (older than
+        ``older_than``); see ``DynamoDBAdapter.collect_orphans``."""
+        return await self._run(self._sync.collect_orphans, older_than)
 
     async def health(self) -> HealthStatus:
         """``healthy``, ``degraded`` (a GSI or TTL not active) or ``unhealthy`` (no table)."""

@@ -188,16 +188,25 @@ class S3Offload:
     ``threshold_bytes``: a message item larger than this (DynamoDB's count)
     is offloaded; between ``MIN_THRESHOLD_BYTES`` and 400 KB. ``max_bytes``:
     the largest payload (its uncompressed JSON) accepted; larger messages are
-    a ``ValidationError`` before any request. Every bad value is a
-    ``ValidationError`` at construction.
+    a ``ValidationError`` before any request. ``region``: the bucket's region
+    (default: the adapter's). ``endpoint_url``: where S3 requests go (default:
+    ``AWS_ENDPOINT_URL_S3``, then ``AWS_ENDPOINT_URL``, then AWS itself; never
+    the adapter's DynamoDB endpoint). Every bad value is a ``ValidationError``
+    at construction (a malformed endpoint when the adapter is made).
     """
 
     bucket: str
     prefix: str = ""
     threshold_bytes: int = DEFAULT_THRESHOLD_BYTES
     max_bytes: int = DEFAULT_MAX_BYTES
+    region: str | None = None
+    endpoint_url: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("region", "endpoint_url"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValidationError(f"S3Offload.{name} must be a non-empty string or None")
         _check_bucket(self.bucket)
         object.__setattr__(self, "prefix", _normalised_prefix(self.prefix))
         _check_int("threshold_bytes", self.threshold_bytes, MIN_THRESHOLD_BYTES, MAX_ITEM_BYTES)

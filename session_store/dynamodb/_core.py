@@ -26,6 +26,8 @@ from session_store.errors import (
 )
 from session_store.gateway import Gateway, aws_code
 from session_store.migrations import migrate
+from session_store.offload import S3Offload
+from session_store.offloader import DEFAULT_GRACE, Offloader, OrphanReport
 from session_store.table import (
     TTL_ATTRIBUTE,
     BoundModels,
@@ -61,6 +63,7 @@ class AdapterOptions(TypedDict, total=False):
     cursor_secret: bytes
     clock: Callable[[], datetime]
     max_pool_connections: int
+    offload: S3Offload | None
 
 
 decode_session: Callable[[Mapping[str, Any]], Session] = _item_decoding.decode_session
@@ -111,6 +114,7 @@ class AdapterCore:
         cursor_secret: bytes = DEFAULT_CURSOR_SECRET,
         clock: Callable[[], datetime] = utc_now,
         max_pool_connections: int = 10,
+        offload: S3Offload | None = None,
     ) -> None:
         if session_ttl is not None and (
             not isinstance(session_ttl, timedelta) or not timedelta(0) < session_ttl <= _MAX_TTL
@@ -136,6 +140,7 @@ class AdapterCore:
         self._cursors = CursorCodec(cursor_secret)
         self._clock = clock
         self._closed = False
+        self._offloader = None if offload is None else Offloader(offload, region=self.config.region)
 
     def __repr__(self) -> str:
         config = self.config
@@ -152,6 +157,18 @@ class AdapterCore:
         if self._closed:
             raise StorageError("the adapter is closed")
         return self.models.gateway
+
+    @property
+    def offload(self) -> S3Offload | None:
+        """Where large messages go (``S3Offload``), or ``None``: then an item over 400 KB
+        is a ``ValidationError``, as without offloading."""
+        return None if self._offloader is None else self._offloader.config
+
+    def _restored(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Read items, offloaded ones put back together from their objects."""
+        if self._offloader is None:
+            return items
+        return self._offloader.restore_all(items)
 
     def _now(self) -> datetime:
         return self._clock()
@@ -243,7 +260,8 @@ class AdapterCore:
             if take == 0:
                 return
             decode_page = _page_decoder(decode)
-            for page in self._gateway.pages(operation, request, limit=wanted):
+            for read in self._gateway.pages(operation, request, limit=wanted):
+                page = self._restored(read)
                 # A whole page in one pass; each value keeps its item (the cursor needs its key).
                 for value, raw in zip(decode_page(page), page, strict=True):
                     if not accept(value):
@@ -278,6 +296,22 @@ class AdapterCore:
         if result is None:
             raise SessionNotFoundError(session_id)
         return result
+
+    def collect_orphans(self, older_than: timedelta = DEFAULT_GRACE) -> OrphanReport:
+        """Remove the S3 objects of offloaded messages that no item points to any more.
+
+        Only objects last modified more than ``older_than`` ago count (a write
+        in flight puts its object before its item). Objects a failed delete
+        left behind, or a crash between an object's write and its item's, are
+        what this finds. Reads every pointer in the table (one strongly
+        consistent, projected Scan, every page) once there is any candidate.
+        ``ValidationError`` without an ``offload`` configuration.
+        """
+        if self._offloader is None:
+            raise ValidationError("collect_orphans needs an offload=S3Offload(...) configuration")
+        return self._offloader.collect_orphans(
+            self._gateway, older_than=older_than, now=self._now()
+        )
 
     def health(self) -> HealthStatus:
         """``healthy``, ``degraded`` (a GSI or TTL not active) or ``unhealthy`` (no table)."""
@@ -333,6 +367,8 @@ class AdapterCore:
         """Release the client's connections; the adapter refuses requests afterwards."""
         self._closed = True
         self.models.close()
+        if self._offloader is not None:
+            self._offloader.close()
 
     def __enter__(self) -> Self:
         return self

@@ -38,6 +38,7 @@ from session_store.limits import (
     update_too_large,
 )
 from session_store.models import TABLE_KEY, SessionMeta, key_of, number_of
+from session_store.offload import OffloadPlan
 from session_store.planning import (
     RACE_ATTEMPTS,
     append_actions,
@@ -87,28 +88,34 @@ class MessageMethods(AdapterCore):
         """Put ``news`` and count them on the session, in one transaction."""
         if not news:
             return []
-        appended: list[Message] = []
-        items: list[dict[str, Any]] = []
-        for new in news:
-            message = new_message(new, session_id)
-            item = M.encode(message)
+        appended = [new_message(new, session_id) for new in news]
+        items = [M.encode(message) for message in appended]
+        plans: list[OffloadPlan] = []
+        if self._offloader is not None:
+            items, plans = self._offloader.plan_batch(items)
+        for item in items:
             check_item_size(item, f"message of session {session_id!r}")
-            appended.append(message)
-            items.append(item)
         if len(items) > 1:
             check_transaction_size(items, f"{len(items)} messages of session {session_id!r}")
         now = self._now()
         actions = append_actions(session_id, items, now=now, expires_at=self._expiry(now))
+        if plans:
+            assert self._offloader is not None
+            # Objects first: an item never points to an object that is not there.
+            self._offloader.write(plans)
         outcome = self._gateway.transact(actions)
         if outcome.committed:
             return appended
         *puts, counters = outcome.reasons
-        if counters.condition_failed:
-            raise SessionNotFoundError(session_id)
         if counters.untouched and all(reason.condition_failed for reason in puts):
             # The messages' keys are this call's fresh ids: only our own earlier
             # attempt (a retry after a lost response) can have written them.
             return appended
+        if plans:
+            assert self._offloader is not None
+            self._offloader.discard(plans)  # cancelled: no item points to them
+        if counters.condition_failed:
+            raise SessionNotFoundError(session_id)
         raise StorageError(f"{call} was cancelled: {outcome.describe()}")
 
     @staticmethod

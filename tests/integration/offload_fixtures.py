@@ -1,0 +1,92 @@
+"""Fixtures for the offload tests: a bucket on moto's S3 beside each DynamoDB backend.
+
+On the moto backend S3 is moto's, in process (the same mock); on DynamoDB
+Local it is a ``MotoServer`` over HTTP, started once per module, so the
+adapter's two clients talk to two servers as they would to AWS.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from session_store import DynamoDBAdapter, S3Offload
+from session_store._client import s3_client
+from session_store.offload import POINTER_ATTRIBUTE
+from session_store.table import TableConfig
+from session_store.testing.backends import Backend
+from session_store.testing.moto_server import MotoServer
+
+__all__ = ["bucket_keys", "make_bucket", "offload_adapter", "raw_messages", "s3_server"]
+
+KB = 1024
+MB = 1024 * KB
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+def make_bucket(backend: Backend, request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """A new bucket beside ``backend``: its name and S3 endpoint (``None``: moto in process)."""
+    endpoint = None
+    if backend.endpoint_url is not None:
+        server: MotoServer = request.getfixturevalue("s3_server")
+        endpoint = server.endpoint_url
+    bucket = f"offload-{uuid.uuid4().hex[:16]}"
+    client = s3_client(backend.region, endpoint)
+    client.create_bucket(Bucket=bucket)
+    client.close()
+    return bucket, endpoint
+
+
+@pytest.fixture
+def offload(backend: Backend, request: pytest.FixtureRequest) -> S3Offload:
+    bucket, endpoint = make_bucket(backend, request)
+    return S3Offload(bucket, prefix="messages", endpoint_url=endpoint)
+
+
+@pytest.fixture
+def offload_adapter(table_config: TableConfig, offload: S3Offload) -> Iterator[DynamoDBAdapter]:
+    """A ``DynamoDBAdapter`` with offloading, on a fresh table and a fresh bucket."""
+    with DynamoDBAdapter(
+        table_config.table_name,
+        region=table_config.region,
+        endpoint_url=table_config.endpoint_url,
+        offload=offload,
+    ) as made:
+        made.create_table()
+        yield made
+
+
+def bucket_keys(adapter: Any) -> set[str]:
+    """Every object key in the adapter's offload bucket."""
+    store = adapter.sync._offloader.store if hasattr(adapter, "sync") else adapter._offloader.store
+    return {stored.key for stored in store.list("")}
+
+
+def raw_messages(adapter: DynamoDBAdapter, session_id: str) -> list[dict[str, Any]]:
+    """The session's message items as stored (DynamoDB JSON), oldest first."""
+    client = adapter.models.client
+    response = client.query(
+        TableName=adapter.config.table_name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :msg)",
+        ExpressionAttributeValues={":pk": {"S": f"SESSION#{session_id}"}, ":msg": {"S": "MSG#"}},
+        ConsistentRead=True,
+    )
+    return list(response["Items"])
+
+
+def pointed_keys(adapter: DynamoDBAdapter, session_id: str) -> set[str]:
+    import json
+
+    return {
+        json.loads(item[POINTER_ATTRIBUTE]["S"])["key"]
+        for item in raw_messages(adapter, session_id)
+        if POINTER_ATTRIBUTE in item
+    }
