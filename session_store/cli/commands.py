@@ -71,6 +71,7 @@ from session_store.domain import Message, Session
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionNotFoundError
 from session_store.iam import iam_policy as build_iam_policy
+from session_store.offloader import Offloader
 from session_store.table import ProvisionedThroughput
 from session_store.testing.moto_server import MotoServer
 
@@ -583,6 +584,20 @@ def _writable_file(target: str) -> Path:
     return path
 
 
+@contextmanager
+def _offloader(adapter: DynamoDBAdapter) -> Iterator[Offloader | None]:
+    """The S3 side export and import read and write payloads with, for an adapter with an
+    offload bucket (its configuration, region and endpoint)."""
+    if adapter.offload is None:
+        yield None
+        return
+    offloader = Offloader(adapter.offload, region=adapter.config.region)
+    try:
+        yield offloader
+    finally:
+        offloader.close()
+
+
 def _export_to(
     adapter: DynamoDBAdapter,
     out: Output,
@@ -590,6 +605,7 @@ def _export_to(
     *,
     session_ids: Sequence[str] = (),
     user: str | None = None,
+    offloader: Offloader | None = None,
 ) -> int:
     count = 0
     context: AbstractContextManager[Any] = (
@@ -598,7 +614,9 @@ def _export_to(
     whole_table = not session_ids and user is None
     estimate = _item_count_estimate(adapter) if whole_table and out.err.is_terminal else None
     with context as stream, _Bar(out, "exporting", total=estimate) as bar:
-        for item in export_items(adapter, session_ids=session_ids, user_id=user):
+        for item in export_items(
+            adapter, session_ids=session_ids, user_id=user, offloader=offloader
+        ):
             stream.write(item_line(item))
             count += 1
             if count % 100 == 0:
@@ -629,8 +647,10 @@ def export(
     """
     if output not in (None, "-"):
         _writable_file(str(output))
-    with settings.adapter(out) as adapter:
-        count = _export_to(adapter, out, output, session_ids=session_ids, user=user)
+    with settings.adapter(out) as adapter, _offloader(adapter) as offloader:
+        count = _export_to(
+            adapter, out, output, session_ids=session_ids, user=user, offloader=offloader
+        )
     out.note(f"exported {count} item(s)")
     return 0
 
@@ -672,7 +692,7 @@ def import_(settings: Settings, out: Output, source: str, *, raw: bool = False) 
     skips the counter check. The table must exist (``migrate``).
     """
     path = None if source == "-" else _readable_file(source)
-    with settings.adapter(out) as adapter:
+    with settings.adapter(out) as adapter, _offloader(adapter) as offloader:
         if not _table_exists(adapter):
             raise CliError(missing_table_message(Target.of(adapter)))
         # A file's bar follows the bytes read (its size is known); stdin's counts items.
@@ -684,7 +704,13 @@ def import_(settings: Settings, out: Output, source: str, *, raw: bool = False) 
                 done = step.items if size is None else step.bytes_read
                 bar.update(done, description=f"{step.phase}: {step.items} item(s)")
 
-            result = import_lines(adapter, lines, raw=raw, progress=report)
+            result = import_lines(
+                adapter,
+                lines,
+                raw=raw,
+                progress=report,
+                offloader=offloader,
+            )
     out.say(import_summary(result))
     return 0
 

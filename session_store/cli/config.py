@@ -295,9 +295,8 @@ class Settings:
         check_endpoint_url(self.endpoint_url)
         ensure_local_credentials(self.endpoint_url)
         tracer = RequestTracer(out)
-        options: dict[str, Any] = {} if offload is None else {"offload": offload}
         with DynamoDBAdapter(
-            table, region=self.effective_region, endpoint_url=self.endpoint_url, **options
+            table, region=self.effective_region, endpoint_url=self.endpoint_url, offload=offload
         ) as adapter:
             target = Target.of(adapter)
             if self.verbose:
