@@ -398,6 +398,28 @@ def sweep(
 
 
 @app.command()
+def gc(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Only objects written longer ago than this (30m, 1h, 2d): a message being "
+            "written puts its object first.",
+        ),
+    ] = commands.DEFAULT_GC_GRACE,
+) -> None:
+    """Remove offloaded objects no message points to any more (needs --offload-bucket).
+
+    Such orphans come from a crash between an object's write and its
+    message's, or from a delete S3 refused. Prints how many objects were
+    examined, removed and failed; exit code 1 when some failed.
+    """
+    _run(ctx, commands.gc, older_than=older_than)
+
+
+@app.command()
 def health(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

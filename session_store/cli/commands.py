@@ -79,6 +79,7 @@ __all__ = [
     "HEALTH_EXIT_CODES",
     "demo",
     "export",
+    "gc",
     "health",
     "iam_policy",
     "import_",
@@ -269,11 +270,11 @@ def schema(
 # --- sessions -------------------------------------------------------------------
 
 
-def parse_duration(text: str, option: str) -> timedelta:
-    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` as a positive ``timedelta``; ``CliError``
-    naming ``option`` otherwise."""
+def parse_duration(text: str, option: str, *, zero: bool = False) -> timedelta:
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` as a positive ``timedelta`` (or zero, with
+    ``zero``); ``CliError`` naming ``option`` otherwise."""
     match = _DURATION.match(text.strip().lower())
-    if not match or int(match.group(1)) == 0:
+    if not match or (int(match.group(1)) == 0 and not zero):
         raise CliError(f"cannot read {option} {text!r}: give a duration such as 30m, 12h or 7d")
     amount, unit = int(match.group(1)), match.group(2)
     try:
@@ -478,6 +479,25 @@ def sweep(settings: Settings, out: Output, *, dry_run: bool = False) -> int:
             )
     out.say(f"deleted {removed} expired session(s) and their messages")
     return 0
+
+
+DEFAULT_GC_GRACE = "1h"
+
+
+def gc(settings: Settings, out: Output, *, older_than: str = DEFAULT_GC_GRACE) -> int:
+    """Remove the offload bucket's objects no message points to, older than ``older_than``
+    (a duration: ``1h``, ``30m``, ``2d``); exit code 1 when S3 refused some deletes."""
+    settings.require_offload("gc")
+    grace = parse_duration(older_than, "--older-than", zero=True)
+    with settings.adapter(out) as adapter:
+        report = adapter.collect_orphans(older_than=grace)
+    out.say(
+        f"examined {report.examined} object(s) older than {older_than}: removed "
+        f"{report.removed} orphan(s), {report.failed} failed"
+    )
+    if report.failed:
+        out.note("S3 refused some deletes: run gc again later (the next run retries them)")
+    return 1 if report.failed else 0
 
 
 def health(settings: Settings, out: Output, *, as_json: bool = False) -> int:
