@@ -493,11 +493,12 @@ def local(
         ),
     ] = None,
 ) -> None:
-    """Serve an embedded DynamoDB with the table created and migrated, until Ctrl-C.
+    """Serve an embedded DynamoDB and S3 with the table and an offload bucket, until Ctrl-C.
 
-    The table is --table, else "session-store". Prints the environment
-    variables that point an application (or this command line) at it,
-    with placeholder credentials (the embedded DynamoDB accepts any).
+    The table is --table, else "session-store"; the bucket for large
+    messages --offload-bucket, else "session-store-offload". Prints the
+    environment variables that point an application (or this command line)
+    at it, with placeholder credentials (the embedded endpoint accepts any).
     """
     _run(ctx, commands.local, host=host, port=port, data=data)
 

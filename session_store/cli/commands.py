@@ -39,9 +39,12 @@ from rich.text import Text
 
 from session_store import demo as demo_module
 from session_store import migrations
+from session_store._client import s3_client
 from session_store._time import utc_now
 from session_store.cli.config import (
     LOCAL_CREDENTIALS,
+    OFFLOAD_BUCKET_VARIABLE,
+    OFFLOAD_PREFIX_VARIABLE,
     CliError,
     RequestTracer,
     Settings,
@@ -59,7 +62,7 @@ from session_store.cli.output import (
     sessions_table,
     when,
 )
-from session_store.cli.schema import render_schema
+from session_store.cli.schema import bucket_calls, render_schema
 from session_store.cli.transfer import (
     ImportProgress,
     ImportResult,
@@ -71,6 +74,7 @@ from session_store.domain import Message, Session
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionNotFoundError
 from session_store.iam import iam_policy as build_iam_policy
+from session_store.offload import S3Offload
 from session_store.offloader import Offloader
 from session_store.table import ProvisionedThroughput
 from session_store.testing.moto_server import MotoServer
@@ -736,8 +740,19 @@ def import_(settings: Settings, out: Output, source: str, *, raw: bool = False) 
 
 
 DEFAULT_LOCAL_TABLE = "session-store"
+DEFAULT_LOCAL_BUCKET = "session-store-offload"
 DEFAULT_LOCAL_PORT = 8000
 _MAX_PORT = 65535
+
+
+def _make_bucket(offload: S3Offload, region: str) -> None:
+    """The offload bucket on the served S3, encrypted and private as ``schema`` makes it."""
+    client = s3_client(region, offload.endpoint_url)
+    try:
+        for method, arguments in bucket_calls(offload, region=region).items():
+            getattr(client, method)(**arguments)
+    finally:
+        client.close()
 
 
 def _until_interrupted() -> None:
@@ -762,14 +777,18 @@ def local(
     data: str | None = None,
     wait: Callable[[str], None] | None = None,
 ) -> int:
-    """Serve an embedded DynamoDB (moto's server) with the table created and migrated.
+    """Serve an embedded DynamoDB and S3 (moto's server) with the table created and
+    migrated, and an offload bucket (``--offload-bucket``, else ``DEFAULT_LOCAL_BUCKET``)
+    made as ``schema`` describes it.
 
     Prints the environment variables that point an application at it, then
     serves until interrupted (``wait``, given the endpoint URL, replaces that
     wait). With ``data``, the table is loaded from that JSON-lines snapshot
-    when it exists, and saved to it on the way out.
+    when it exists (large messages offloaded again), and saved to it on the
+    way out (their payloads inline).
     """
     require_moto(endpoint_option=False)
+    requested = settings.offload
     if not 0 <= port <= _MAX_PORT:
         raise CliError(f"--port {port} is not a port: give 0 (any free one) to {_MAX_PORT}")
     table = settings.table or DEFAULT_LOCAL_TABLE
@@ -785,12 +804,23 @@ def local(
         reason = error.strerror if isinstance(error, OSError) and error.strerror else error
         raise CliError(f"cannot serve on {host}:{port}: {reason}") from None
     region = settings.effective_region or "us-east-1"
-    served = Settings(table=table, endpoint_url=endpoint, region=region, verbose=settings.verbose)
+    served = Settings(
+        table=table,
+        endpoint_url=endpoint,
+        region=region,
+        verbose=settings.verbose,
+        offload_bucket=DEFAULT_LOCAL_BUCKET if requested is None else requested.bucket,
+        offload_prefix=None if requested is None else requested.prefix or None,
+        offload_endpoint_url=endpoint,
+    )
     try:
-        with served.adapter(out) as adapter:
+        offload = served.require_offload("local")
+        ensure_local_credentials(endpoint)
+        _make_bucket(offload, region)
+        with served.adapter(out) as adapter, _offloader(adapter) as offloader:
             adapter.migrate()
             if snapshot is not None and snapshot.exists():
-                loaded = import_lines(adapter, snapshot)
+                loaded = import_lines(adapter, snapshot, offloader=offloader)
                 out.note(f"loaded {loaded.items} item(s) from {snapshot}")
             # The embedded DynamoDB accepts any credentials: print placeholders,
             # never the caller's own.
@@ -799,15 +829,21 @@ def local(
                 ("SESSION_STORE_TABLE", table),
                 ("AWS_REGION", region),
                 *LOCAL_CREDENTIALS.items(),
+                ("AWS_ENDPOINT_URL_S3", endpoint),
+                (OFFLOAD_BUCKET_VARIABLE, offload.bucket),
+                *([(OFFLOAD_PREFIX_VARIABLE, offload.prefix)] if offload.prefix else []),
             ):
                 out.stream.write(f"export {name}={value}\n")
             out.stream.flush()
-            out.note(f"serving DynamoDB on {endpoint}, table {table!r}; Ctrl-C to stop")
+            out.note(
+                f"serving DynamoDB and S3 on {endpoint}, table {table!r}, offload bucket "
+                f"{offload.bucket!r}; Ctrl-C to stop"
+            )
             try:
                 (wait or (lambda _: _until_interrupted()))(endpoint)
             finally:
                 if snapshot is not None:
-                    count = _export_to(adapter, out, str(snapshot))
+                    count = _export_to(adapter, out, str(snapshot), offloader=offloader)
                     out.note(f"saved {count} item(s) to {snapshot}")
     finally:
         server.stop()

@@ -217,6 +217,9 @@ class Settings:
     verbose: bool = False
     offload_bucket: str | None = None
     offload_prefix: str | None = None
+    offload_endpoint_url: str | None = None
+    """Where S3 requests go (``session-store local`` sets it); else the S3 endpoint
+    variables (``AWS_ENDPOINT_URL_S3``, then ``AWS_ENDPOINT_URL``), else AWS."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -262,7 +265,11 @@ class Settings:
                 f"{error} (--offload-bucket or {OFFLOAD_BUCKET_VARIABLE})", USAGE_EXIT
             ) from None
         try:
-            return S3Offload(self.offload_bucket, prefix=self.offload_prefix or "")
+            return S3Offload(
+                self.offload_bucket,
+                prefix=self.offload_prefix or "",
+                endpoint_url=self.offload_endpoint_url,
+            )
         except ValidationError as error:
             raise CliError(
                 f"{error} (--offload-prefix or {OFFLOAD_PREFIX_VARIABLE})", USAGE_EXIT
