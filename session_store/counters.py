@@ -69,9 +69,14 @@ class MessageTotals:
 
 
 def message_items(
-    gateway: Gateway, session_id: str, *, sort_key_below: str | None = None
+    gateway: Gateway,
+    session_id: str,
+    *,
+    sort_key_below: str | None = None,
+    also: tuple[str, ...] = (),
 ) -> Iterator[dict[str, Any]]:
-    """Every message item of a session: keys and ``tokenCount`` only, oldest first.
+    """Every message item of a session: keys and ``tokenCount`` only (and the attributes
+    named in ``also``), oldest first.
 
     Strongly consistent, every page, read as consumed. ``sort_key_below``
     bounds the walk to the messages whose sort key is below it.
@@ -84,7 +89,13 @@ def message_items(
             f"{e.string(keys.session_pk(session_id))} AND {e.name(Message.sk)} BETWEEN "
             f"{e.string(keys.MESSAGE_PREFIX)} AND {e.string(high)}",
             "ProjectionExpression": ", ".join(
-                e.name(attribute) for attribute in (Message.pk, Message.sk, Message.token_count)
+                e.name(attribute)
+                for attribute in (
+                    Message.pk.attr_name,
+                    Message.sk.attr_name,
+                    Message.token_count.attr_name,
+                    *also,
+                )
             ),
             "ConsistentRead": True,
         }

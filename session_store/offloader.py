@@ -54,11 +54,14 @@ from session_store.gateway import BucketLocation, Gateway, ObjectNotFound, Objec
 from session_store.limits import MAX_TRANSACTION_BYTES, item_size
 from session_store.models import TABLE_KEY
 from session_store.offload import (
+    CONTENT_ATTRIBUTE,
+    METADATA_ATTRIBUTE,
     MIN_THRESHOLD_BYTES,
     POINTER_ATTRIBUTE,
     OffloadPlan,
     Pointer,
     S3Offload,
+    encode_payload,
     parse_pointer,
     plan_offload,
     pointer_of,
@@ -74,6 +77,7 @@ DEFAULT_GRACE = timedelta(hours=1)
 FETCH_PARALLELISM = 8
 """GetObject/PutObject requests in flight at once for one call (below the S3 client's pool
 of 10 connections)."""
+_MOVABLE = (CONTENT_ATTRIBUTE, METADATA_ATTRIBUTE)
 _OBJECT_NAME = re.compile(r"^[^/]+/[^/]+/[0-9A-HJKMNP-TV-Z]{26}\.json(\.gz)?$")
 """What follows the prefix in a key ``offload.new_object_key`` makes."""
 
@@ -152,6 +156,19 @@ class Offloader:
             sizes[largest] = item_size(plan.item)
             plans.append(plan)
         return written, plans
+
+    def check_payload(self, attributes: Mapping[str, Any]) -> None:
+        """``ValidationError`` (before any request) when the content and metadata among
+        ``attributes`` (DynamoDB JSON) would make a payload over ``max_bytes``."""
+        moving = {name: attributes[name] for name in _MOVABLE if name in attributes}
+        if item_size(moving) <= self.config.threshold_bytes:
+            return  # stays in the table, or a payload far below max_bytes
+        size = len(encode_payload(moving))
+        if size > self.config.max_bytes:
+            raise ValidationError(
+                f"the update would store {size:,} bytes in S3, over the offload limit of "
+                f"{self.config.max_bytes:,} bytes (S3Offload.max_bytes)"
+            )
 
     def write(self, plans: Sequence[OffloadPlan]) -> None:
         """PutObject of each plan's payload (in parallel for several); call before the items.

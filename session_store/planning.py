@@ -318,16 +318,22 @@ def remove_as_read(
     raise StorageError(f"{what} kept racing other writers")
 
 
-def delete_message_counted(gateway: Gateway, session_id: str, key: dict[str, Any]) -> bool:
-    """Delete the message at ``key`` and uncount it; whether there was one to delete."""
+def delete_message_counted(
+    gateway: Gateway, session_id: str, key: dict[str, Any], *, also: tuple[str, ...] = ()
+) -> Mapping[str, Any] | None:
+    """Delete the message at ``key`` and uncount it; the item removed (its ``tokenCount``
+    and the attributes named in ``also``, deleted only if those are unchanged), or
+    ``None`` when there was none."""
     tokens = Message.token_count.attr_name
+    watched = (tokens, *also)
 
     def read() -> tuple[dict[str, Any], Mapping[str, Any]] | None:
         e = Expression()
-        item = gateway.get(key, **e.into({"ProjectionExpression": e.name(tokens)}))
+        projection = ", ".join(e.name(name) for name in watched)
+        item = gateway.get(key, **e.into({"ProjectionExpression": projection}))
         return None if item is None else (key, item)
 
-    return remove_as_read(gateway, session_id, read, (tokens,), f"deleting {key}") is not None
+    return remove_as_read(gateway, session_id, read, watched, f"deleting {key}")
 
 
 def save_message_counted(
@@ -411,6 +417,8 @@ def delete_session_messages(
     *,
     sort_key_below: str | None = None,
     parallel: int = DELETE_PARALLELISM,
+    pointer: str | None = None,
+    removed: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> int:
     """Delete a session's messages (below ``sort_key_below``, if given), 25 a batch,
     uncounted; how many.
@@ -419,12 +427,23 @@ def delete_session_messages(
     (``Gateway.deleter``); the listing never reads past ``sort_key_below``,
     so a later session under the same id keeps its messages. Items listed are
     behind the listing's cursor, so deleting them does not disturb its pages.
+
+    With ``pointer`` (an attribute name) and ``removed``, the listing reads
+    that attribute too, and ``removed`` gets the deleted items that have it,
+    once every batch has succeeded (offloaded messages' objects go after their
+    items, so no item is left pointing to a deleted object).
     """
     count = 0
+    also = () if pointer is None else (pointer,)
+    pointing: list[dict[str, Any]] = []
     with gateway.deleter(parallel=parallel) as deleter:
-        for item in message_items(gateway, session_id, sort_key_below=sort_key_below):
+        for item in message_items(gateway, session_id, sort_key_below=sort_key_below, also=also):
             deleter.add(key_of(item, TABLE_KEY))
             count += 1
+            if pointer is not None and pointer in item:
+                pointing.append(item)
+    if pointing and removed is not None:
+        removed(pointing)
     return count
 
 

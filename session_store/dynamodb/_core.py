@@ -26,7 +26,7 @@ from session_store.errors import (
 )
 from session_store.gateway import Gateway, aws_code
 from session_store.migrations import migrate
-from session_store.offload import S3Offload
+from session_store.offload import POINTER_ATTRIBUTE, S3Offload
 from session_store.offloader import DEFAULT_GRACE, Offloader, OrphanReport
 from session_store.table import (
     TTL_ATTRIBUTE,
@@ -169,6 +169,17 @@ class AdapterCore:
         if self._offloader is None:
             return items
         return self._offloader.restore_all(items)
+
+    @property
+    def _pointer(self) -> tuple[str, ...]:
+        """The pointer attribute, for reads that must see it: none without offloading."""
+        return () if self._offloader is None else (POINTER_ATTRIBUTE,)
+
+    def _objects_removal(self) -> dict[str, Any]:
+        """``delete_session_messages`` options that remove offloaded messages' objects too."""
+        if self._offloader is None:
+            return {}
+        return {"pointer": POINTER_ATTRIBUTE, "removed": self._offloader.remove}
 
     def _now(self) -> datetime:
         return self._clock()

@@ -116,12 +116,17 @@ class ExpiryMethods(AdapterCore):
         """
         below = incarnation_end(item, self._now())
         if messages_first:
-            delete_session_messages(self._gateway, session_id, sort_key_below=below)
+            delete_session_messages(
+                self._gateway, session_id, sort_key_below=below, **self._objects_removal()
+            )
         if not self._delete_if_expired(session_id, seconds):
             return False
         if not messages_first:
             delete_session_messages(
-                self._gateway, session_id, sort_key_below=incarnation_end(item, self._now())
+                self._gateway,
+                session_id,
+                sort_key_below=incarnation_end(item, self._now()),
+                **self._objects_removal(),
             )
         return True
 
@@ -157,7 +162,10 @@ class ExpiryMethods(AdapterCore):
             if removal is not None:
                 session_id, removed_at = removal
                 deleted += delete_session_messages(
-                    self._gateway, session_id, sort_key_below=self._removed_bound(removed_at)
+                    self._gateway,
+                    session_id,
+                    sort_key_below=self._removed_bound(removed_at),
+                    **self._objects_removal(),
                 )
         return deleted
 

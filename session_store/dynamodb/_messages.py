@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from session_store._expressions import Expression
 from session_store._inputs import validated, validated_messages
 from session_store._time import format_iso
 from session_store.attributes import dumps_compact
-from session_store.counters import recount_session
+from session_store.counters import message_items, recount_session
 from session_store.cursor import check_start_between, fingerprint
 from session_store.domain import (
     Message,
@@ -21,9 +22,9 @@ from session_store.domain import (
 )
 from session_store.dynamodb._core import (
     CONTEXT_PAGE,
-    AdapterCore,
     decode_message,
 )
+from session_store.dynamodb._large import MOVABLE, LargeMessageUpdates, _updated
 from session_store.errors import (
     MessageNotFoundError,
     SessionNotFoundError,
@@ -35,10 +36,11 @@ from session_store.limits import (
     check_item_size,
     check_transaction_size,
     check_update_size,
+    item_size,
     update_too_large,
 )
 from session_store.models import TABLE_KEY, SessionMeta, key_of, number_of
-from session_store.offload import OffloadPlan
+from session_store.offload import POINTER_ATTRIBUTE, OffloadPlan
 from session_store.planning import (
     RACE_ATTEMPTS,
     append_actions,
@@ -55,7 +57,7 @@ _TRANSACTION_DELETES = 99
 """Deletes per ``delete_all_messages`` transaction: 100 items at most, one is the counters."""
 
 
-class MessageMethods(AdapterCore):
+class MessageMethods(LargeMessageUpdates):
     """Messages: one item each, addressed by a sort key derived from the id."""
 
     # --- messages -------------------------------------------------------------
@@ -176,7 +178,8 @@ class MessageMethods(AdapterCore):
         # Pages of CONTEXT_PAGE items, not 1 MB: a window rarely needs more than the newest few.
         request, _ = self._message_request(session_id, query)
         for raw in self._gateway.items("Query", request, limit=lambda: CONTEXT_PAGE):
-            yield decode_message(raw)
+            # One at a time: a window stops at the first message it does not need.
+            yield decode_message(raw if self._offloader is None else self._offloader.restore(raw))
 
     def _message_key(self, session_id: str, message_id: str) -> dict[str, Any] | None:
         """The message's key, from its id alone; a listing only for ids without a timestamp."""
@@ -249,12 +252,28 @@ class MessageMethods(AdapterCore):
             expression += f" REMOVE {', '.join(removes)}"
         what = f"update of message {message_id!r}"
         assigned = e.assigned(sets)
-        check_item_size(assigned, what)
+        removed = [e.names[placeholder] for placeholder in removes]
+        offloader = self._offloader
+        movable = offloader is not None and bool(MOVABLE & {*assigned, *removed})
+        if offloader is None:
+            check_item_size(assigned, what)
+        elif movable:
+            offloader.check_payload(assigned)
         key = self._message_key(session_id, message_id)
         if key is None:
             raise MessageNotFoundError(session_id, message_id)
+        if offloader is not None and (
+            "token_count" in given or item_size(assigned) > offloader.config.threshold_bytes
+        ):
+            return self._update_offloaded(
+                session_id,
+                message_id,
+                key,
+                assigned=assigned,
+                removed=removed,
+                count_tokens="token_count" in given,
+            )
         if "token_count" in given:
-            removed = [e.names[placeholder] for placeholder in removes]
             return self._update_message_tokens(
                 session_id,
                 message_id,
@@ -267,21 +286,52 @@ class MessageMethods(AdapterCore):
                     _updated(item, assigned, removed), assigned, what
                 ),
             )
-        request = e.into(
-            {
-                "Key": key,
-                "UpdateExpression": expression,
-                "ConditionExpression": f"attribute_exists({e.name(M.pk)})",
-                "ReturnValues": "ALL_NEW",
-            }
+        condition = f"attribute_exists({e.name(M.pk)})"
+        request: dict[str, Any] = {
+            "Key": key,
+            "UpdateExpression": expression,
+            "ReturnValues": "ALL_NEW",
+        }
+        if movable:
+            # In place only while the message is whole in the table; else read, plan, write.
+            condition += f" AND attribute_not_exists({e.name(POINTER_ATTRIBUTE)})"
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        request = e.into({**request, "ConditionExpression": condition})
+        offloaded = functools.partial(
+            self._update_offloaded,
+            session_id,
+            message_id,
+            key,
+            assigned=assigned,
+            removed=removed,
+            count_tokens=False,
         )
         try:
             response = self._gateway.update(request)
-        except ConditionFailed:
+        except ConditionFailed as failed:
+            if movable and failed.item is not None:
+                return offloaded(first=failed.item)
             raise MessageNotFoundError(session_id, message_id) from None
         except ValidationError as refused:  # the item with the change would pass 400 KB
+            if movable:
+                return offloaded()
             raise update_too_large(what, assigned) from refused
-        return decode_message(response["Attributes"])
+        stored = response["Attributes"]
+        if offloader is None:
+            return decode_message(stored)
+        if movable and item_size(stored) > offloader.config.threshold_bytes:
+            # Applied, and large now: offload it (nothing left to change but the layout).
+            return self._update_offloaded(
+                session_id,
+                message_id,
+                key,
+                assigned={},
+                removed=[],
+                count_tokens=False,
+                first=stored,
+                replan=True,
+            )
+        return decode_message(offloader.restore(stored))
 
     def _update_message_tokens(
         self,
@@ -353,8 +403,11 @@ class MessageMethods(AdapterCore):
         keys.check_session_id(session_id)
         keys.check_message_id(message_id)
         key = self._message_key(session_id, message_id)
-        if key is not None:
-            delete_message_counted(self._gateway, session_id, key)
+        if key is None:
+            return
+        removed = delete_message_counted(self._gateway, session_id, key, also=self._pointer)
+        if removed is not None and self._offloader is not None:
+            self._offloader.remove([removed])
 
     def pop_message(self, session_id: str) -> Message | None:
         """Remove and return the session's newest message (2 requests); ``None`` if it has none.
@@ -369,18 +422,31 @@ class MessageMethods(AdapterCore):
         request, _ = self._message_request(session_id, MessageQuery(order="desc"))
         request["Limit"] = 1
 
+        offloader = self._offloader
+        whole: list[dict[str, Any]] = []  # the last message read, restored
+
         def read() -> tuple[dict[str, Any], Mapping[str, Any]] | None:
             newest = self._gateway.query(request).get("Items", [])
-            return (key_of(newest[0], TABLE_KEY), newest[0]) if newest else None
+            if not newest:
+                return None
+            if offloader is not None:
+                # Before it is removed: a pop returns the whole message or fails as a whole.
+                whole[:] = [offloader.restore(newest[0])]
+            return key_of(newest[0], TABLE_KEY), newest[0]
 
         removed = remove_as_read(
             self._gateway,
             session_id,
             read,
-            (_TOKENS, M.updated_at.attr_name),
+            (_TOKENS, M.updated_at.attr_name, *self._pointer),
             f"pop_message on session {session_id!r}",
         )
-        return None if removed is None else decode_message(removed)
+        if removed is None:
+            return None
+        if offloader is None:
+            return decode_message(removed)
+        offloader.remove([removed])
+        return decode_message(whole[0])
 
     def delete_all_messages(self, session_id: str) -> None:
         """Delete every message; counters go down by exactly what was removed.
@@ -395,7 +461,7 @@ class MessageMethods(AdapterCore):
         """
         keys.check_session_id(session_id)
         chunk: list[dict[str, Any]] = []
-        for item in self._message_items(session_id):
+        for item in message_items(self._gateway, session_id, also=self._pointer):
             chunk.append(item)
             if len(chunk) == _TRANSACTION_DELETES:
                 self._delete_counted(session_id, chunk)
@@ -418,7 +484,9 @@ class MessageMethods(AdapterCore):
                         "Delete": d.into(
                             {
                                 "Key": key_of(item, TABLE_KEY),
-                                "ConditionExpression": unchanged(d, item, (_TOKENS,)),
+                                "ConditionExpression": unchanged(
+                                    d, item, (_TOKENS, *self._pointer)
+                                ),
                             }
                         )
                     }
@@ -427,6 +495,7 @@ class MessageMethods(AdapterCore):
             actions.append({"Update": uncount(session_id, len(items), total)})
             outcome = self._gateway.transact(actions)
             if outcome.committed:
+                self._remove_objects(items)
                 return
             *deletes, counters = outcome.reasons
             # Counters below what is listed: drifted, or a racing delete took one of these (its
@@ -435,12 +504,15 @@ class MessageMethods(AdapterCore):
             if counters.condition_failed and recount_session(self._gateway, session_id) is None:
                 # No session item: no counters to keep.
                 self._gateway.batch_delete([key_of(item, TABLE_KEY) for item in items])
+                self._remove_objects(items)
                 return
             for item, reason in zip(items, deletes, strict=True):
                 if not reason.condition_failed:
                     continue
                 e = Expression()
-                projection = ", ".join(e.name(a) for a in (M.pk, M.sk, M.token_count))
+                projection = ", ".join(
+                    e.name(a) for a in (M.pk.attr_name, M.sk.attr_name, _TOKENS, *self._pointer)
+                )
                 current = self._gateway.get(
                     key_of(item, TABLE_KEY), **e.into({"ProjectionExpression": projection})
                 )
@@ -450,12 +522,7 @@ class MessageMethods(AdapterCore):
                     pending[models.sort_key_of(item)] = current  # edited: count what is there
         raise StorageError("delete_all_messages kept racing other writers")
 
-
-def _updated(
-    item: Mapping[str, Any], assigned: Mapping[str, dict[str, Any]], removed: list[str]
-) -> dict[str, Any]:
-    """``item`` as an update setting ``assigned`` and removing ``removed`` leaves it."""
-    updated = {**item, **assigned}
-    for name in removed:
-        updated.pop(name, None)
-    return updated
+    def _remove_objects(self, removed: list[dict[str, Any]]) -> None:
+        """Delete the objects of removed message items, if they had any."""
+        if self._offloader is not None:
+            self._offloader.remove(removed)

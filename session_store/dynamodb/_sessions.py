@@ -128,7 +128,10 @@ class SessionMethods(AdapterCore):
         # Only what that incarnation had: a concurrent creator that replaced it first
         # writes its messages above the bound.
         delete_session_messages(
-            self._gateway, session_id, sort_key_below=incarnation_end(stored, now)
+            self._gateway,
+            session_id,
+            sort_key_below=incarnation_end(stored, now),
+            **self._objects_removal(),
         )
         e = Expression()
         version = e.name(SessionMeta.version)
@@ -328,7 +331,10 @@ class SessionMethods(AdapterCore):
             {"Key": SessionMeta.key(session_id), "ReturnValues": "ALL_OLD"}
         ).get("Attributes")
         delete_session_messages(
-            self._gateway, session_id, sort_key_below=incarnation_end(old, self._now())
+            self._gateway,
+            session_id,
+            sort_key_below=incarnation_end(old, self._now()),
+            **self._objects_removal(),
         )
 
     # --- listing sessions ----------------------------------------------------

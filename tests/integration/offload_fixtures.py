@@ -7,8 +7,10 @@ adapter's two clients talk to two servers as they would to AWS.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,8 +21,18 @@ from session_store.offload import POINTER_ATTRIBUTE
 from session_store.table import TableConfig
 from session_store.testing.backends import Backend
 from session_store.testing.moto_server import MotoServer
+from session_store.testing.requests import RequestLog
 
-__all__ = ["bucket_keys", "make_bucket", "offload_adapter", "raw_messages", "s3_server"]
+__all__ = [
+    "bucket_keys",
+    "count_s3",
+    "make_bucket",
+    "offload",
+    "offload_adapter",
+    "pointed_keys",
+    "raw_messages",
+    "s3_server",
+]
 
 KB = 1024
 MB = 1024 * KB
@@ -73,20 +85,42 @@ def bucket_keys(adapter: Any) -> set[str]:
 def raw_messages(adapter: DynamoDBAdapter, session_id: str) -> list[dict[str, Any]]:
     """The session's message items as stored (DynamoDB JSON), oldest first."""
     client = adapter.models.client
-    response = client.query(
-        TableName=adapter.config.table_name,
-        KeyConditionExpression="PK = :pk AND begins_with(SK, :msg)",
-        ExpressionAttributeValues={":pk": {"S": f"SESSION#{session_id}"}, ":msg": {"S": "MSG#"}},
-        ConsistentRead=True,
-    )
-    return list(response["Items"])
+    request: dict[str, Any] = {
+        "TableName": adapter.config.table_name,
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :msg)",
+        "ExpressionAttributeValues": {":pk": {"S": f"SESSION#{session_id}"}, ":msg": {"S": "MSG#"}},
+        "ConsistentRead": True,
+    }
+    items: list[dict[str, Any]] = []
+    while True:
+        response = client.query(**request)
+        items.extend(response["Items"])
+        if "LastEvaluatedKey" not in response:
+            return items
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def pointed_keys(adapter: DynamoDBAdapter, session_id: str) -> set[str]:
-    import json
-
+    """The object keys the session's message items point to."""
     return {
         json.loads(item[POINTER_ATTRIBUTE]["S"])["key"]
         for item in raw_messages(adapter, session_id)
         if POINTER_ATTRIBUTE in item
     }
+
+
+@contextmanager
+def count_s3(adapter: DynamoDBAdapter) -> Iterator[RequestLog]:
+    """Record every S3 API call the adapter makes inside the block (as ``count_requests``)."""
+    log = RequestLog()
+    events = adapter._offloader.store.client.meta.events  # type: ignore[union-attr]
+    unique = f"session-store-s3-count-{id(log)}"
+
+    def record(model: Any, **_: Any) -> None:
+        log.operations.append(model.name)
+
+    events.register("before-call.s3", record, unique_id=unique)
+    try:
+        yield log
+    finally:
+        events.unregister("before-call.s3", unique_id=unique)
