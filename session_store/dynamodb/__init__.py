@@ -24,4 +24,7 @@ class DynamoDBAdapter(SessionMethods, MessageMethods, ExpiryMethods, Listings):
     credentials come from the standard AWS chain. With ``session_ttl``, a
     session expires that long after its last activity (sliding expiry).
     ``retry`` sets botocore's retry policy (attempts, backoff mode, timeouts).
+    With ``offload=S3Offload(bucket, ...)``, a message too large for an item
+    keeps its payload in S3 (``session_store.offloader``; the README's "Large
+    messages"); every read returns it whole, every removal removes its object.
     """

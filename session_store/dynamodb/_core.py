@@ -46,6 +46,8 @@ MAX_TAG_PREFILTER = 20
 """Above this many tags the server-side pre-filter is dropped (expression size limits)."""
 _FILTERED_LIMIT_CAP = 10_000
 """Largest Limit of a filtered page: beyond it, 1 MB pages are the bound anyway."""
+PREFETCH = 16
+"""Offloaded messages of a page restored at once (their objects fetched in parallel)."""
 CONTEXT_PAGE = 100
 """Items evaluated per page by the newest-first read of ``get_context_window``."""
 
@@ -164,11 +166,21 @@ class AdapterCore:
         is a ``ValidationError``, as without offloading."""
         return None if self._offloader is None else self._offloader.config
 
-    def _restored(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Read items, offloaded ones put back together from their objects."""
-        if self._offloader is None:
-            return items
-        return self._offloader.restore_all(items)
+    def _restored(
+        self, raw: dict[str, Any], ahead: list[dict[str, Any]], wholes: dict[int, dict[str, Any]]
+    ) -> dict[str, Any]:
+        """The offloaded item ``raw`` put back together. Only items handed out are
+        restored (not those an offset skips, nor the one read to see if a page follows);
+        the first restores the next offloaded ones of its page, ``ahead``, at once (their
+        objects fetched in parallel, up to ``PREFETCH``) into ``wholes``."""
+        assert self._offloader is not None
+        if id(raw) not in wholes:
+            window = [item for item in ahead if POINTER_ATTRIBUTE in item][:PREFETCH]
+            if not window or window[0] is not raw:
+                window = [raw]
+            restored = self._offloader.restore_all(window)
+            wholes.update(zip(map(id, window), restored, strict=True))
+        return wholes.pop(id(raw))
 
     @property
     def _pointer(self) -> tuple[str, ...]:
@@ -271,11 +283,11 @@ class AdapterCore:
             if take == 0:
                 return
             decode_page = _page_decoder(decode)
-            for read in self._gateway.pages(operation, request, limit=wanted):
-                page = self._restored(read)
+            for page in self._gateway.pages(operation, request, limit=wanted):
+                wholes: dict[int, dict[str, Any]] = {}  # offloaded items of the page, restored
                 # A whole page in one pass; each value keeps its item (the cursor needs its key).
-                for value, raw in zip(decode_page(page), page, strict=True):
-                    if not accept(value):
+                for index, (decoded, raw) in enumerate(zip(decode_page(page), page, strict=True)):
+                    if not accept(decoded):
                         continue
                     if skipped < skip:
                         skipped += 1
@@ -288,6 +300,10 @@ class AdapterCore:
                                 Cursor(kind, query, last_key, returned + count)
                             )
                         return
+                    value = decoded
+                    if self._offloader is not None and POINTER_ATTRIBUTE in raw:
+                        ahead = page[index : index + (len(page) if take is None else take - count)]
+                        value = decode(self._restored(raw, ahead, wholes))
                     count += 1
                     state.passed = skipped + count
                     last_key = models.key_of(raw, key_names)

@@ -83,7 +83,8 @@ class ExpiryMethods(AdapterCore):
         (``done == 0``) and after each of them is handled.
 
         A session whose expiry moved past ``before`` meanwhile (sliding TTL) is
-        left alone, messages included. A session that expired more than
+        left alone, messages included. Offloaded messages' objects are deleted
+        after their items. A session that expired more than
         ``CLOCK_SKEW_ALLOWANCE`` ago, by this adapter's clock, can no longer
         change: its messages go first and its item last, so a sweep that fails
         midway finds it again next time. Any other session (recently expired,
@@ -151,6 +152,8 @@ class ExpiryMethods(AdapterCore):
     def handle_stream_event(self, event: Mapping[str, Any]) -> int:
         """Delete the messages of session items the TTL service removed; how many.
 
+        Offloaded messages' S3 objects go too, after their items (the listing of
+        the messages reads their pointers, so a KEYS_ONLY stream suffices).
         Takes a DynamoDB Streams Lambda event (any view type: keys suffice).
         Only the messages of the removed incarnation go (see ``_removed_bound``).
         """

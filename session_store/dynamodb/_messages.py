@@ -2,45 +2,34 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from session_store import keys, models
 from session_store._expressions import Expression
 from session_store._inputs import validated, validated_messages
-from session_store._time import format_iso
-from session_store.attributes import dumps_compact
 from session_store.counters import message_items, recount_session
 from session_store.cursor import check_start_between, fingerprint
 from session_store.domain import (
     Message,
     MessageQuery,
-    MessageUpdate,
     NewMessage,
 )
 from session_store.dynamodb._core import (
     CONTEXT_PAGE,
     decode_message,
 )
-from session_store.dynamodb._large import MOVABLE, LargeMessageUpdates, _updated
+from session_store.dynamodb._updates import MessageUpdates
 from session_store.errors import (
-    MessageNotFoundError,
     SessionNotFoundError,
     StorageError,
-    ValidationError,
 )
-from session_store.gateway import ConditionFailed
 from session_store.limits import (
     check_item_size,
     check_transaction_size,
-    check_update_size,
-    item_size,
-    update_too_large,
 )
-from session_store.models import TABLE_KEY, SessionMeta, key_of, number_of
-from session_store.offload import POINTER_ATTRIBUTE, OffloadPlan
+from session_store.models import TABLE_KEY, key_of, number_of
+from session_store.offload import OffloadPlan
 from session_store.planning import (
     RACE_ATTEMPTS,
     append_actions,
@@ -57,7 +46,7 @@ _TRANSACTION_DELETES = 99
 """Deletes per ``delete_all_messages`` transaction: 100 items at most, one is the counters."""
 
 
-class MessageMethods(LargeMessageUpdates):
+class MessageMethods(MessageUpdates):
     """Messages: one item each, addressed by a sort key derived from the id."""
 
     # --- messages -------------------------------------------------------------
@@ -181,225 +170,12 @@ class MessageMethods(LargeMessageUpdates):
             # One at a time: a window stops at the first message it does not need.
             yield decode_message(raw if self._offloader is None else self._offloader.restore(raw))
 
-    def _message_key(self, session_id: str, message_id: str) -> dict[str, Any] | None:
-        """The message's key, from its id alone; a listing only for ids without a timestamp."""
-        sort_key = keys.message_sk_for_id(message_id)
-        if sort_key is not None:
-            return M.key(session_id, sort_key)
-        e = Expression()
-        request = e.into(
-            {
-                "KeyConditionExpression": f"{e.name(M.pk)} = "
-                f"{e.string(keys.session_pk(session_id))} AND begins_with({e.name(M.sk)}, "
-                f"{e.string(keys.MESSAGE_PREFIX)})",
-                "FilterExpression": f"{e.name(M.id)} = {e.string(message_id)}",
-                "ProjectionExpression": f"{e.name(M.pk)}, {e.name(M.sk)}",
-                "ConsistentRead": True,
-            }
-        )
-        for item in self._gateway.items("Query", request):
-            return key_of(item, TABLE_KEY)
-        return None
-
-    def update_message(
-        self,
-        session_id: str,
-        message_id: str,
-        updates: MessageUpdate | Mapping[str, Any],
-    ) -> Message:
-        """Change a message in place (1 request; 2 when ``token_count`` changes).
-
-        Sets ``updated_at``; keeps the session's ``token_count`` exact (and
-        increments its ``version``) when ``token_count`` changes.
-        ``MessageNotFoundError`` when there is no such message.
-        """
-        keys.check_session_id(session_id)
-        keys.check_message_id(message_id)
-        change = validated(MessageUpdate, updates)
-        given = change.model_fields_set
-        now = self._now()
-        e = Expression()
-        sets: list[str] = []
-        removes: list[str] = []
-        if change.role is not None:
-            sets.append(f"{e.name(M.role)} = {e.string(change.role.value)}")
-        if change.content is not None:
-            content = (
-                change.content
-                if isinstance(change.content, str)
-                else [block.model_dump(by_alias=True, mode="json") for block in change.content]
-            )
-            sets.append(f"{e.name(M.content)} = {e.value(M.content.typed(content))}")
-        if "sequence" in given:
-            if change.sequence is None:
-                removes.append(e.name(M.sequence))
-            else:
-                sets.append(f"{e.name(M.sequence)} = {e.number(change.sequence)}")
-        if "metadata" in given:
-            if change.metadata is None:
-                removes.append(e.name(M.metadata))
-            else:
-                text = dumps_compact(models.json_shape(change.metadata))
-                sets.append(f"{e.name(M.metadata)} = {e.string(text)}")
-        sets.append(f"{e.name(M.updated_at)} = {e.string(format_iso(now))}")
-        if "token_count" in given:
-            if change.token_count is None:
-                removes.append(e.name(M.token_count))
-            else:
-                sets.append(f"{e.name(M.token_count)} = {e.number(change.token_count)}")
-        expression = f"SET {', '.join(sets)}"
-        if removes:
-            expression += f" REMOVE {', '.join(removes)}"
-        what = f"update of message {message_id!r}"
-        assigned = e.assigned(sets)
-        removed = [e.names[placeholder] for placeholder in removes]
-        offloader = self._offloader
-        movable = offloader is not None and bool(MOVABLE & {*assigned, *removed})
-        if offloader is None:
-            check_item_size(assigned, what)
-        elif movable:
-            offloader.check_payload(assigned)
-        key = self._message_key(session_id, message_id)
-        if key is None:
-            raise MessageNotFoundError(session_id, message_id)
-        if offloader is not None and (
-            "token_count" in given or item_size(assigned) > offloader.config.threshold_bytes
-        ):
-            return self._update_offloaded(
-                session_id,
-                message_id,
-                key,
-                assigned=assigned,
-                removed=removed,
-                count_tokens="token_count" in given,
-            )
-        if "token_count" in given:
-            return self._update_message_tokens(
-                session_id,
-                message_id,
-                key=key,
-                e=e,
-                expression=expression,
-                change=change,
-                now=now,
-                check_size=lambda item: check_update_size(
-                    _updated(item, assigned, removed), assigned, what
-                ),
-            )
-        condition = f"attribute_exists({e.name(M.pk)})"
-        request: dict[str, Any] = {
-            "Key": key,
-            "UpdateExpression": expression,
-            "ReturnValues": "ALL_NEW",
-        }
-        if movable:
-            # In place only while the message is whole in the table; else read, plan, write.
-            condition += f" AND attribute_not_exists({e.name(POINTER_ATTRIBUTE)})"
-            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        request = e.into({**request, "ConditionExpression": condition})
-        offloaded = functools.partial(
-            self._update_offloaded,
-            session_id,
-            message_id,
-            key,
-            assigned=assigned,
-            removed=removed,
-            count_tokens=False,
-        )
-        try:
-            response = self._gateway.update(request)
-        except ConditionFailed as failed:
-            if movable and failed.item is not None:
-                return offloaded(first=failed.item)
-            raise MessageNotFoundError(session_id, message_id) from None
-        except ValidationError as refused:  # the item with the change would pass 400 KB
-            if movable:
-                return offloaded()
-            raise update_too_large(what, assigned) from refused
-        stored = response["Attributes"]
-        if offloader is None:
-            return decode_message(stored)
-        if movable and item_size(stored) > offloader.config.threshold_bytes:
-            # Applied, and large now: offload it (nothing left to change but the layout).
-            return self._update_offloaded(
-                session_id,
-                message_id,
-                key,
-                assigned={},
-                removed=[],
-                count_tokens=False,
-                first=stored,
-                replan=True,
-            )
-        return decode_message(offloader.restore(stored))
-
-    def _update_message_tokens(
-        self,
-        session_id: str,
-        message_id: str,
-        *,
-        key: dict[str, Any],
-        e: Expression,
-        expression: str,
-        change: MessageUpdate,
-        now: datetime,
-        check_size: Callable[[dict[str, Any]], None],
-    ) -> Message:
-        """Read the message, then update it and the session's ``token_count`` atomically.
-
-        The session's counter moves by the difference, never below zero: a
-        message whose tokens were never counted (written by the TypeScript
-        adapter) is updated alone and the session recounted. ``check_size(item)``
-        refuses (``ValidationError``) an update that would take the item as read
-        past 400 KB, before any write.
-        """
-        for _ in range(RACE_ATTEMPTS):
-            item = self._gateway.get(key)
-            if item is None:
-                raise MessageNotFoundError(session_id, message_id)
-            check_size(item)
-            guard = e.copy()
-            message_update = guard.into(
-                {
-                    "Key": key,
-                    "UpdateExpression": expression,
-                    "ConditionExpression": unchanged(guard, item, (_TOKENS,)),
-                }
-            )
-            delta = (change.token_count or 0) - number_of(item, M.token_count)
-            s = Expression()
-            counter = s.name(SessionMeta.token_count)
-            conditions = [f"attribute_exists({s.name(SessionMeta.pk)})"]
-            if delta < 0:
-                conditions.append(f"{counter} >= {s.number(-delta)}")
-            session_update = s.into(
-                {
-                    "Key": SessionMeta.key(session_id),
-                    "UpdateExpression": f"ADD {counter} {s.number(delta)}, "
-                    f"{s.name(SessionMeta.version)} {s.number(1)}",
-                    "ConditionExpression": " AND ".join(conditions),
-                }
-            )
-            outcome = self._gateway.transact(
-                [{"Update": message_update}, {"Update": session_update}]
-            )
-            if not outcome.committed:
-                message, _ = outcome.reasons
-                if message.condition_failed:
-                    continue  # the message changed between read and write: read again
-                if self._gateway.get(SessionMeta.key(session_id)) is None:
-                    raise SessionNotFoundError(session_id)
-                # Counters below what this message claims: update it alone, then recount.
-                if not self._gateway.transact([{"Update": message_update}]).committed:
-                    continue
-                recount_session(self._gateway, session_id)
-            # A transaction returns no item: the result is what was read plus the change.
-            changed = {name: getattr(change, name) for name in change.model_fields_set}
-            return decode_message(item).model_copy(update={**changed, "updated_at": now})
-        raise StorageError(f"update_message kept racing other writers on {message_id!r}")
-
     def delete_message(self, session_id: str, message_id: str) -> None:
-        """Delete a message and uncount it (2 requests); idempotent."""
+        """Delete a message and uncount it (2 requests); idempotent.
+
+        An offloaded message's object is deleted after its item (one DeleteObject; a
+        failure leaves an orphan for ``collect_orphans``, see ``session_store.offloader``).
+        """
         keys.check_session_id(session_id)
         keys.check_message_id(message_id)
         key = self._message_key(session_id, message_id)
@@ -416,7 +192,9 @@ class MessageMethods(LargeMessageUpdates):
         concurrent pops (in any process) each remove and return a different
         message, and a message edited meanwhile comes back as edited. Counters
         stay exact. An unknown session has no messages: ``None``. What is
-        returned is exactly what was removed, lost responses included.
+        returned is exactly what was removed, lost responses included. An
+        offloaded message is read whole before its item is removed (a GetObject)
+        and its object deleted after (a DeleteObject).
         """
         keys.check_session_id(session_id)
         request, _ = self._message_request(session_id, MessageQuery(order="desc"))
@@ -457,7 +235,8 @@ class MessageMethods(LargeMessageUpdates):
         the call stay counted). A session whose counters had drifted is
         recounted first, then its messages go the same way: no message is ever
         deleted uncounted, so a call failing midway leaves exact counters and
-        calling it again finishes the job.
+        calling it again finishes the job. Offloaded messages' objects are deleted
+        after each transaction that removed their items.
         """
         keys.check_session_id(session_id)
         chunk: list[dict[str, Any]] = []

@@ -324,7 +324,9 @@ class SessionMethods(AdapterCore):
         midway leaves messages that calling ``delete_session`` again removes.
         Only messages created up to the deletion go (by the sort key, which
         starts with the creation instant): a later session under the same id
-        keeps its own (see RELIABILITY.md on clocks).
+        keeps its own (see RELIABILITY.md on clocks). Offloaded messages' objects
+        are deleted once their items are (a crash between leaves orphans for
+        ``collect_orphans``).
         """
         keys.check_session_id(session_id)
         old = self._gateway.delete(

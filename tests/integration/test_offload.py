@@ -209,3 +209,26 @@ def test_add_messages_offloads_until_the_transaction_fits(offload_adapter: Dynam
     assert 0 < len(pointed_keys(adapter, session.id)) < 20
     assert adapter.get_messages(session.id) == added
     assert adapter.get_session(session.id).message_count == 20  # type: ignore[union-attr]
+
+
+def test_reads_fetch_only_the_objects_of_messages_handed_out(
+    offload_adapter: DynamoDBAdapter,
+) -> None:
+    adapter = offload_adapter
+    session = adapter.create_session({"status": "active"})
+    added = adapter.add_messages(
+        session.id,
+        [{"role": "user", "content": screenshot(MB), "token_count": 10} for _ in range(4)],
+    )
+    with count_s3(adapter) as s3:
+        page = adapter.get_messages_page(session.id, page_size=1)
+    assert (page.items, s3.operations) == ([added[0]], ["GetObject"])
+    with count_s3(adapter) as s3:
+        assert adapter.get_messages(session.id, {"offset": 3}) == [added[3]]
+    assert s3.operations == ["GetObject"]
+    with count_s3(adapter) as s3:
+        assert adapter.get_messages(session.id, {"limit": 3}) == added[:3]
+    assert s3.operations == ["GetObject"] * 3
+    with count_s3(adapter) as s3:
+        assert adapter.get_context_window(session.id, 25) == added[2:]
+    assert s3.operations == ["GetObject"] * 3  # the two that fit, and the one that did not
