@@ -146,6 +146,9 @@ def _located(error: Exception, target: Target) -> CliError | None:
         if isinstance(link, CliError):
             return None
         if isinstance(link, EndpointUnreachableError):
+            if link.endpoint_url is not None and link.endpoint_url != target.endpoint_url:
+                # Another endpoint than the table's: the offload bucket's (S3), as it says.
+                return CliError(f"{link}: is the endpoint running?")
             return CliError(
                 f"cannot reach DynamoDB at {target.endpoint_url}: is the endpoint running?"
             )
@@ -348,6 +351,12 @@ def describe_error(error: BaseException, settings: Settings | None = None) -> st
         if isinstance(link, CredentialsMissingError):
             return str(link)
         if isinstance(link, EndpointUnreachableError):
+            if (
+                link.endpoint_url
+                and settings.endpoint_url
+                and link.endpoint_url != settings.endpoint_url
+            ):
+                return f"{link}: is the endpoint running?"  # the offload bucket's (S3)
             where = settings.endpoint_url or link.endpoint_url or ""
             return f"cannot reach DynamoDB at {where}: is the endpoint running?"
         if isinstance(link, TableNotFoundError):

@@ -141,3 +141,19 @@ def test_gc_over_http(run_cli: RunCli, moto_server: str, environment: Any) -> No
         "error: `session-store gc` needs an offload bucket: pass --offload-bucket NAME or set "
         "SESSION_STORE_OFFLOAD_BUCKET\n"
     )
+
+
+def test_an_unreachable_s3_endpoint_is_named_as_s3(
+    run_cli: RunCli, moto_server: str, environment: Any
+) -> None:
+    table = ["--endpoint-url", moto_server, "--table", unique_table_name("cli-gc")]
+    env = environment(
+        AWS_ENDPOINT_URL_S3="http://127.0.0.1:1", SESSION_STORE_OFFLOAD_BUCKET="some-bucket"
+    )
+    assert run_cli(*table, "migrate", env=env).returncode == 0
+    result = run_cli(*table, "gc", "--older-than", "0s", env=env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: list_objects_v2 failed: cannot reach S3 at http://127.0.0.1:1: "
+        "is the endpoint running?\n"
+    )
