@@ -99,9 +99,12 @@ class Offloader:
     The S3 client is made on first use, with the bucket's region (``S3Offload.region``,
     else ``region``) and endpoint (``S3Offload.endpoint_url``, else the S3 endpoint
     variables); a malformed endpoint is a ``ValidationError`` here, before any request.
+    Its connection pool has ``max_pool_connections`` (the adapter's).
     """
 
-    def __init__(self, config: S3Offload, *, region: str | None) -> None:
+    def __init__(
+        self, config: S3Offload, *, region: str | None, max_pool_connections: int = 10
+    ) -> None:
         if not isinstance(config, S3Offload):
             raise ValidationError(f"offload must be an S3Offload, got {type(config).__name__}")
         self.config = config
@@ -114,7 +117,11 @@ class Offloader:
             if not made:
                 with lock:  # threads starting together share one client
                     if not made:
-                        made.append(s3_client(bucket_region, endpoint))
+                        made.append(
+                            s3_client(
+                                bucket_region, endpoint, max_pool_connections=max_pool_connections
+                            )
+                        )
             return made[0]
 
         self._made = made

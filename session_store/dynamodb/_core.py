@@ -142,7 +142,15 @@ class AdapterCore:
         self._cursors = CursorCodec(cursor_secret)
         self._clock = clock
         self._closed = False
-        self._offloader = None if offload is None else Offloader(offload, region=self.config.region)
+        self._offloader = (
+            None
+            if offload is None
+            else Offloader(
+                offload,
+                region=self.config.region,
+                max_pool_connections=self.config.max_pool_connections,
+            )
+        )
 
     def __repr__(self) -> str:
         config = self.config

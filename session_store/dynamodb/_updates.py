@@ -64,6 +64,11 @@ def _updated(
     return updated
 
 
+def _pointer_key(item: Mapping[str, Any]) -> str | None:
+    pointer = pointer_of(item)
+    return None if pointer is None else pointer.key
+
+
 def _size(item: Mapping[str, Any], name: str) -> int:
     return item_size({name: item[name]}) if name in item else 0
 
@@ -376,6 +381,12 @@ class MessageUpdates(AdapterCore):
                 if count_tokens
                 else self._single_update(update)
             )
+            if (
+                isinstance(written, dict)
+                and plan is not None
+                and _pointer_key(written) == plan.pointer.key
+            ):
+                written = True  # our own update, retried by botocore after a lost response
             if written is not True:
                 if plan is not None:
                     offloader.discard([plan])  # the item was not changed: nothing points to it

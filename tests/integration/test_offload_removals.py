@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from session_store.models import SessionMeta
 from session_store.offload import POINTER_ATTRIBUTE
 from session_store.table import TableConfig
 from tests import s3_faults
-from tests.faults import FaultPlan, fail, inject, lose_response
+from tests.faults import INTERNAL_ERROR, FaultPlan, fail, inject, lose_response
 from tests.integration.offload_fixtures import (
     KB,
     MB,
@@ -244,6 +245,24 @@ def test_a_lost_put_object_response_loses_nothing(offload_adapter: DynamoDBAdapt
     assert len(bucket_keys(adapter)) == 1
 
 
+def test_a_lost_update_response_leaves_no_dangling_pointer(
+    offload_adapter: DynamoDBAdapter,
+) -> None:
+    """botocore retries an UpdateItem whose response was lost; its pointer condition then
+    fails on our own write, which must be recognised, not undone by deleting the object."""
+    adapter = offload_adapter
+    session = adapter.create_session({"status": "active"})
+    message = adapter.add_message(session.id, {"role": "user", "content": big()})
+    content = big()
+    with inject(adapter, FaultPlan(lose_response("UpdateItem", then=INTERNAL_ERROR))) as injector:
+        updated = adapter.update_message(session.id, message.id, {"content": content})
+    injector.assert_exhausted()
+    assert updated.content == content
+    assert adapter.get_messages(session.id) == [updated]
+    assert_consistent(adapter, session.id)
+    assert len(bucket_keys(adapter)) == 1
+
+
 def test_a_refused_put_object_writes_no_item(offload_adapter: DynamoDBAdapter) -> None:
     adapter = offload_adapter
     session = adapter.create_session({"status": "active"})
@@ -323,3 +342,34 @@ def test_the_async_adapter_offloads_too(table_config: TableConfig, offload: S3Of
             assert await adapter.collect_orphans(timedelta(0)) == OrphanReport(0, 0, 0)
 
     asyncio.run(scenario())
+
+
+def test_racing_updates_of_one_offloaded_message_leave_one_object(
+    offload_adapter: DynamoDBAdapter,
+) -> None:
+    """Writers replacing the same payload at once: each object written is either the one
+    the item points to at the end or removed; the message reads as one of the writes."""
+    adapter = offload_adapter
+    session = adapter.create_session({"status": "active"})
+    message = adapter.add_message(session.id, {"role": "user", "content": big(), "token_count": 1})
+    written: list[str] = []
+
+    def writer(number: int) -> None:
+        for round_ in range(3):
+            content = f"{number}-{round_}:" + big(400 * KB)
+            written.append(content)
+            tokens = {"token_count": number + round_} if number % 2 else {}
+            adapter.update_message(session.id, message.id, {"content": content, **tokens})
+
+    threads = [threading.Thread(target=writer, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (final,) = adapter.get_messages(session.id)
+    assert final.content in written
+    assert_consistent(adapter, session.id)
+    assert len(bucket_keys(adapter)) == 1
+    stored = adapter.get_session(session.id)
+    assert stored is not None
+    assert stored.token_count == (final.token_count or 0)
