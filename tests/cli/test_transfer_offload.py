@@ -15,11 +15,13 @@ from session_store import DynamoDBAdapter, S3Offload
 from session_store.cli import Output, Settings
 from session_store.cli import commands as cli
 from session_store.cli.transfer import export_items, import_lines, item_line
-from session_store.errors import ValidationError
+from session_store.errors import StorageError, ValidationError
 from session_store.offload import POINTER_ATTRIBUTE
 from session_store.offloader import Offloader
 from session_store.table import TableConfig
 from session_store.testing.backends import unique_table_name
+from tests import s3_faults
+from tests.faults import FaultPlan, fail, inject, lose_response
 from tests.integration.offload_fixtures import (
     MB,
     bucket_keys,
@@ -243,3 +245,44 @@ def test_commands_refuse_an_offloaded_export_without_a_bucket(
     )
     with pytest.raises(ValidationError, match="pass --offload-bucket"):
         cli.export(plain, Output.capture(), session_ids=["s-big"])
+
+
+# --- S3 faults during an import (injected below botocore's retry layer) ---------------
+
+
+def test_a_lost_put_object_response_is_retried_and_nothing_dangles(
+    offload_adapter: DynamoDBAdapter, offloader: Offloader, target: DynamoDBAdapter
+) -> None:
+    _conversation(offload_adapter)
+    lines = _lines(offload_adapter, offloader)
+    importer = Offloader(offloader.config, region=target.config.region)
+    try:
+        plan = FaultPlan(lose_response("PutObject", then=s3_faults.INTERNAL_ERROR))
+        with inject(importer.store.client, plan):
+            result = import_lines(target, lines, offloader=importer)
+    finally:
+        importer.close()
+    assert (result.written, result.unchanged) == (4, 0)
+    assert target.get_messages("s-big") == offload_adapter.get_messages("s-big")
+
+
+def test_a_refused_put_object_writes_no_item_and_a_rerun_finishes(
+    offload_adapter: DynamoDBAdapter, offloader: Offloader, target: DynamoDBAdapter
+) -> None:
+    _conversation(offload_adapter)
+    lines = _lines(offload_adapter, offloader)
+    before = bucket_keys(offload_adapter)
+    importer = Offloader(offloader.config, region=target.config.region)
+    try:
+        refused = FaultPlan(fail("PutObject", with_=s3_faults.ACCESS_DENIED, times=None))
+        with inject(importer.store.client, refused), pytest.raises(StorageError):
+            import_lines(target, lines, offloader=importer)
+        # The batch holding the offloaded messages was not written: no pointer to nothing.
+        assert raw_messages(target, "s-big") == []
+        assert target.get_session("s-big") is None
+        assert bucket_keys(offload_adapter) == before
+        result = import_lines(target, lines, offloader=importer)
+    finally:
+        importer.close()
+    assert result.written == 4
+    assert target.get_messages("s-big") == offload_adapter.get_messages("s-big")
