@@ -1,4 +1,4 @@
-"""One run of the benchmarks: the four parts, printed as they finish, then ``BENCHMARKS.md``.
+"""One run of the benchmarks: the five parts, printed as they finish, then ``BENCHMARKS.md``.
 
 ``run_benchmarks(options)`` runs and returns a ``Report`` (the parts'
 measurements and the Markdown); ``main(argv)`` is the command line behind
@@ -27,6 +27,7 @@ from benchmarks.environment import (
     open_backend,
     software_versions,
 )
+from benchmarks.offload import OffloadResult, measure_offload
 from benchmarks.overhead import CASES, OverheadResult, measure_overhead, profile_case
 from benchmarks.report import ResultTable, RunInfo, render_markdown
 from benchmarks.scale import ScaleResult, measure_scale
@@ -35,7 +36,7 @@ from benchmarks.sizes import FULL, QUICK, Sizes
 
 __all__ = ["PARTS", "Report", "RunOptions", "main", "run_benchmarks"]
 
-PARTS = ("cost", "overhead", "scale", "concurrency")
+PARTS = ("cost", "overhead", "scale", "concurrency", "offload")
 DEFAULT_OUTPUT = Path("BENCHMARKS.md")
 _WARM_UP_CONVERSATIONS = {"full": 40, "quick": 2}
 
@@ -44,8 +45,9 @@ What `session_store` costs per request and how it behaves on large sessions,
 measured by `python -m benchmarks` (also `session-store bench`) from a source
 checkout. This file is that command's output: run it again to reproduce or
 update it (`python -m benchmarks --quick` runs the same code at small sizes in
-under a minute; CI runs it). The four parts are the modules `benchmarks.cost`,
-`benchmarks.overhead`, `benchmarks.scale` and `benchmarks.concurrency`, whose
+under a minute; CI runs it). The five parts are the modules `benchmarks.cost`,
+`benchmarks.overhead`, `benchmarks.scale`, `benchmarks.concurrency` and
+`benchmarks.offload`, whose
 docstrings say exactly what is measured.
 
 Times depend on the machine and on what else runs on it; request counts and
@@ -74,6 +76,7 @@ class Report:
     overhead: OverheadResult | None = None
     scale: ScaleResult | None = None
     concurrency: ConcurrencyResult | None = None
+    offload: OffloadResult | None = None
     markdown: str = ""
     tables: list[ResultTable] = field(default_factory=list)
 
@@ -116,6 +119,7 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
             shown.print(f"  • {note}", soft_wrap=True)
 
     cost = overhead = scale = concurrency = None
+    offload: OffloadResult | None = None
     with open_backend(options.backend, endpoint_url=options.endpoint_url) as bench:
         log(f"{sizes.name} run on {bench.description}")
         _warm_up(bench, sizes)
@@ -133,6 +137,9 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         if "concurrency" in options.parts:
             concurrency = measure_concurrency(bench, sizes, log)
             show(concurrency.table)
+        if "offload" in options.parts:
+            offload = measure_offload(bench, sizes, log)
+            show(offload.table)
         info = RunInfo(
             command=options.command,
             date=date,
@@ -144,10 +151,10 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         )
     tables = [
         part.table
-        for part in (cost, overhead, scale, concurrency)
+        for part in (cost, overhead, scale, concurrency, offload)
         if part is not None and part.table is not None
     ]
-    report = Report(info, cost, overhead, scale, concurrency, tables=tables)
+    report = Report(info, cost, overhead, scale, concurrency, offload, tables=tables)
     report.markdown = render_markdown(info, tables, PREAMBLE)
     if options.output is not None:
         options.output.write_text(report.markdown, encoding="utf-8")

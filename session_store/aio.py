@@ -94,7 +94,7 @@ from session_store.dynamodb import DynamoDBAdapter
 from session_store.dynamodb._core import AdapterOptions
 from session_store.errors import ValidationError
 from session_store.offload import S3Offload
-from session_store.offloader import DEFAULT_GRACE, OrphanReport
+from session_store.offloader import DEFAULT_GRACE, Offloader, OrphanReport
 from session_store.protocol import AsyncStorageAdapter
 from session_store.table import (
     BoundModels,
@@ -240,6 +240,11 @@ class AsyncDynamoDBAdapter:
     def offload(self) -> S3Offload | None:
         """Where large messages go (``S3Offload``), or ``None``."""
         return self._sync.offload
+
+    @property
+    def offloader(self) -> Offloader | None:
+        """The wrapped adapter's ``offloader`` (sync: call it off the loop)."""
+        return self._sync.offloader
 
     @property
     def max_workers(self) -> int:

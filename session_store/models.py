@@ -57,6 +57,7 @@ from session_store.attributes import (
     NativeMapAttribute,
 )
 from session_store.errors import UnreadableItemError, ValidationError
+from session_store.offload import POINTER_ATTRIBUTE
 
 
 class InvariantWrites(Protocol):
@@ -426,6 +427,10 @@ class Message(_TableModel):
     metadata = JsonTextAttribute(null=True, attr_name="metadata")
     created_at = IsoDateTimeAttribute(null=True, attr_name="createdAt")
     updated_at = IsoDateTimeAttribute(null=True, attr_name="updatedAt")
+    payload_ref = UnicodeAttribute(null=True, attr_name=POINTER_ATTRIBUTE)
+    """An offloaded message's pointer to its S3 object (``session_store.offload``): declared
+    so that an item read and saved again through the ORM keeps it (its ``content`` is
+    then the preview; the adapter's reads return the whole message)."""
 
     @classmethod
     def kind_condition(cls) -> Condition:

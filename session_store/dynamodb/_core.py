@@ -191,6 +191,13 @@ class AdapterCore:
         return wholes.pop(id(raw))
 
     @property
+    def offloader(self) -> Offloader | None:
+        """The S3 side of offloading (``session_store.offloader``), for tools that read or
+        write items themselves (export, import): ``restore`` an item read, ``plan`` and
+        ``write`` one before putting it. ``None`` without ``offload``."""
+        return self._offloader
+
+    @property
     def _pointer(self) -> tuple[str, ...]:
         """The pointer attribute, for reads that must see it: none without offloading."""
         return () if self._offloader is None else (POINTER_ATTRIBUTE,)

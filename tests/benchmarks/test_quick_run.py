@@ -23,6 +23,7 @@ TABLE_TITLES = (
     "## 2. Client overhead",
     "## 3. Scale",
     "## 4. Concurrency throughput",
+    "## 5. Large messages",
 )
 
 
@@ -43,7 +44,7 @@ def dynamodb_local_endpoint(request: pytest.FixtureRequest) -> str:
     return str(server.endpoint_url)
 
 
-def test_the_report_has_all_four_tables_and_says_where_it_ran(
+def test_the_report_has_all_five_tables_and_says_where_it_ran(
     backend: Backend, quick_report: tuple[Report, Path]
 ) -> None:
     report, output = quick_report
@@ -54,7 +55,13 @@ def test_the_report_has_all_four_tables_and_says_where_it_ran(
     for detail in ("| logical cores |", "| botocore |", "| pynamodb |", "Amazon DynamoDB Local"):
         assert detail in text
     assert "(quick sizes)" in text
-    assert [table.key for table in report.tables] == ["cost", "overhead", "scale", "concurrency"]
+    assert [table.key for table in report.tables] == [
+        "cost",
+        "overhead",
+        "scale",
+        "concurrency",
+        "offload",
+    ]
     for table in report.tables:
         assert table.rows
         assert all(len(row) == len(table.columns) for row in table.rows)
@@ -148,6 +155,29 @@ def test_concurrency_runs_the_same_workload_both_ways(
     expected = QUICK.concurrent_sessions * (1 + QUICK.messages_per_session)
     assert concurrency.sync.requests == expected
     assert concurrency.concurrent.requests == expected
+
+
+def test_offload_rows_spend_one_request_each_way_on_each_service(
+    backend: Backend, quick_report: tuple[Report, Path]
+) -> None:
+    report, _ = quick_report
+    offload = report.offload
+    assert offload is not None
+    stored = [(row.size, row.stored) for row in offload.rows]
+    assert stored == [
+        (10 * 1024, "inline"),
+        (10 * 1024, "offloaded"),
+        (300 * 1024, "inline"),
+        (300 * 1024, "offloaded"),
+        (1024**2, "offloaded"),
+        (10 * 1024**2, "offloaded"),
+    ]
+    for row in offload.rows:
+        assert row.dynamodb_requests == (1, 1)
+        offloaded = row.stored == "offloaded"
+        assert row.s3_requests == ((1, 1) if offloaded else (0, 0))
+        assert (row.s3_bytes > row.size // 2) == offloaded
+        assert (row.table_bytes < 4 * 1024) == offloaded
 
 
 def test_the_command_line_refuses_an_unknown_part(capsys: pytest.CaptureFixture[str]) -> None:

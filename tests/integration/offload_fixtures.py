@@ -78,7 +78,7 @@ def offload_adapter(table_config: TableConfig, offload: S3Offload) -> Iterator[D
 
 def bucket_keys(adapter: Any) -> set[str]:
     """Every object key in the adapter's offload bucket."""
-    store = adapter.sync._offloader.store if hasattr(adapter, "sync") else adapter._offloader.store
+    store = adapter.sync.offloader.store if hasattr(adapter, "sync") else adapter.offloader.store
     return {stored.key for stored in store.list("")}
 
 
@@ -113,7 +113,7 @@ def pointed_keys(adapter: DynamoDBAdapter, session_id: str) -> set[str]:
 def count_s3(adapter: DynamoDBAdapter) -> Iterator[RequestLog]:
     """Record every S3 API call the adapter makes inside the block (as ``count_requests``)."""
     log = RequestLog()
-    events = adapter._offloader.store.client.meta.events  # type: ignore[union-attr]
+    events = adapter.offloader.store.client.meta.events  # type: ignore[union-attr]
     unique = f"session-store-s3-count-{id(log)}"
 
     def record(model: Any, **_: Any) -> None:

@@ -27,7 +27,7 @@ def test_only_unreferenced_objects_older_than_the_grace_period_go(
     adapter.add_message(session.id, {"role": "user", "content": "x" * MB})
     live = pointed_keys(adapter, session.id)
     assert len(live) == 1
-    store = adapter._offloader.store  # type: ignore[union-attr]
+    store = adapter.offloader.store  # type: ignore[union-attr]
     prefix = adapter.offload.prefix  # type: ignore[union-attr]
     orphan = f"{prefix}{session.id}/01JABCDEFGHJKMNPQRSTVWXYZ0/01JABCDEFGHJKMNPQRSTVWXYZ0.json"
     foreign = f"{prefix}not-ours.txt"

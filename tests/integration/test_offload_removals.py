@@ -63,7 +63,7 @@ def assert_consistent(adapter: DynamoDBAdapter, *session_ids: str) -> None:
 
 
 def store_of(adapter: DynamoDBAdapter) -> Any:
-    return adapter._offloader.store  # type: ignore[union-attr]
+    return adapter.offloader.store  # type: ignore[union-attr]
 
 
 # --- removal paths ----------------------------------------------------------------
@@ -373,3 +373,24 @@ def test_racing_updates_of_one_offloaded_message_leave_one_object(
     stored = adapter.get_session(session.id)
     assert stored is not None
     assert stored.token_count == (final.token_count or 0)
+
+
+def test_orm_writes_keep_the_pointer_and_gc_covers_orm_deletes(
+    offload_adapter: DynamoDBAdapter,
+) -> None:
+    adapter = offload_adapter
+    session = adapter.create_session({"status": "active"})
+    added = adapter.add_message(session.id, {"role": "user", "content": big()})
+    (item,) = adapter.models.Message.query(f"SESSION#{session.id}")
+    assert item.payload_ref is not None
+    assert isinstance(item.content, str)
+    assert item.content.endswith(")]")  # the preview and its marker
+    item.role = "tool"
+    item.save()
+    (read,) = adapter.get_messages(session.id)
+    assert (read.role.value, read.content) == ("tool", added.content)
+    assert_consistent(adapter, session.id)
+    item.delete()  # through the ORM: the object is left to collect_orphans
+    assert raw_messages(adapter, session.id) == []
+    assert adapter.collect_orphans(timedelta(0)) == OrphanReport(1, 1, 0)
+    assert bucket_keys(adapter) == set()
