@@ -610,16 +610,9 @@ def _writable_file(target: str) -> Path:
 
 @contextmanager
 def _offloader(adapter: DynamoDBAdapter) -> Iterator[Offloader | None]:
-    """The S3 side export and import read and write payloads with, for an adapter with an
-    offload bucket (its configuration, region and endpoint)."""
-    if adapter.offload is None:
-        yield None
-        return
-    offloader = Offloader(adapter.offload, region=adapter.config.region)
-    try:
-        yield offloader
-    finally:
-        offloader.close()
+    """The S3 side export and import read and write payloads with: the adapter's own
+    (``adapter.offloader``; ``None`` without an offload bucket)."""
+    yield adapter.offloader
 
 
 def _export_to(
