@@ -6,12 +6,16 @@ creates a uniquely named table from the models, then: a session for a user,
 messages with a tool call and its result, a hand-off to another agent, a
 stale optimistic write refused with ``ConcurrencyError``, paging through the
 history, the user's sessions listed through GSI1, and an expired session
-swept. It ends with a summary table of the operations and requests each step
+swept. Embedded, it also offloads: the adapter has an S3 bucket (moto's S3)
+for large messages, and a 1 MB screenshot goes there while its item keeps a
+preview and a pointer. It ends with a summary table of the operations and requests each step
 spent. On a real endpoint the demo table is deleted at the end.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,10 +29,13 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from session_store import keys, models
+from session_store._client import s3_client
 from session_store._time import utc_now
-from session_store.domain import Message
+from session_store.domain import Message, TextBlock
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import ConcurrencyError
+from session_store.offload import S3Offload, pointer_of
 from session_store.testing.backends import MotoBackend, unique_table_name
 from session_store.testing.requests import count_requests
 
@@ -92,6 +99,12 @@ def _show_message(console: Console, message: Message, speaker: str) -> None:
     parts: list[tuple[str, str]] = []
     if isinstance(message.content, str) and message.content:
         parts.append((message.content, ""))
+    elif isinstance(message.content, list):
+        for block in message.content:
+            if isinstance(block, TextBlock):
+                parts.append((block.text, ""))
+            else:
+                parts.append((f"[image, {len(block.image_url.url):,} characters]", "dim"))
     metadata = message.metadata
     for call in (metadata.tool_calls or []) if metadata else []:
         parts.append((f"→ {call.name}({call.arguments})", "bold yellow"))
@@ -139,6 +152,7 @@ def run(
             endpoint_url=endpoint_url,
             session_ttl=_SESSION_TTL,
             clock=clock,
+            offload=_demo_bucket(region or _DEFAULT_REGION) if embedded else None,
         ) as adapter,
     ):
         if observe is not None:
@@ -171,6 +185,63 @@ def run(
     elapsed = time.perf_counter() - started
     _say(console, f"total: {total} DynamoDB requests in {elapsed:.2f} s", "bold")
     return total
+
+
+def _demo_bucket(region: str) -> S3Offload:
+    """A new bucket on the embedded S3, for the screenshot the demo offloads."""
+    bucket = unique_table_name("session-store-demo")
+    client = s3_client(region, None)
+    located = {} if region == "us-east-1" else {"LocationConstraint": region}
+    options = {"CreateBucketConfiguration": located} if located else {}
+    client.create_bucket(Bucket=bucket, **options)
+    client.close()
+    return S3Offload(bucket, prefix="demo")
+
+
+def _screenshot(
+    console: Console,
+    adapter: DynamoDBAdapter,
+    session_id: str,
+    step: Callable[[str, str, Callable[[], Any]], Any],
+) -> None:
+    """A 1 MB message: its payload goes to S3 first, the item keeps a preview and a pointer."""
+    # Bytes that do not compress, as a real screenshot's: 800 KB, about 1 MB in base64.
+    noise = b"".join(hashlib.sha256(n.to_bytes(4, "big")).digest() for n in range(25_000))
+    image = "data:image/png;base64," + base64.b64encode(noise).decode()
+    shot = step(
+        "1 MB screenshot -> S3",
+        "alice sends a 1 MB screenshot (payload to S3, then the item)",
+        lambda: adapter.add_message(
+            session_id,
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "here is my bank statement"},
+                    {"type": "image_url", "image_url": {"url": image}},
+                ],
+                "token_count": 1100,
+            },
+        ),
+    )
+    _show_message(console, shot, "alice")
+    # Read outside the step (not counted): the stored item, to show what it points to.
+    pk, sk = models.TABLE_KEY
+    item = adapter.models.gateway.get(
+        {
+            pk: {"S": keys.session_pk(session_id)},
+            sk: {"S": keys.message_sk(shot.created_at, shot.id)},
+        }
+    )
+    pointer = None if item is None else pointer_of(item)
+    if pointer is not None and adapter.offload is not None:
+        _say(
+            console,
+            f"    the item keeps a preview and a pointer; {pointer.size:,} bytes "
+            f"({pointer.encoding}) went to s3://{adapter.offload.bucket}/ in one PutObject "
+            "before the item (reads add a GetObject, deletes a DeleteObject: S3 requests are "
+            "not counted here)",
+            "dim",
+        )
 
 
 def _conversation(
@@ -292,6 +363,8 @@ def _conversation(
         "fix the typo in alice's question (1 request, any session size)",
         lambda: adapter.update_message(session.id, question.id, {"content": "Where is my refund?"}),
     )
+    if adapter.offload is not None:
+        _screenshot(console, adapter, session.id, step)
 
     def page_through() -> list[list[Message]]:
         pages = []

@@ -21,6 +21,8 @@ import typer
 from session_store.cli import commands
 from session_store.cli.config import (
     ENDPOINT_VARIABLE,
+    OFFLOAD_BUCKET_VARIABLE,
+    OFFLOAD_PREFIX_VARIABLE,
     REGION_VARIABLES,
     TABLE_VARIABLE,
     CliError,
@@ -97,7 +99,7 @@ def _run(ctx: typer.Context, command: Callable[..., int], *args: Any, **kwargs: 
 
 
 @app.callback()
-def _global_options(
+def _global_options(  # noqa: PLR0917 (typer passes every option by keyword)
     ctx: typer.Context,
     table: Annotated[
         str | None,
@@ -125,6 +127,27 @@ def _global_options(
             "--region", envvar=list(REGION_VARIABLES), metavar="REGION", help="The AWS region."
         ),
     ] = None,
+    offload_bucket: Annotated[
+        str | None,
+        typer.Option(
+            "--offload-bucket",
+            envvar=OFFLOAD_BUCKET_VARIABLE,
+            metavar="BUCKET",
+            help="Store messages too large for a DynamoDB item in this S3 bucket (its endpoint "
+            "from AWS_ENDPOINT_URL_S3, else AWS's).",
+            show_default=False,
+        ),
+    ] = None,
+    offload_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--offload-prefix",
+            envvar=OFFLOAD_PREFIX_VARIABLE,
+            metavar="PREFIX",
+            help="Keep the offloaded messages' objects under this key prefix of the bucket.",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[
         bool,
         typer.Option("--verbose", "-v", help="Print each DynamoDB request made, on stderr."),
@@ -134,7 +157,19 @@ def _global_options(
 
     Credentials come from the standard AWS chain.
     """
-    ctx.obj = Settings(table=table, endpoint_url=endpoint_url, region=region, verbose=verbose)
+    settings = Settings(
+        table=table,
+        endpoint_url=endpoint_url,
+        region=region,
+        verbose=verbose,
+        offload_bucket=offload_bucket,
+        offload_prefix=offload_prefix,
+    )
+    try:
+        settings.offload  # noqa: B018 (checked here: a bad value is a usage error)
+    except CliError as error:
+        ctx.fail(str(error))
+    ctx.obj = settings
 
 
 @app.command()
@@ -159,7 +194,7 @@ def migrate(
 
 
 @app.command()
-def schema(
+def schema(  # noqa: PLR0917 (typer passes every option by keyword)
     ctx: typer.Context,
     output_format: Annotated[
         str,
@@ -188,10 +223,22 @@ def schema(
             help="Provisioned write capacity (default: on-demand).",
         ),
     ] = None,
+    session_ttl: Annotated[
+        str | None,
+        typer.Option(
+            "--session-ttl",
+            metavar="DURATION",
+            help="With --offload-bucket: expire objects this long (30d, 12h) plus 7 days after "
+            "they are written (a lifecycle backstop); give the longest a session may live.",
+        ),
+    ] = None,
 ) -> None:
     """Print the table definition from the models: CloudFormation or boto3 create_table args.
 
     The template's TableName is --table when given (else CloudFormation names it).
+    With --offload-bucket, the bucket for large messages too (encrypted, not
+    public, with --session-ttl a lifecycle rule); boto3 then prints each call's
+    arguments under "dynamodb" and "s3".
     """
     _run(
         ctx,
@@ -200,6 +247,7 @@ def schema(
         stream=stream,
         read_capacity=read_capacity,
         write_capacity=write_capacity,
+        session_ttl=session_ttl,
     )
 
 
@@ -214,7 +262,11 @@ def iam_policy(
         ),
     ] = False,
 ) -> None:
-    """Print the least-privilege IAM policy (JSON) for the adapter on a table."""
+    """Print the least-privilege IAM policy (JSON) for the adapter on a table.
+
+    With --offload-bucket, also the S3 actions on the objects under the
+    prefix, and listing the prefix (for gc).
+    """
     _run(ctx, commands.iam_policy, table_arn, admin=admin)
 
 
@@ -346,6 +398,28 @@ def sweep(
 
 
 @app.command()
+def gc(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Only objects written longer ago than this (30m, 1h, 2d): a message being "
+            "written puts its object first.",
+        ),
+    ] = commands.DEFAULT_GC_GRACE,
+) -> None:
+    """Remove offloaded objects no message points to any more (needs --offload-bucket).
+
+    Such orphans come from a crash between an object's write and its
+    message's, or from a delete S3 refused. Prints how many objects were
+    examined, removed and failed; exit code 1 when some failed.
+    """
+    _run(ctx, commands.gc, older_than=older_than)
+
+
+@app.command()
 def health(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -419,11 +493,12 @@ def local(
         ),
     ] = None,
 ) -> None:
-    """Serve an embedded DynamoDB with the table created and migrated, until Ctrl-C.
+    """Serve an embedded DynamoDB and S3 with the table and an offload bucket, until Ctrl-C.
 
-    The table is --table, else "session-store". Prints the environment
-    variables that point an application (or this command line) at it,
-    with placeholder credentials (the embedded DynamoDB accepts any).
+    The table is --table, else "session-store"; the bucket for large
+    messages --offload-bucket, else "session-store-offload". Prints the
+    environment variables that point an application (or this command line)
+    at it, with placeholder credentials (the embedded endpoint accepts any).
     """
     _run(ctx, commands.local, host=host, port=port, data=data)
 

@@ -39,9 +39,12 @@ from rich.text import Text
 
 from session_store import demo as demo_module
 from session_store import migrations
+from session_store._client import s3_client
 from session_store._time import utc_now
 from session_store.cli.config import (
     LOCAL_CREDENTIALS,
+    OFFLOAD_BUCKET_VARIABLE,
+    OFFLOAD_PREFIX_VARIABLE,
     CliError,
     RequestTracer,
     Settings,
@@ -59,7 +62,7 @@ from session_store.cli.output import (
     sessions_table,
     when,
 )
-from session_store.cli.schema import render_schema
+from session_store.cli.schema import bucket_calls, render_schema
 from session_store.cli.transfer import (
     ImportProgress,
     ImportResult,
@@ -71,6 +74,8 @@ from session_store.domain import Message, Session
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionNotFoundError
 from session_store.iam import iam_policy as build_iam_policy
+from session_store.offload import S3Offload
+from session_store.offloader import Offloader
 from session_store.table import ProvisionedThroughput
 from session_store.testing.moto_server import MotoServer
 
@@ -78,6 +83,7 @@ __all__ = [
     "HEALTH_EXIT_CODES",
     "demo",
     "export",
+    "gc",
     "health",
     "iam_policy",
     "import_",
@@ -85,6 +91,7 @@ __all__ = [
     "local",
     "messages",
     "migrate",
+    "parse_duration",
     "parse_since",
     "require_moto",
     "schema",
@@ -214,10 +221,10 @@ def _migration_status(adapter: DynamoDBAdapter, out: Output) -> int:
 def iam_policy(settings: Settings, out: Output, table_arn: str, *, admin: bool = False) -> int:
     """Print the least-privilege IAM policy for the adapter on ``table_arn`` (JSON).
 
-    ``admin`` adds what ``migrate`` needs (creating and adopting the table).
+    ``admin`` adds what ``migrate`` needs (creating and adopting the table);
+    an offload bucket in ``settings``, the S3 actions on its prefix.
     """
-    del settings  # the ARN names the table
-    policy = build_iam_policy(table_arn, include_admin=admin)
+    policy = build_iam_policy(table_arn, include_admin=admin, offload=settings.offload)
     out.stream.write(json.dumps(policy, indent=2) + "\n")
     return 0
 
@@ -230,8 +237,17 @@ def schema(
     stream: bool = False,
     read_capacity: int | None = None,
     write_capacity: int | None = None,
+    session_ttl: str | None = None,
 ) -> int:
-    """Print the table definition (CloudFormation JSON/YAML or boto3 ``create_table`` args)."""
+    """Print the table definition (CloudFormation JSON/YAML or boto3 ``create_table`` args).
+
+    With an offload bucket configured, the bucket too; ``session_ttl`` (a
+    duration such as ``30d``) adds its lifecycle rule (``cli.schema``).
+    """
+    offload = settings.offload
+    ttl = None if session_ttl is None else parse_duration(session_ttl, "--session-ttl")
+    if ttl is not None and offload is None:
+        raise CliError("--session-ttl sets the offload bucket's lifecycle: give --offload-bucket")
     if (read_capacity is None) != (write_capacity is None):
         raise CliError("give both --read-capacity and --write-capacity, or neither (on-demand)")
     provisioned = None
@@ -240,7 +256,15 @@ def schema(
             raise CliError("capacity units must be at least 1")
         provisioned = ProvisionedThroughput(read_capacity, write_capacity)
     try:
-        text = render_schema(output_format, settings.table, provisioned=provisioned, stream=stream)
+        text = render_schema(
+            output_format,
+            settings.table,
+            provisioned=provisioned,
+            stream=stream,
+            offload=offload,
+            session_ttl=ttl,
+            region=settings.region,
+        )
     except ValueError as error:
         raise CliError(str(error)) from None
     out.stream.write(text)
@@ -248,6 +272,19 @@ def schema(
 
 
 # --- sessions -------------------------------------------------------------------
+
+
+def parse_duration(text: str, option: str, *, zero: bool = False) -> timedelta:
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` as a positive ``timedelta`` (or zero, with
+    ``zero``); ``CliError`` naming ``option`` otherwise."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or (int(match.group(1)) == 0 and not zero):
+        raise CliError(f"cannot read {option} {text!r}: give a duration such as 30m, 12h or 7d")
+    amount, unit = int(match.group(1)), match.group(2)
+    try:
+        return timedelta(**{_DURATION_UNITS[unit]: amount})
+    except OverflowError:
+        raise CliError(f"{option} {text!r} is too long") from None
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -448,6 +485,25 @@ def sweep(settings: Settings, out: Output, *, dry_run: bool = False) -> int:
     return 0
 
 
+DEFAULT_GC_GRACE = "1h"
+
+
+def gc(settings: Settings, out: Output, *, older_than: str = DEFAULT_GC_GRACE) -> int:
+    """Remove the offload bucket's objects no message points to, older than ``older_than``
+    (a duration: ``1h``, ``30m``, ``2d``); exit code 1 when S3 refused some deletes."""
+    settings.require_offload("gc")
+    grace = parse_duration(older_than, "--older-than", zero=True)
+    with settings.adapter(out) as adapter:
+        report = adapter.collect_orphans(older_than=grace)
+    out.say(
+        f"examined {report.examined} object(s) older than {older_than}: removed "
+        f"{report.removed} orphan(s), {report.failed} failed"
+    )
+    if report.failed:
+        out.note("S3 refused some deletes: run gc again later (the next run retries them)")
+    return 1 if report.failed else 0
+
+
 def health(settings: Settings, out: Output, *, as_json: bool = False) -> int:
     """Check the table: exit code 0 healthy, 1 degraded, 2 unhealthy."""
     with settings.adapter(out) as adapter:
@@ -552,6 +608,13 @@ def _writable_file(target: str) -> Path:
     return path
 
 
+@contextmanager
+def _offloader(adapter: DynamoDBAdapter) -> Iterator[Offloader | None]:
+    """The S3 side export and import read and write payloads with: the adapter's own
+    (``adapter.offloader``; ``None`` without an offload bucket)."""
+    yield adapter.offloader
+
+
 def _export_to(
     adapter: DynamoDBAdapter,
     out: Output,
@@ -559,6 +622,7 @@ def _export_to(
     *,
     session_ids: Sequence[str] = (),
     user: str | None = None,
+    offloader: Offloader | None = None,
 ) -> int:
     count = 0
     context: AbstractContextManager[Any] = (
@@ -567,7 +631,9 @@ def _export_to(
     whole_table = not session_ids and user is None
     estimate = _item_count_estimate(adapter) if whole_table and out.err.is_terminal else None
     with context as stream, _Bar(out, "exporting", total=estimate) as bar:
-        for item in export_items(adapter, session_ids=session_ids, user_id=user):
+        for item in export_items(
+            adapter, session_ids=session_ids, user_id=user, offloader=offloader
+        ):
             stream.write(item_line(item))
             count += 1
             if count % 100 == 0:
@@ -598,8 +664,10 @@ def export(
     """
     if output not in (None, "-"):
         _writable_file(str(output))
-    with settings.adapter(out) as adapter:
-        count = _export_to(adapter, out, output, session_ids=session_ids, user=user)
+    with settings.adapter(out) as adapter, _offloader(adapter) as offloader:
+        count = _export_to(
+            adapter, out, output, session_ids=session_ids, user=user, offloader=offloader
+        )
     out.note(f"exported {count} item(s)")
     return 0
 
@@ -641,7 +709,7 @@ def import_(settings: Settings, out: Output, source: str, *, raw: bool = False) 
     skips the counter check. The table must exist (``migrate``).
     """
     path = None if source == "-" else _readable_file(source)
-    with settings.adapter(out) as adapter:
+    with settings.adapter(out) as adapter, _offloader(adapter) as offloader:
         if not _table_exists(adapter):
             raise CliError(missing_table_message(Target.of(adapter)))
         # A file's bar follows the bytes read (its size is known); stdin's counts items.
@@ -653,14 +721,31 @@ def import_(settings: Settings, out: Output, source: str, *, raw: bool = False) 
                 done = step.items if size is None else step.bytes_read
                 bar.update(done, description=f"{step.phase}: {step.items} item(s)")
 
-            result = import_lines(adapter, lines, raw=raw, progress=report)
+            result = import_lines(
+                adapter,
+                lines,
+                raw=raw,
+                progress=report,
+                offloader=offloader,
+            )
     out.say(import_summary(result))
     return 0
 
 
 DEFAULT_LOCAL_TABLE = "session-store"
+DEFAULT_LOCAL_BUCKET = "session-store-offload"
 DEFAULT_LOCAL_PORT = 8000
 _MAX_PORT = 65535
+
+
+def _make_bucket(offload: S3Offload, region: str) -> None:
+    """The offload bucket on the served S3, encrypted and private as ``schema`` makes it."""
+    client = s3_client(region, offload.endpoint_url)
+    try:
+        for method, arguments in bucket_calls(offload, region=region).items():
+            getattr(client, method)(**arguments)
+    finally:
+        client.close()
 
 
 def _until_interrupted() -> None:
@@ -685,14 +770,18 @@ def local(
     data: str | None = None,
     wait: Callable[[str], None] | None = None,
 ) -> int:
-    """Serve an embedded DynamoDB (moto's server) with the table created and migrated.
+    """Serve an embedded DynamoDB and S3 (moto's server) with the table created and
+    migrated, and an offload bucket (``--offload-bucket``, else ``DEFAULT_LOCAL_BUCKET``)
+    made as ``schema`` describes it.
 
     Prints the environment variables that point an application at it, then
     serves until interrupted (``wait``, given the endpoint URL, replaces that
     wait). With ``data``, the table is loaded from that JSON-lines snapshot
-    when it exists, and saved to it on the way out.
+    when it exists (large messages offloaded again), and saved to it on the
+    way out (their payloads inline).
     """
     require_moto(endpoint_option=False)
+    requested = settings.offload
     if not 0 <= port <= _MAX_PORT:
         raise CliError(f"--port {port} is not a port: give 0 (any free one) to {_MAX_PORT}")
     table = settings.table or DEFAULT_LOCAL_TABLE
@@ -708,12 +797,23 @@ def local(
         reason = error.strerror if isinstance(error, OSError) and error.strerror else error
         raise CliError(f"cannot serve on {host}:{port}: {reason}") from None
     region = settings.effective_region or "us-east-1"
-    served = Settings(table=table, endpoint_url=endpoint, region=region, verbose=settings.verbose)
+    served = Settings(
+        table=table,
+        endpoint_url=endpoint,
+        region=region,
+        verbose=settings.verbose,
+        offload_bucket=DEFAULT_LOCAL_BUCKET if requested is None else requested.bucket,
+        offload_prefix=None if requested is None else requested.prefix or None,
+        offload_endpoint_url=endpoint,
+    )
     try:
-        with served.adapter(out) as adapter:
+        offload = served.require_offload("local")
+        ensure_local_credentials(endpoint)
+        _make_bucket(offload, region)
+        with served.adapter(out) as adapter, _offloader(adapter) as offloader:
             adapter.migrate()
             if snapshot is not None and snapshot.exists():
-                loaded = import_lines(adapter, snapshot)
+                loaded = import_lines(adapter, snapshot, offloader=offloader)
                 out.note(f"loaded {loaded.items} item(s) from {snapshot}")
             # The embedded DynamoDB accepts any credentials: print placeholders,
             # never the caller's own.
@@ -722,15 +822,21 @@ def local(
                 ("SESSION_STORE_TABLE", table),
                 ("AWS_REGION", region),
                 *LOCAL_CREDENTIALS.items(),
+                ("AWS_ENDPOINT_URL_S3", endpoint),
+                (OFFLOAD_BUCKET_VARIABLE, offload.bucket),
+                *([(OFFLOAD_PREFIX_VARIABLE, offload.prefix)] if offload.prefix else []),
             ):
                 out.stream.write(f"export {name}={value}\n")
             out.stream.flush()
-            out.note(f"serving DynamoDB on {endpoint}, table {table!r}; Ctrl-C to stop")
+            out.note(
+                f"serving DynamoDB and S3 on {endpoint}, table {table!r}, offload bucket "
+                f"{offload.bucket!r}; Ctrl-C to stop"
+            )
             try:
                 (wait or (lambda _: _until_interrupted()))(endpoint)
             finally:
                 if snapshot is not None:
-                    count = _export_to(adapter, out, str(snapshot))
+                    count = _export_to(adapter, out, str(snapshot), offloader=offloader)
                     out.note(f"saved {count} item(s) to {snapshot}")
     finally:
         server.stop()

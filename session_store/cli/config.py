@@ -1,11 +1,15 @@
 """Where the command line finds its table, and what it says when it cannot.
 
 ``Settings`` holds the global options (``--table``, ``--endpoint-url``,
-``--region``, ``--verbose``), each also read from the environment
-(``SESSION_STORE_TABLE``, ``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION`` /
-``AWS_DEFAULT_REGION``). Credentials come from the standard AWS chain; for
-an endpoint on this machine (moto, DynamoDB Local) placeholder credentials
-are used when the chain has none, since such endpoints accept any.
+``--region``, ``--offload-bucket``, ``--offload-prefix``, ``--verbose``), each
+also read from the environment (``SESSION_STORE_TABLE``,
+``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``,
+``SESSION_STORE_OFFLOAD_BUCKET``, ``SESSION_STORE_OFFLOAD_PREFIX``). With an
+offload bucket, adapters store large messages in S3 (``S3Offload``); the S3
+endpoint comes from ``AWS_ENDPOINT_URL_S3`` (then ``AWS_ENDPOINT_URL``).
+Credentials come from the standard AWS chain; for an endpoint on this
+machine (moto, DynamoDB Local) placeholder credentials are used when the
+chain has none, since such endpoints accept any.
 
 ``describe_error`` turns the failures a user can cause or fix (a missing
 table, a bad id, no credentials, an unreachable endpoint) into one line;
@@ -35,12 +39,16 @@ from session_store.errors import (
     EndpointUnreachableError,
     SessionError,
     TableNotFoundError,
+    ValidationError,
 )
+from session_store.offload import S3Offload
 
 __all__ = [
     "DEFAULT_LOCAL_REGION",
     "ENDPOINT_VARIABLE",
     "LOCAL_CREDENTIALS",
+    "OFFLOAD_BUCKET_VARIABLE",
+    "OFFLOAD_PREFIX_VARIABLE",
     "REGION_VARIABLES",
     "TABLE_VARIABLE",
     "CliError",
@@ -55,6 +63,10 @@ __all__ = [
 ]
 
 TABLE_VARIABLE = "SESSION_STORE_TABLE"
+OFFLOAD_BUCKET_VARIABLE = "SESSION_STORE_OFFLOAD_BUCKET"
+OFFLOAD_PREFIX_VARIABLE = "SESSION_STORE_OFFLOAD_PREFIX"
+USAGE_EXIT = 2
+"""The exit code of a bad option value (as the option parser's own)."""
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
 DEFAULT_LOCAL_REGION = "us-east-1"
 """The region used for an endpoint on this machine when none is configured."""
@@ -134,6 +146,9 @@ def _located(error: Exception, target: Target) -> CliError | None:
         if isinstance(link, CliError):
             return None
         if isinstance(link, EndpointUnreachableError):
+            if link.endpoint_url is not None and link.endpoint_url != target.endpoint_url:
+                # Another endpoint than the table's: the offload bucket's (S3), as it says.
+                return CliError(f"{link}: is the endpoint running?")
             return CliError(
                 f"cannot reach DynamoDB at {target.endpoint_url}: is the endpoint running?"
             )
@@ -203,6 +218,11 @@ class Settings:
     endpoint_url: str | None = None
     region: str | None = None
     verbose: bool = False
+    offload_bucket: str | None = None
+    offload_prefix: str | None = None
+    offload_endpoint_url: str | None = None
+    """Where S3 requests go (``session-store local`` sets it); else the S3 endpoint
+    variables (``AWS_ENDPOINT_URL_S3``, then ``AWS_ENDPOINT_URL``), else AWS."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -213,6 +233,8 @@ class Settings:
             "table": env.get(TABLE_VARIABLE) or None,
             "endpoint_url": env.get(ENDPOINT_VARIABLE) or None,
             "region": region,
+            "offload_bucket": env.get(OFFLOAD_BUCKET_VARIABLE) or None,
+            "offload_prefix": env.get(OFFLOAD_PREFIX_VARIABLE) or None,
         }
         values.update({name: value for name, value in overrides.items() if value is not None})
         return cls(**values)
@@ -223,6 +245,48 @@ class Settings:
         if self.region:
             return self.region
         return DEFAULT_LOCAL_REGION if is_loopback(self.endpoint_url) else None
+
+    @property
+    def offload(self) -> S3Offload | None:
+        """Where large messages go (``--offload-bucket``), or ``None`` without a bucket.
+
+        ``CliError`` with the usage exit code (2) for a bad bucket name or
+        prefix, or a prefix without a bucket.
+        """
+        if self.offload_bucket is None:
+            if self.offload_prefix is not None:
+                raise CliError(
+                    f"--offload-prefix ({OFFLOAD_PREFIX_VARIABLE}) needs an offload bucket: "
+                    f"pass --offload-bucket NAME or set {OFFLOAD_BUCKET_VARIABLE}",
+                    USAGE_EXIT,
+                )
+            return None
+        try:
+            S3Offload(self.offload_bucket)
+        except ValidationError as error:
+            raise CliError(
+                f"{error} (--offload-bucket or {OFFLOAD_BUCKET_VARIABLE})", USAGE_EXIT
+            ) from None
+        try:
+            return S3Offload(
+                self.offload_bucket,
+                prefix=self.offload_prefix or "",
+                endpoint_url=self.offload_endpoint_url,
+            )
+        except ValidationError as error:
+            raise CliError(
+                f"{error} (--offload-prefix or {OFFLOAD_PREFIX_VARIABLE})", USAGE_EXIT
+            ) from None
+
+    def require_offload(self, command: str) -> S3Offload:
+        """The offload configuration ``command`` needs; ``CliError`` naming how to give it."""
+        offload = self.offload
+        if offload is None:
+            raise CliError(
+                f"`session-store {command}` needs an offload bucket: pass --offload-bucket NAME "
+                f"or set {OFFLOAD_BUCKET_VARIABLE}"
+            )
+        return offload
 
     def require_table(self) -> str:
         if not self.table:
@@ -237,11 +301,12 @@ class Settings:
         ``CliError`` naming the table, region and endpoint actually used.
         """
         table = self.require_table()
+        offload = self.offload
         check_endpoint_url(self.endpoint_url)
         ensure_local_credentials(self.endpoint_url)
         tracer = RequestTracer(out)
         with DynamoDBAdapter(
-            table, region=self.effective_region, endpoint_url=self.endpoint_url
+            table, region=self.effective_region, endpoint_url=self.endpoint_url, offload=offload
         ) as adapter:
             target = Target.of(adapter)
             if self.verbose:
@@ -286,6 +351,12 @@ def describe_error(error: BaseException, settings: Settings | None = None) -> st
         if isinstance(link, CredentialsMissingError):
             return str(link)
         if isinstance(link, EndpointUnreachableError):
+            if (
+                link.endpoint_url
+                and settings.endpoint_url
+                and link.endpoint_url != settings.endpoint_url
+            ):
+                return f"{link}: is the endpoint running?"  # the offload bucket's (S3)
             where = settings.endpoint_url or link.endpoint_url or ""
             return f"cannot reach DynamoDB at {where}: is the endpoint running?"
         if isinstance(link, TableNotFoundError):

@@ -6,20 +6,40 @@ derived from the PynamoDB models, so the template always matches what
 ``CreateTable`` request cannot carry: TTL on ``ttl``. The table keeps its
 data when the stack is deleted or the resource replaced (``DeletionPolicy``
 and ``UpdateReplacePolicy`` ``Retain``).
+
+With an offload bucket (``S3Offload``) the template also holds the bucket
+for large messages: encrypted at rest (SSE-S3, AES-256), every kind of public
+access blocked, ACLs disabled (bucket owner enforced), kept when the stack is
+deleted. With a session TTL, a lifecycle rule expires objects under the
+prefix ``session_ttl`` plus ``LIFECYCLE_MARGIN`` after they are written:
+a backstop for objects nothing removed (the adapter removes an object with
+its message; ``gc`` removes orphans). The margin covers DynamoDB's delay in
+deleting expired items (typically within a few days) and the stream handler
+that removes their objects. The rule counts from an object's write, while
+sliding expiry keeps an active session alive past its TTL: give the longest
+a session may live, not its idle timeout, or leave the rule out.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from datetime import timedelta
 from typing import Any
 
+from session_store.offload import S3Offload
 from session_store.table import TTL_ATTRIBUTE, ProvisionedThroughput, table_definition
 
 __all__ = [
+    "BUCKET_LOGICAL_ID",
     "FORMATS",
+    "LIFECYCLE_MARGIN",
+    "LIFECYCLE_RULE_ID",
     "LOGICAL_ID",
+    "bucket_calls",
     "cloudformation_template",
+    "expiration_days",
     "render_schema",
     "to_yaml",
 ]
@@ -28,6 +48,90 @@ FORMATS = ("cloudformation-json", "cloudformation-yaml", "boto3")
 LOGICAL_ID = "SessionStoreTable"
 DEFAULT_TABLE_NAME = "session-store"
 """The ``TableName`` of the boto3 arguments when no table is configured."""
+BUCKET_LOGICAL_ID = "SessionStoreOffloadBucket"
+LIFECYCLE_RULE_ID = "session-store-offload-backstop"
+LIFECYCLE_MARGIN = timedelta(days=7)
+"""Added to the session TTL before the lifecycle rule expires an object (see above)."""
+_ENCRYPTION = {
+    "ServerSideEncryptionConfiguration": [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+}
+_PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "BlockPublicPolicy": True,
+    "IgnorePublicAcls": True,
+    "RestrictPublicBuckets": True,
+}
+_OWNERSHIP = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
+def expiration_days(session_ttl: timedelta) -> int:
+    """Whole days after its write that the lifecycle rule expires an object."""
+    return math.ceil((session_ttl + LIFECYCLE_MARGIN) / timedelta(days=1))
+
+
+def _bucket_resource(offload: S3Offload, session_ttl: timedelta | None) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "BucketName": offload.bucket,
+        "BucketEncryption": _ENCRYPTION,
+        "PublicAccessBlockConfiguration": _PUBLIC_ACCESS_BLOCK,
+        "OwnershipControls": _OWNERSHIP,
+    }
+    if session_ttl is not None:
+        rule: dict[str, Any] = {
+            "Id": LIFECYCLE_RULE_ID,
+            "Status": "Enabled",
+            "ExpirationInDays": expiration_days(session_ttl),
+        }
+        if offload.prefix:
+            rule["Prefix"] = offload.prefix
+        properties["LifecycleConfiguration"] = {"Rules": [rule]}
+    return {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": properties,
+    }
+
+
+def bucket_calls(
+    offload: S3Offload, *, region: str | None = None, session_ttl: timedelta | None = None
+) -> dict[str, Any]:
+    """The S3 calls (boto3 method name -> arguments) that set up the offload bucket as the
+    template does; ``region`` other than us-east-1 goes into ``create_bucket``."""
+    create: dict[str, Any] = {"Bucket": offload.bucket, "ObjectOwnership": "BucketOwnerEnforced"}
+    if region and region != "us-east-1":
+        create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    calls: dict[str, Any] = {
+        "create_bucket": create,
+        "put_bucket_encryption": {
+            "Bucket": offload.bucket,
+            # The API's names differ from CloudFormation's for the same setting.
+            "ServerSideEncryptionConfiguration": {
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        },
+        "put_public_access_block": {
+            "Bucket": offload.bucket,
+            "PublicAccessBlockConfiguration": _PUBLIC_ACCESS_BLOCK,
+        },
+    }
+    if session_ttl is not None:
+        calls["put_bucket_lifecycle_configuration"] = {
+            "Bucket": offload.bucket,
+            "LifecycleConfiguration": {
+                "Rules": [
+                    {
+                        "ID": LIFECYCLE_RULE_ID,
+                        "Filter": {"Prefix": offload.prefix},
+                        "Status": "Enabled",
+                        "Expiration": {"Days": expiration_days(session_ttl)},
+                    }
+                ]
+            },
+        }
+    return calls
 
 
 def cloudformation_template(
@@ -35,8 +139,11 @@ def cloudformation_template(
     *,
     provisioned: ProvisionedThroughput | None = None,
     stream: bool = False,
+    offload: S3Offload | None = None,
+    session_ttl: timedelta | None = None,
 ) -> dict[str, Any]:
-    """A template with one ``AWS::DynamoDB::Table`` resource for the session store.
+    """A template with one ``AWS::DynamoDB::Table`` resource for the session store, and
+    with ``offload`` an ``AWS::S3::Bucket`` for large messages (see the module docstring).
 
     Without ``table_name`` CloudFormation names the table; the ``TableName``
     output gives it to applications (``SESSION_STORE_TABLE``).
@@ -64,17 +171,22 @@ def cloudformation_template(
     }
     if stream:
         outputs["StreamArn"] = {"Value": {"Fn::GetAtt": [LOGICAL_ID, "StreamArn"]}}
+    resources: dict[str, Any] = {
+        LOGICAL_ID: {
+            "Type": "AWS::DynamoDB::Table",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": properties,
+        }
+    }
+    if offload is not None:
+        resources[BUCKET_LOGICAL_ID] = _bucket_resource(offload, session_ttl)
+        outputs["OffloadBucketName"] = {"Value": {"Ref": BUCKET_LOGICAL_ID}}
+        outputs["OffloadBucketArn"] = {"Value": {"Fn::GetAtt": [BUCKET_LOGICAL_ID, "Arn"]}}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "session_store: AI-agent sessions and messages in one DynamoDB table",
-        "Resources": {
-            LOGICAL_ID: {
-                "Type": "AWS::DynamoDB::Table",
-                "DeletionPolicy": "Retain",
-                "UpdateReplacePolicy": "Retain",
-                "Properties": properties,
-            }
-        },
+        "Resources": resources,
         "Outputs": outputs,
     }
 
@@ -85,14 +197,31 @@ def render_schema(
     *,
     provisioned: ProvisionedThroughput | None = None,
     stream: bool = False,
+    offload: S3Offload | None = None,
+    session_ttl: timedelta | None = None,
+    region: str | None = None,
 ) -> str:
-    """The table definition in ``output_format`` (one of ``FORMATS``), ending in a newline."""
+    """The table definition in ``output_format`` (one of ``FORMATS``), ending in a newline.
+
+    With ``offload``, the bucket too: in the template, or for ``boto3`` an
+    object ``{"dynamodb": {"create_table": ...}, "s3": {method: arguments}}``
+    instead of the bare ``create_table`` arguments.
+    """
     if output_format == "boto3":
         request = table_definition(
             table_name or DEFAULT_TABLE_NAME, provisioned=provisioned, stream=stream
         )
+        if offload is not None:
+            calls = bucket_calls(offload, region=region, session_ttl=session_ttl)
+            return json.dumps({"dynamodb": {"create_table": request}, "s3": calls}, indent=2) + "\n"
         return json.dumps(request, indent=2) + "\n"
-    template = cloudformation_template(table_name, provisioned=provisioned, stream=stream)
+    template = cloudformation_template(
+        table_name,
+        provisioned=provisioned,
+        stream=stream,
+        offload=offload,
+        session_ttl=session_ttl,
+    )
     if output_format == "cloudformation-json":
         return json.dumps(template, indent=2) + "\n"
     if output_format == "cloudformation-yaml":

@@ -22,8 +22,17 @@ what the API itself could have written:
   boundary fails here), and every message's session item is in the source.
 
 ``raw=True`` keeps only the first rule: items of any kind are written as
-they are. A source that cannot be read twice (stdin) is spooled to a
-temporary file during the check.
+they are.
+
+Large messages (``session_store.cli.offloading``): an export writes an
+offloaded message whole, its payload read back from S3, so the lines are
+self-contained. With an offload bucket, an import stores a message over the
+threshold as the adapter does (its payload in S3, written before the item);
+without one, a message over 400 KB is refused naming it. A line holding an
+S3 pointer is refused (unless ``raw``): export writes payloads inline.
+
+A source that cannot be read twice (stdin) is spooled to a temporary file
+during the check.
 
 Writes go in batches of 25 (``BatchWriteItem``), after one ``BatchGetItem``
 that finds the items already there unchanged, which are not written again.
@@ -43,7 +52,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -53,9 +62,12 @@ from pydantic import ValidationError as PydanticValidationError
 
 from session_store import keys, models
 from session_store._expressions import Expression
+from session_store.cli.offloading import same_offloaded, stored_pointer, whole_item
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionNotFoundError, ValidationError
 from session_store.limits import check_item_size
+from session_store.offload import POINTER_ATTRIBUTE, OffloadPlan
+from session_store.offloader import Offloader
 
 __all__ = [
     "ImportProgress",
@@ -71,7 +83,10 @@ _WRITE_BATCH = 25
 """Items in one ``BatchWriteItem`` (DynamoDB's limit)."""
 _MAX_BATCH_ROUNDS = 12
 _MAX_LINE_BYTES = 8 * 1024 * 1024
-"""Longer than any export line of a 400 KB item, even with every character escaped."""
+"""Longer than any export line of a 400 KB item, even with every character escaped (with an
+offload bucket, its ``max_bytes`` more: the payload's JSON is escaped as the line is)."""
+_MAX_PENDING_PAYLOAD = 64 * 1024 * 1024
+"""Payload bytes an import holds before it writes its batch (bounds its memory)."""
 _MAX_NESTING = 32
 """DynamoDB's limit on nested maps and lists."""
 _PARTITION_KEY_MAX_BYTES = 2048
@@ -110,14 +125,23 @@ def export_items(
     *,
     session_ids: Iterable[str] = (),
     user_id: str | None = None,
+    offloader: Offloader | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Items to export: the given sessions, a user's sessions, or (neither) the whole table.
 
     A session is its item followed by its messages. An unknown session id is
     ``SessionNotFoundError``; expired sessions still in the table are exported.
-    The whole table includes the migration records.
+    The whole table includes the migration records. Offloaded messages come
+    whole, their payloads read from ``offloader``'s bucket (``ValidationError``
+    without one).
     """
-    chosen = list(session_ids)
+    for item in _stored_export_items(adapter, list(session_ids), user_id):
+        yield whole_item(item, offloader)
+
+
+def _stored_export_items(
+    adapter: DynamoDBAdapter, chosen: list[str], user_id: str | None
+) -> Iterator[dict[str, Any]]:
     if not chosen and user_id is None:
         yield from adapter.models.gateway.items("Scan", {})
         return
@@ -159,6 +183,8 @@ class _Line:
     """A session item's ``messageCount``, when it has one."""
     claimed_tokens: int | None = None
     """A session item's ``tokenCount``, when it has one."""
+    offload_plan: OffloadPlan | None = None
+    """How a message over the offload threshold is stored (its object, then ``item``)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -287,7 +313,9 @@ def _checked_session(number: int, item: dict[str, Any], session_id: str) -> _Lin
     )
 
 
-def _checked_message(number: int, item: dict[str, Any], session_id: str, sk: str) -> _Line:
+def _checked_message(
+    number: int, item: dict[str, Any], session_id: str, sk: str, *, offloaded: bool
+) -> _Line:
     _, message_id = keys.parse_message_sk(sk)
     keys.check_message_id(message_id)
     try:
@@ -301,17 +329,21 @@ def _checked_message(number: int, item: dict[str, Any], session_id: str, sk: str
     if message.id != message_id:
         raise ValueError(f"the message's id {_shown(message.id)} differs from its key's")
     encoded = models.Message.encode(message)
-    check_item_size(encoded, "the message")
+    if not offloaded:
+        check_item_size(encoded, "the message")
     _same_keys(item, encoded, (models.Message.sk.attr_name,))
     return _Line(number, item, ItemKind.MESSAGE, session_id, tokens=message.token_count or 0)
 
 
-def _checked_line(number: int, data: bytes, *, raw: bool) -> _Line | None:
+def _checked_line(
+    number: int, data: bytes, *, raw: bool, offloader: Offloader | None = None
+) -> _Line | None:
     """The line's item, checked as the API would check it; ``None`` for a blank line.
 
     ``ValidationError`` (naming the line) for anything the API would refuse.
     """
-    if len(data) > _MAX_LINE_BYTES:
+    longest = _MAX_LINE_BYTES + (0 if offloader is None else offloader.config.max_bytes)
+    if len(data) > longest:
         raise ValidationError(
             f"line {number}: {len(data):,} bytes, longer than any item DynamoDB can hold"
         )
@@ -333,7 +365,7 @@ def _checked_line(number: int, data: bytes, *, raw: bool) -> _Line | None:
     if not isinstance(item, dict):
         raise ValidationError(f'line {number}: expected {{"Item": {{...}}}}')
     try:
-        return _checked_item(number, item, raw=raw)
+        return _checked_item(number, item, raw=raw, offloader=offloader)
     except (ValueError, ValidationError) as error:
         raise ValidationError(f"line {number}: {_brief(error)}") from None
 
@@ -346,7 +378,29 @@ def check_item(item: dict[str, Any], *, raw: bool = False) -> ItemKind:
         raise ValidationError(_brief(error)) from None
 
 
-def _checked_item(number: int, item: dict[str, Any], *, raw: bool) -> _Line:
+def _message_size_checked(
+    item: dict[str, Any], session_id: str, sk: str, offloader: Offloader | None
+) -> OffloadPlan | None:
+    """How a message item is stored: offloaded when over the threshold (with a bucket);
+    ``ValidationError`` naming the message when it cannot be stored."""
+    if offloader is not None:
+        offload_plan = offloader.plan(item)
+        if offload_plan is not None:
+            return offload_plan
+    try:
+        check_item_size(item, "the item")
+    except ValidationError as error:
+        _, message_id = keys.parse_message_sk(sk)
+        hint = "" if offloader is not None else ": pass --offload-bucket to store it in S3"
+        raise ValidationError(
+            f"message {_shown(message_id)} of session {_shown(session_id)}: {error}{hint}"
+        ) from None
+    return None
+
+
+def _checked_item(
+    number: int, item: dict[str, Any], *, raw: bool, offloader: Offloader | None = None
+) -> _Line:
     pk_name, sk_name = models.TABLE_KEY
     if pk_name not in item or sk_name not in item:
         raise ValueError(f"the item has no {pk_name} and {sk_name}")
@@ -356,11 +410,20 @@ def _checked_item(number: int, item: dict[str, Any], *, raw: bool) -> _Line:
         if not name:
             raise ValueError("an attribute has an empty name")
         _check_value(value, name)
-    check_item_size(item, "the item")
     kind = _kind(pk, sk)
     session_id = keys.parse_session_pk(pk) if kind in (ItemKind.SESSION, ItemKind.MESSAGE) else None
+    offload_plan = None
+    if kind is ItemKind.MESSAGE and session_id is not None:
+        if POINTER_ATTRIBUTE in item and not raw:
+            raise ValueError(
+                f"the message holds an S3 pointer ({POINTER_ATTRIBUTE!r}), not its payload: "
+                "import lines written by `export`, which writes payloads inline"
+            )
+        offload_plan = _message_size_checked(item, session_id, sk, offloader)
+    else:
+        check_item_size(item, "the item")
     if raw or kind is ItemKind.MIGRATION:
-        return _Line(number, item, kind, session_id)
+        return _Line(number, item, kind, session_id, offload_plan=offload_plan)
     if session_id is None:
         raise ValueError(
             f"PK {_shown(pk)} / SK {_shown(sk)} is neither a session nor a message "
@@ -369,7 +432,8 @@ def _checked_item(number: int, item: dict[str, Any], *, raw: bool) -> _Line:
     keys.check_session_id(session_id)
     if kind is ItemKind.SESSION:
         return _checked_session(number, item, session_id)
-    return _checked_message(number, item, session_id, sk)
+    line = _checked_message(number, item, session_id, sk, offloaded=offload_plan is not None)
+    return replace(line, offload_plan=offload_plan)
 
 
 # --- the source, read twice -------------------------------------------------------
@@ -470,12 +534,16 @@ class _Plan:
 
 
 def _check_source(
-    reader: _Reader, *, raw: bool, progress: Callable[[ImportProgress], None] | None
+    reader: _Reader,
+    *,
+    raw: bool,
+    offloader: Offloader | None,
+    progress: Callable[[ImportProgress], None] | None,
 ) -> _Plan:
     tallies: dict[str, _SessionTally] = {}
     items = 0
     for number, data in reader.first_pass():
-        line = _checked_line(number, data, raw=raw)
+        line = _checked_line(number, data, raw=raw, offloader=offloader)
         if line is None:
             continue
         items += 1
@@ -528,6 +596,7 @@ def import_lines(
     *,
     raw: bool = False,
     progress: Callable[[ImportProgress], None] | None = None,
+    offloader: Offloader | None = None,
 ) -> ImportResult:
     """Check every line of an export, then write its items into the adapter's table.
 
@@ -535,12 +604,13 @@ def import_lines(
     (spooled to a temporary file while they are checked). A line the check
     refuses (see the module's docstring) is a ``ValidationError`` naming it,
     before anything is written. Blank lines are skipped. ``progress`` hears
-    of each phase as it goes.
+    of each phase as it goes. With ``offloader``, messages over its threshold
+    keep their payloads in its bucket.
     """
     reader = _Reader(source)
     try:
-        plan = _check_source(reader, raw=raw, progress=progress)
-        return _write_source(adapter, reader, plan, raw=raw, progress=progress)
+        plan = _check_source(reader, raw=raw, offloader=offloader, progress=progress)
+        return _write_source(adapter, reader, plan, raw=raw, offloader=offloader, progress=progress)
     finally:
         reader.close()
 
@@ -551,6 +621,7 @@ def _write_source(
     plan: _Plan,
     *,
     raw: bool,
+    offloader: Offloader | None,
     progress: Callable[[ImportProgress], None] | None,
 ) -> ImportResult:
     result = ImportResult()
@@ -558,8 +629,9 @@ def _write_source(
     held: dict[str, _Line] = {}  # session items waiting for their last message
     ready: list[_Line] = []  # session items whose messages are all in `batch` or written
     number = 0
+    pending_payload = 0  # bytes of the batch's offloaded payloads
     for number, data in reader.second_pass():
-        line = _checked_line(number, data, raw=raw)
+        line = _checked_line(number, data, raw=raw, offloader=offloader)
         if line is None:
             continue
         if line.kind is ItemKind.MIGRATION and not raw:
@@ -569,31 +641,61 @@ def _write_source(
             held[str(line.session_id)] = line
         else:
             batch.append(line)
+            if line.offload_plan is not None:
+                pending_payload += len(line.offload_plan.payload)
         if line.session_id is not None and plan.last_line[line.session_id] == number:
             waiting = held.pop(line.session_id, None)
             if waiting is not None:
                 ready.append(waiting)
-        if len(batch) >= _WRITE_BATCH:
-            _write_batch(adapter, batch, result)
+        if len(batch) >= _WRITE_BATCH or pending_payload >= _MAX_PENDING_PAYLOAD:
+            _write_batch(adapter, batch, result, offloader)
             # Session items go in a request after the one that wrote their last message.
             batch, ready = ready, []
+            pending_payload = 0
             if progress is not None:
                 progress(ImportProgress("writing", number, result.items, reader.bytes_read))
-    _write_batch(adapter, batch, result)
-    _write_batch(adapter, ready + list(held.values()), result)
+    _write_batch(adapter, batch, result, offloader)
+    _write_batch(adapter, ready + list(held.values()), result, offloader)
     if progress is not None:
         progress(ImportProgress("writing", number, result.items, reader.bytes_read))
     return result
 
 
-def _write_batch(adapter: DynamoDBAdapter, lines: list[_Line], result: ImportResult) -> None:
-    """Write ``lines``' items that are not already there as they are, 25 a request."""
+def _unchanged(line: _Line, stored: dict[str, Any] | None) -> bool:
+    if line.offload_plan is not None:
+        return same_offloaded(stored, line.offload_plan)
+    return stored == line.item
+
+
+def _write_batch(
+    adapter: DynamoDBAdapter,
+    lines: list[_Line],
+    result: ImportResult,
+    offloader: Offloader | None = None,
+) -> None:
+    """Write ``lines``' items that are not already there as they are, 25 a request.
+
+    Offloaded payloads go to S3 before the items that point to them; the
+    objects of replaced items are removed after (see ``cli.offloading``).
+    """
     for start in range(0, len(lines), _WRITE_BATCH):
         # One request may not hold one key twice: the later line wins, as in a replay.
         unique = {line.key: line for line in lines[start : start + _WRITE_BATCH]}
         stored = _stored_items(adapter, list(unique))
-        changed = [line.item for key, line in unique.items() if stored.get(key) != line.item]
-        _put_items(adapter, changed)
+        changed = [line for key, line in unique.items() if not _unchanged(line, stored.get(key))]
+        plans = [line.offload_plan for line in changed if line.offload_plan is not None]
+        if offloader is not None:
+            offloader.write(plans)
+        _put_items(
+            adapter,
+            [
+                line.item if line.offload_plan is None else line.offload_plan.item
+                for line in changed
+            ],
+        )
+        replaced = [stored_pointer(stored.get(line.key)) for line in changed]
+        if offloader is not None:
+            offloader.remove_keys([pointer.key for pointer in replaced if pointer is not None])
         result.written += len(changed)
         result.unchanged += len(unique) - len(changed)
         for line in unique.values():

@@ -108,7 +108,9 @@ Writes
     of a batch or none of it. A list that needs several transactions is not
     atomic as a whole: a failure leaves the batches before it stored. Every
     message is checked to read back equal before the first is written
-    (DynamoDB's 400 KB item limit is checked before each batch is sent).
+    (DynamoDB's 400 KB item limit is checked before each batch is sent;
+    an adapter with ``offload=S3Offload(...)`` stores larger messages, such as
+    base64 images, with their payloads in S3, and reads them back equal).
     ``clear()`` is ``delete_all_messages``: the history is gone, the session
     item stays and takes new messages.
 

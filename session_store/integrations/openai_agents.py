@@ -47,7 +47,10 @@ One item is one message of the session ``session_id``:
 Items are checked before anything is written: ``add_items`` raises
 ``ValidationError`` and writes nothing when any item is not a JSON object, holds
 NaN or an infinity, holds text UTF-8 cannot encode, or would make a message
-over DynamoDB's 400 KB item limit (item plus readable content). A value JSON
+over DynamoDB's 400 KB item limit (item plus readable content) — or, when the
+adapter offloads large messages to S3 (``offload=S3Offload(...)``), a payload
+over ``S3Offload.max_bytes``: then an item of any size up to that (a base64
+image, a long tool output) is stored, and read back equal. A value JSON
 cannot encode (an ``object()``, a ``set``) raises ``ItemNotJSONError``, both a
 ``ValidationError`` and the ``TypeError`` ``SQLiteSession`` raises.
 
@@ -162,6 +165,7 @@ from session_store.integrations._unreadable import (
     readable_messages,
 )
 from session_store.limits import append_batches, check_item_size
+from session_store.offload import S3Offload, plan_offload
 
 __all__ = [
     "CONTENT_LIMIT",
@@ -270,8 +274,9 @@ def _as_json(item: object) -> dict[str, Any]:
     return cast("dict[str, Any]", stored)
 
 
-def _new_message(session_id: str, item: object) -> NewMessage:
-    """The message that stores ``item``, checked against the 400 KB limit before any write."""
+def _new_message(session_id: str, item: object, offload: S3Offload | None = None) -> NewMessage:
+    """The message that stores ``item``, checked before any write: against the 400 KB
+    limit, or with ``offload`` against what the adapter offloads (``max_bytes``)."""
     stored = _as_json(item)
     new = validated(
         NewMessage,
@@ -292,10 +297,15 @@ def _new_message(session_id: str, item: object) -> NewMessage:
             "created_at": message_id.datetime,
         }
     )
-    check_item_size(
-        models.Message.from_domain(sized).serialize(),
-        f"the message for an OpenAI Agents item of session {session_id!r}",
-    )
+    item_written = models.Message.from_domain(sized).serialize()
+    what = f"the message for an OpenAI Agents item of session {session_id!r}"
+    if offload is not None:
+        try:
+            plan_offload(item_written, offload)
+        except ValidationError as error:
+            raise ValidationError(f"{what}: {error}") from None
+        return new
+    check_item_size(item_written, what)
     return new
 
 
@@ -351,9 +361,11 @@ async def _finish_despite_cancellation(operation: Callable[[], Awaitable[_T]]) -
     return task.result()
 
 
-def _encoded(session_id: str, items: Sequence[object]) -> list[list[NewMessage]]:
+def _encoded(
+    session_id: str, items: Sequence[object], offload: S3Offload | None = None
+) -> list[list[NewMessage]]:
     """Every item as a message, in append batches: all checked before any is written."""
-    return list(append_batches([_new_message(session_id, item) for item in items]))
+    return list(append_batches([_new_message(session_id, item, offload) for item in items]))
 
 
 class DynamoDBSession:
@@ -461,7 +473,8 @@ class DynamoDBSession:
         self._check_open()
         if not items:
             return
-        batches = await asyncio.to_thread(_encoded, self.session_id, items)
+        offload: S3Offload | None = getattr(self._sync_adapter(), "offload", None)
+        batches = await asyncio.to_thread(_encoded, self.session_id, items, offload)
 
         async def append_all() -> None:
             async with self._write_lock():

@@ -347,7 +347,8 @@ def test_demo_plays_the_conversation() -> None:
         "What it cost",
     ):
         assert step in text
-    assert "3 messages, 28 tokens, agent billing" in text
+    assert "4 messages, 1128 tokens, agent billing" in text
+    assert "alice sends a 1 MB screenshot (payload to S3, then the item)" in text
     assert "TransactWriteItems" in text
     assert text.splitlines()[-1].startswith("total: ")
     assert "dynamodb #1 " in out.errors()

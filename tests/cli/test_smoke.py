@@ -242,12 +242,14 @@ def test_local_until_interrupted(
         assert server.stdout is not None
         exports: dict[str, str] = {}
         try:
-            while len(exports) < 5:
+            while len(exports) < 7:
                 line = server.stdout.readline()
                 assert line, "session-store local stopped before printing its settings"
                 name, _, value = line.strip().removeprefix("export ").partition("=")
                 exports[name] = value
             assert exports["SESSION_STORE_TABLE"] == "session-store"
+            assert exports["AWS_ENDPOINT_URL_S3"] == exports["AWS_ENDPOINT_URL_DYNAMODB"]
+            assert exports["SESSION_STORE_OFFLOAD_BUCKET"] == "session-store-offload"
             # Placeholders, never the caller's own credentials.
             assert exports["AWS_ACCESS_KEY_ID"] == "local"
             assert exports["AWS_SECRET_ACCESS_KEY"] == "local"

@@ -15,6 +15,7 @@ from session_store.cli import commands as cli
 from session_store.cli.transfer import ImportProgress, export_items, import_lines, item_line
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.errors import SessionNotFoundError, ValidationError
+from session_store.offload import POINTER_ATTRIBUTE, S3Offload
 from session_store.testing.backends import unique_table_name
 
 pytestmark = pytest.mark.backends("moto")
@@ -180,6 +181,8 @@ def test_local_serves_and_keeps_a_snapshot(tmp_path: Path) -> None:
     exports = dict(line.removeprefix("export ").split("=", 1) for line in out.text().splitlines())
     assert exports["SESSION_STORE_TABLE"] == first_table
     assert exports["AWS_ENDPOINT_URL_DYNAMODB"].startswith("http://127.0.0.1:")
+    assert exports["AWS_ENDPOINT_URL_S3"] == exports["AWS_ENDPOINT_URL_DYNAMODB"]
+    assert exports["SESSION_STORE_OFFLOAD_BUCKET"] == "session-store-offload"
     assert {"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(exports)
     assert "saved 4 item(s)" in out.errors()  # the session, its message, two migration records
 
@@ -198,6 +201,54 @@ def test_local_serves_and_keeps_a_snapshot(tmp_path: Path) -> None:
         cli.local(Settings(table=second_table), again, port=0, data=str(snapshot), wait=check) == 0
     )
     assert "loaded 2 item(s)" in again.errors()  # the table keeps its own migration records
+
+
+def test_local_serves_s3_and_offloads_large_messages(tmp_path: Path) -> None:
+    snapshot = tmp_path / "local.jsonl"
+    big = "a screenshot, base64: " + "QUJD" * (300 * 1024)
+
+    def served(endpoint: str, exports: dict[str, str], table: str) -> DynamoDBAdapter:
+        assert exports["AWS_ENDPOINT_URL_S3"] == endpoint
+        offload = S3Offload(
+            exports["SESSION_STORE_OFFLOAD_BUCKET"],
+            prefix=exports["SESSION_STORE_OFFLOAD_PREFIX"],
+            endpoint_url=endpoint,
+        )
+        return DynamoDBAdapter(table, region="us-east-1", endpoint_url=endpoint, offload=offload)
+
+    first_table = unique_table_name("cli-local")
+    out = Output.capture()
+
+    def use(endpoint: str) -> None:
+        exports = dict(
+            line.removeprefix("export ").split("=", 1) for line in out.text().splitlines()
+        )
+        with served(endpoint, exports, first_table) as client:
+            client.create_session({"id": "big", "status": "active"})
+            client.add_message("big", {"role": "user", "content": big})
+            stored = client.models.gateway.items("Scan", {})
+            assert any(POINTER_ATTRIBUTE in found for found in stored)
+
+    settings = Settings(table=first_table, offload_bucket="local-blobs", offload_prefix="chat")
+    assert cli.local(settings, out, port=0, data=str(snapshot), wait=use) == 0
+    assert "serving DynamoDB and S3 on" in out.errors()
+    assert POINTER_ATTRIBUTE not in snapshot.read_text(encoding="utf-8")  # payloads inline
+    assert big in snapshot.read_text(encoding="utf-8")
+
+    second_table = unique_table_name("cli-local")
+    again = Output.capture()
+
+    def check(endpoint: str) -> None:
+        exports = dict(
+            line.removeprefix("export ").split("=", 1) for line in again.text().splitlines()
+        )
+        with served(endpoint, exports, second_table) as client:
+            assert [m.content for m in client.get_messages("big")] == [big]
+            stored = client.models.gateway.items("Scan", {})
+            assert any(POINTER_ATTRIBUTE in found for found in stored)  # offloaded again
+
+    settings = Settings(table=second_table, offload_bucket="local-blobs", offload_prefix="chat")
+    assert cli.local(settings, again, port=0, data=str(snapshot), wait=check) == 0
 
 
 def test_local_refuses_a_busy_port(moto_server: str) -> None:

@@ -14,7 +14,10 @@ def test_demo_runs_and_reports_requests() -> None:
     total = demo.run(out)
     text = out.getvalue()
     assert "ConcurrencyError" in text
-    assert "3 messages, 28 tokens, agent billing" in text
+    assert "4 messages, 1128 tokens, agent billing" in text
+    # Embedded, the screenshot is offloaded to moto's S3 and read back whole when paging.
+    assert "(json+gzip) went to s3://session-store-demo-" in text
+    assert text.count("[image, 1,066,690 characters]") == 2
     assert f"total {total:>64}".split()[-1] in text.splitlines()[-1]
     assert total > 10
 
