@@ -28,6 +28,9 @@ them directly, the way ``BaseModel.model_construct`` builds one (only the
 metadata object is validated, by its own model). Every other item, and any
 doubt, takes the validated path above, so results and errors are unchanged;
 ``tests/unit/test_item_decoding.py`` compares both, field by field.
+
+Somewhat over 450 lines: the readers, the validated path and the regular-message
+path are one rule (what a stored item means) and are checked against each other.
 """
 
 from __future__ import annotations

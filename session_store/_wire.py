@@ -32,7 +32,7 @@ CRC32 checks in ``retryhandler.py`` and ``retries/special.py``):
 - Signing, the credential chain, retries and request events happen before or
   after parsing and are not touched.
 - What is handed back equals botocore's own result: the conversion of each
-  operation is compiled from botocore's own output shape and does what
+  operation is compiled out of botocore's own output shape and does what
   ``JSONParser`` does with it (only the members the shape declares, ``null``
   members dropped, blobs through ``base64.b64decode``). The one thing made
   fast is the attribute value: a value tagged only ``S``/``N``/``BOOL``/``NULL``
