@@ -7,16 +7,32 @@ relies on this to address a message without listing the session).
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 from datetime import UTC, datetime
 
 from ulid import ULID
 
-__all__ = ["MonotonicUlidGenerator", "new_message_id"]
+__all__ = ["MonotonicUlidGenerator", "new_message_id", "new_message_id_text"]
 
 _RANDOM_BITS = 80
 _RANDOM_MAX = (1 << _RANDOM_BITS) - 1
+# A ULID's text is its 128 bits as 26 Crockford base32 digits (130 bits, the top two 0).
+# Shifted left by 30 bits into 20 bytes, ``base64.b32encode`` (RFC 4648, in C) yields
+# those 26 digits first, in its own alphabet: translated, they are the ULID's text.
+_TEXT_SHIFT = 30
+_TEXT_LENGTH = 26
+_from_timestamp = datetime.fromtimestamp  # bound once: tests script ``datetime.now`` alone
+_TO_CROCKFORD = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
+
+
+def ulid_text(value: int) -> str:
+    """``str(ULID)`` of the 128-bit ``value``, without making the ``ULID``."""
+    encoded = base64.b32encode((value << _TEXT_SHIFT).to_bytes(20, "big"))
+    return encoded[:_TEXT_LENGTH].decode("ascii").translate(_TO_CROCKFORD)
 
 
 class MonotonicUlidGenerator:
@@ -33,6 +49,17 @@ class MonotonicUlidGenerator:
         self._last_random = 0
 
     def new(self) -> ULID:
+        ms, random = self._next()
+        return ULID.from_bytes(ms.to_bytes(6, "big") + random.to_bytes(10, "big"))
+
+    def new_text(self) -> tuple[str, datetime]:
+        """A new id as ``new()`` would make it, as its text and its instant
+        (``str(ulid)``, ``ulid.datetime``): what an append needs, at a fraction of the cost."""
+        ms, random = self._next()
+        return ulid_text(ms << _RANDOM_BITS | random), _from_timestamp(ms / 1000, UTC)
+
+    def _next(self) -> tuple[int, int]:
+        """The next id's millisecond and random part."""
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
         with self._lock:
             if now_ms > self._last_ms:
@@ -44,8 +71,7 @@ class MonotonicUlidGenerator:
                 if self._last_random > _RANDOM_MAX:  # pragma: no cover - 2**79 ids in 1 ms
                     self._last_ms += 1
                     self._last_random = 0
-            ms, random = self._last_ms, self._last_random
-        return ULID.from_bytes(ms.to_bytes(6, "big") + random.to_bytes(10, "big"))
+            return self._last_ms, self._last_random
 
 
 _default_generator = MonotonicUlidGenerator()
@@ -54,3 +80,8 @@ _default_generator = MonotonicUlidGenerator()
 def new_message_id() -> ULID:
     """A new message id from the process-wide monotonic generator."""
     return _default_generator.new()
+
+
+def new_message_id_text() -> tuple[str, datetime]:
+    """A new message id from the process-wide generator, as its text and its instant."""
+    return _default_generator.new_text()

@@ -43,7 +43,7 @@ from session_store.domain import Message as DomainMessage
 from session_store.domain import NewMessage, NewSession, Session
 from session_store.errors import SessionNotFoundError, StorageError, ValidationError
 from session_store.gateway import Gateway
-from session_store.ids import new_message_id
+from session_store.ids import new_message_id_text
 from session_store.models import (
     TABLE_KEY,
     WRITE_TOKEN_SLOTS,
@@ -100,13 +100,12 @@ def new_session(
 def new_message(new: NewMessage, session_id: str) -> DomainMessage:
     """The message an append stores for ``new`` (both adapters): a fresh time-sortable id,
     created at the id's instant."""
-    message_id = new_message_id()
-    at = message_id.datetime
+    message_id, at = new_message_id_text()
     if new.content.__class__ is str and new.metadata is None and _utc_millisecond(at):
         # The commonest append, from values already validated (``_construct``).
         return _NEW_MESSAGE(
             {
-                "id": str(message_id),
+                "id": message_id,
                 "session_id": session_id,
                 "role": new.role,
                 "content": new.content,
@@ -119,7 +118,7 @@ def new_message(new: NewMessage, session_id: str) -> DomainMessage:
         )
     fields = new.model_dump()
     return DomainMessage.model_validate(
-        {**fields, "id": str(message_id), "session_id": session_id, "created_at": at}
+        {**fields, "id": message_id, "session_id": session_id, "created_at": at}
     )
 
 

@@ -149,3 +149,34 @@ def test_new_message_id_is_process_wide_and_increasing() -> None:
     made = [new_message_id() for _ in range(1_000)]
     assert all(isinstance(ulid, ULID) for ulid in made)
     assert_strictly_increasing(made)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        1,
+        31,
+        32,
+        (1 << 80) - 1,
+        1 << 80,
+        T0_MS << 80,
+        (T0_MS << 80) | 0xABCDEF,
+        1 << 127,
+        (1 << 128) - 1,
+    ],
+)
+def test_ulid_text_is_the_ulid_s_own_text(value: int) -> None:
+    assert ids.ulid_text(value) == str(ULID.from_bytes(value.to_bytes(16, "big")))
+
+
+def test_new_text_is_what_new_would_have_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ids, "datetime", ScriptedClock([T0, T0]))
+    generator = MonotonicUlidGenerator()
+    text, at = generator.new_text()
+    following = generator.new()
+    assert at == T0 == following.datetime
+    assert len(text) == 26
+    made = ULID.from_str(text)
+    assert made.datetime == at
+    assert int(following) == int(made) + 1  # same millisecond: the random part went up by one
