@@ -46,6 +46,15 @@ CRC32 checks in ``retryhandler.py`` and ``retries/special.py``):
   ``json.loads`` botocore uses on every document ``orjson`` accepts, except
   integers past 64 bits, which ``orjson`` turns into floats: a body with a run
   of 19 or more digits is parsed by ``json`` instead.
+
+Whole reads may skip even the one pass over attribute values: within
+``wire_items()`` a Query or Scan response's ``Items`` are handed back as
+parsed, for decoders that read DynamoDB's JSON themselves; ``finish_item``
+makes any other item botocore's parse (see ``Gateway.wire_pages``).
+
+One module, past the usual size on purpose: the hook, the shapes it compiles
+and the conversions they share must be read (and checked against botocore)
+together.
 """
 
 from __future__ import annotations
