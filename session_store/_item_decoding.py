@@ -51,7 +51,7 @@ from pynamodb.attributes import (
 from pynamodb.constants import LIST, NULL, NUMBER, STRING
 from pynamodb.models import Model
 
-from session_store import domain, keys, models
+from session_store import _wire, domain, keys, models
 from session_store._construct import constructor
 from session_store.attributes import (
     ContentAttribute,
@@ -59,8 +59,15 @@ from session_store.attributes import (
     IntegerAttribute,
     IsoDateTimeAttribute,
 )
+from session_store.errors import StorageError
 
-__all__ = ["decode_message", "decode_messages", "decode_session", "decode_sessions"]
+__all__ = [
+    "decode_message",
+    "decode_messages",
+    "decode_session",
+    "decode_sessions",
+    "decode_wire_messages",
+]
 
 Reader = Callable[[Any], Any]
 """A typed attribute value (``None`` when absent) to the value ``models``' codec reads from it."""
@@ -253,6 +260,26 @@ def decode_messages(items: Iterable[Mapping[str, Any]]) -> list[domain.Message]:
     if irregular:
         validated = _validated_messages([listed[index] for index in irregular])
         for index, message in zip(irregular, validated, strict=True):
+            decoded[index] = message
+    return decoded  # type: ignore[return-value]  # no None is left
+
+
+def decode_wire_messages(items: list[dict[str, Any]]) -> list[domain.Message]:
+    """``decode_messages`` of items as ``_wire.wire_items`` hands them over (wire JSON).
+
+    A regular item is read as it is (``_regular_message`` accepts a value only as
+    ``{"S": str}``/``{"N": str}``, which botocore's parse leaves as it is); every
+    other item is first made botocore's parse in place (``_wire.finish_item``), so
+    the page's items are what callers may read afterwards too (keys, the pointer).
+    """
+    decoded = [_regular_message(item) for item in items]
+    irregular = [index for index, message in enumerate(decoded) if message is None]
+    if irregular:
+        try:
+            finished: list[Mapping[str, Any]] = [_wire.finish_item(items[i]) for i in irregular]
+        except ValueError as error:
+            raise StorageError(f"unexpected item in a DynamoDB response: {error}") from error
+        for index, message in zip(irregular, _validated_messages(finished), strict=True):
             decoded[index] = message
     return decoded  # type: ignore[return-value]  # no None is left
 

@@ -46,6 +46,15 @@ CRC32 checks in ``retryhandler.py`` and ``retries/special.py``):
   ``json.loads`` botocore uses on every document ``orjson`` accepts, except
   integers past 64 bits, which ``orjson`` turns into floats: a body with a run
   of 19 or more digits is parsed by ``json`` instead.
+
+Whole reads may skip even the one pass over attribute values: within
+``wire_items()`` a Query or Scan response's ``Items`` are handed back as
+parsed, for decoders that read DynamoDB's JSON themselves; ``finish_item``
+makes any other item botocore's parse (see ``Gateway.wire_pages``).
+
+One module, past the usual size on purpose: the hook, the shapes it compiles
+and the conversions they share must be read (and checked against botocore)
+together.
 """
 
 from __future__ import annotations
@@ -54,16 +63,20 @@ import base64
 import json
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from typing import Any, Final
 
 __all__ = [
     "CHECKED_BOTOCORE",
     "FastDecoder",
+    "WireItems",
+    "finish_item",
     "install_fast_decode",
     "supports_fast_decode",
     "uninstall_fast_decode",
+    "wire_items",
 ]
 
 try:  # pragma: no branch - orjson is optional; json gives the same results, slower
@@ -283,7 +296,9 @@ def compile_shape(shape: Any, seen: frozenset[str] = frozenset()) -> Convert:
     raise _Unsupported(f"a {kind} member")
 
 
-def _compile_structure(shape: Any, seen: frozenset[str]) -> Convert:
+def _compile_structure(
+    shape: Any, seen: frozenset[str], overrides: dict[str, Convert] | None = None
+) -> Convert:
     if shape.name in seen:
         raise _Unsupported(f"recursive shape {shape.name}")
     if shape.is_document_type or shape.is_tagged_union:
@@ -297,7 +312,10 @@ def _compile_structure(shape: Any, seen: frozenset[str]) -> Convert:
             raise _Unsupported(f"renamed member {shape.name}.{name}")
         if member.serialization.get("eventstream") or member.serialization.get("streaming"):
             raise _Unsupported(f"streamed member {shape.name}.{name}")
-        members.append((name, compile_shape(member, inner)))
+        convert = compile_shape(member, inner)
+        if overrides is not None and name in overrides:
+            convert = overrides[name]
+        members.append((name, convert))
     plan = tuple(members)
 
     def structure(value: Any) -> dict[str, Any]:
@@ -338,6 +356,61 @@ def _compile_map(shape: Any, seen: frozenset[str]) -> Convert:
     return as_map
 
 
+# --- items handed over as parsed ----------------------------------------------------------
+#
+# Decoders that read DynamoDB's JSON themselves (``_item_decoding``'s regular messages
+# check every value they read to be ``{"S": str}`` or ``{"N": str}``, which is botocore's
+# parse too) need not pay for a pass over every attribute first. Within ``wire_items()``,
+# a Query or Scan response's ``Items`` come back as parsed: each item an object, its
+# values untouched. ``finish_item`` then makes one item what botocore's parse would be.
+
+_ITEMS_MEMBER: Final = "Items"
+_WIRE_OPERATIONS: Final = frozenset({"Query", "Scan"})
+
+
+class WireItems(threading.local):
+    """This thread's request for parsed ``Items``, and whether the last response gave them."""
+
+    def __init__(self) -> None:
+        self.wanted = False
+        self.delivered = False
+
+
+_WIRE: Final = WireItems()
+
+
+@contextmanager
+def wire_items() -> Iterator[WireItems]:
+    """Within it, on this thread, Query and Scan responses the hook decodes hand back
+    ``Items`` as parsed (each a JSON object, values untouched); ``delivered`` on what
+    it yields says whether the last response did (else botocore's parse is there).
+    Every such item must go through ``finish_item`` before anything but a decoder
+    that accepts wire JSON reads it."""
+    _WIRE.wanted, _WIRE.delivered = True, False
+    try:
+        yield _WIRE
+    finally:
+        _WIRE.wanted = False
+
+
+def _parsed_items(value: Any) -> list[dict[str, Any]]:
+    if value.__class__ is not list:
+        raise _Unsupported("Items that are not an array")
+    for item in value:
+        if item.__class__ is not dict:
+            raise _Unsupported("an item that is not an object")
+    return value
+
+
+def finish_item(item: dict[str, Any]) -> dict[str, Any]:
+    """An item of ``wire_items()`` made, in place, exactly what botocore's parse is;
+    ``ValueError`` for a value botocore's parse was not checked against here."""
+    try:
+        return attribute_map(item)
+    except _Unsupported as error:
+        raise ValueError(f"an item DynamoDB does not send: {error}") from error
+
+
 # --- the hook ----------------------------------------------------------------------------
 
 
@@ -369,6 +442,7 @@ class FastDecoder:
 
     def __init__(self) -> None:
         self._plans: dict[str, Convert | None] = {}
+        self._wire_plans: dict[str, Convert | None] = {}
         self.decoded = 0
         self.passed_on = 0
 
@@ -393,6 +467,23 @@ class FastDecoder:
         self._plans[name] = plan
         return plan
 
+    def _wire_plan(self, operation_model: Any) -> Convert | None:
+        """``_plan`` with ``Items`` kept as parsed (Query and Scan only)."""
+        name: str = operation_model.name
+        try:
+            return self._wire_plans[name]
+        except KeyError:
+            pass
+        plan: Convert | None = None
+        if name in _WIRE_OPERATIONS and self._plan(operation_model) is not None:
+            shape = operation_model.output_shape
+            if _ITEMS_MEMBER in shape.members:
+                plan = _compile_structure(
+                    shape, frozenset(), overrides={_ITEMS_MEMBER: _parsed_items}
+                )
+        self._wire_plans[name] = plan
+        return plan
+
     def __call__(
         self,
         operation_model: Any,
@@ -404,7 +495,13 @@ class FastDecoder:
         body = response_dict.get("body")
         if type(status) is not int or not 200 <= status < 300:
             return  # error responses are botocore's to parse
-        plan = self._plan(operation_model)
+        wire = _WIRE.wanted
+        if wire:
+            _WIRE.delivered = False
+        plan = self._wire_plan(operation_model) if wire else None
+        if plan is None:
+            wire = False
+            plan = self._plan(operation_model)
         if plan is None or type(body) is not bytes:
             self.passed_on += 1
             return
@@ -413,6 +510,8 @@ class FastDecoder:
         except Exception:  # any surprise: botocore parses the untouched body
             self.passed_on += 1
             return
+        if wire:
+            _WIRE.delivered = True
         customized_response_dict.update(decoded)
         # botocore's parser now parses an empty document and adds only ResponseMetadata.
         response_dict["body"] = b""

@@ -58,6 +58,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from session_store import _wire
 from session_store.errors import (
     CredentialsMissingError,
     EndpointUnreachableError,
@@ -379,19 +380,45 @@ class Gateway:
         contract as ``items``. For callers that handle a page at once (decoding
         a whole page in one pass costs less than item by item).
         """
+        for page, _ in self._paged(operation, request, limit, pages, wire=False):
+            yield page
+
+    def wire_pages(
+        self, operation: str, request: Mapping[str, Any]
+    ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """Every page of a ``"Query"`` or ``"Scan"`` (1 MB pages), each with whether its
+        items are wire JSON as parsed (``_wire.wire_items``: each must go through
+        ``_wire.finish_item`` unless a decoder of wire JSON reads it) or, when the fast
+        decode path is off, botocore's parse as ``pages`` gives it."""
+        return self._paged(operation, request, None, None, wire=True)
+
+    def _paged(
+        self,
+        operation: str,
+        request: Mapping[str, Any],
+        limit: Callable[[], int | None] | None,
+        pages: list[Mapping[str, Any]] | None,
+        *,
+        wire: bool,
+    ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
         method = "query" if operation == "Query" else "scan"
         kwargs = {"TableName": self.table_name, **request}
         while True:
             wanted = limit() if limit is not None else None
             if wanted is not None:
                 kwargs["Limit"] = max(wanted, 1)
-            response = self._send(method, kwargs)
+            if wire:
+                with _wire.wire_items() as state:
+                    response = self._send(method, kwargs)
+                    delivered = state.delivered
+            else:
+                response, delivered = self._send(method, kwargs), False
             last = response.get("LastEvaluatedKey")
             page = response.get("Items", [])
             del response
             if pages is not None:
                 pages.append(last or {})
-            yield page
+            yield page, delivered
             del page
             if not last:
                 return

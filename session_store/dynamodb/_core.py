@@ -80,6 +80,11 @@ _PAGE_DECODERS: dict[Callable[..., Any], Callable[[list[dict[str, Any]]], list[A
 }
 """A whole page decoded in one pydantic pass, for the item decoders that have one."""
 
+_WIRE_PAGE_DECODERS: dict[Callable[..., Any], Callable[[list[dict[str, Any]]], list[Any]]] = {
+    decode_message: _item_decoding.decode_wire_messages,
+}
+"""Whole reads by these item decoders take pages of wire JSON (``Gateway.wire_pages``)."""
+
 
 def _page_decoder(
     decode: Callable[[Mapping[str, Any]], Any],
@@ -249,7 +254,7 @@ class AdapterCore:
         limit: int | None,
         offset: int,
         decode: Callable[[Mapping[str, Any]], Any],
-        accept: Callable[[Any], bool],
+        accept: Callable[[Any], bool] | None,
     ) -> tuple[Iterator[Any], Callable[[], str | None]]:
         """Walk a listing: skip ``offset``, stop at ``limit`` (across cursors), page it.
 
@@ -298,11 +303,15 @@ class AdapterCore:
             if take == 0:
                 return
             decode_page = _page_decoder(decode)
+            if take is None and not skip:
+                # A whole read: no count to keep and no cursor to make.
+                yield from whole_read(decode_page)
+                return
             for page in self._gateway.pages(operation, request, limit=wanted):
                 wholes: dict[int, dict[str, Any]] = {}  # offloaded items of the page, restored
                 # A whole page in one pass; each value keeps its item (the cursor needs its key).
                 for index, (decoded, raw) in enumerate(zip(decode_page(page), page, strict=True)):
-                    if not accept(decoded):
+                    if accept is not None and not accept(decoded):
                         continue
                     if skipped < skip:
                         skipped += 1
@@ -327,6 +336,31 @@ class AdapterCore:
                     walk_done = limit is not None and returned + count >= limit
                     if count == take and (page_size is None or walk_done):
                         return  # nothing more to hand out, and no cursor to make
+
+        def whole_read(decode_page: Callable[[list[dict[str, Any]]], list[Any]]) -> Iterator[Any]:
+            wire_decode = _WIRE_PAGE_DECODERS.get(decode)
+            pages: Iterator[tuple[list[dict[str, Any]], bool]]
+            if wire_decode is None:
+                pages = ((page, False) for page in self._gateway.pages(operation, request))
+            else:
+                pages = self._gateway.wire_pages(operation, request)
+            for page, wire in pages:
+                # A wire page's decoder leaves its items as botocore parses them (or
+                # regular): the keys and the pointer read below are those.
+                decoded = (
+                    wire_decode(page) if wire and wire_decode is not None else decode_page(page)
+                )
+                if self._offloader is None or not any(POINTER_ATTRIBUTE in raw for raw in page):
+                    yield from decoded if accept is None else filter(accept, decoded)
+                    continue
+                wholes: dict[int, dict[str, Any]] = {}  # as in items(): restored when handed out
+                for index, (value, raw) in enumerate(zip(decoded, page, strict=True)):
+                    if accept is not None and not accept(value):
+                        continue
+                    if POINTER_ATTRIBUTE in raw:
+                        yield decode(self._restored(raw, page[index:], wholes))
+                    else:
+                        yield value
 
         return items(), lambda: state.next_cursor
 

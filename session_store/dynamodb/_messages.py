@@ -162,7 +162,7 @@ class MessageMethods(MessageUpdates):
             limit=query.limit,
             offset=query.offset,
             decode=decode_message,
-            accept=lambda _: True,
+            accept=None,
         )
 
     def _context_read(self, session_id: str, query: MessageQuery) -> Generator[Message, None, None]:

@@ -9,7 +9,9 @@ they replace (``_validated_message``) as well as with the models.
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from session_store import _item_decoding, domain, models
-from session_store.errors import UnreadableItemError
+from session_store.errors import StorageError, UnreadableItemError
 from session_store.testing import strategies as sst
 from tests.reference_items import MESSAGES, SESSIONS
 
@@ -288,3 +290,39 @@ def test_session_edges_decode_or_fail_as_the_models_do(name: str, typed: Any) ->
         if expected[0] == "raised"
         else ("decoded", [models.SessionMeta.decode(SESSION_BASE), expected[1]])
     )
+
+
+def _as_wire_json(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` as DynamoDB's JSON has it (binary values in base64), parsed."""
+
+    def encode(value: Any) -> str:
+        assert isinstance(value, bytes)
+        return base64.b64encode(value).decode()
+
+    parsed: dict[str, Any] = json.loads(json.dumps(item, default=encode))
+    return parsed
+
+
+@pytest.mark.parametrize("case", MESSAGES)
+def test_wire_messages_decode_as_botocore_parsed_items_do(case: dict[str, Any]) -> None:
+    item = case["item"]
+    wire = _as_wire_json(item)
+    ours = outcome(lambda: _item_decoding.decode_wire_messages([wire, copy.deepcopy(wire)]))
+    theirs = outcome(lambda: _item_decoding.decode_messages([item, copy.deepcopy(item)]))
+    assert ours[0] == theirs[0]
+    if ours[0] == "decoded":
+        assert_identical(ours[1], theirs[1])
+
+
+def test_wire_messages_finish_irregular_items_in_place() -> None:
+    item = {**BASE, "blob": {"B": b"\x00\xff"}}
+    del item[models.Message.content.attr_name]  # irregular: takes the validated path
+    wire = _as_wire_json(item)
+    [message] = _item_decoding.decode_wire_messages([wire])
+    assert_identical(message, _item_decoding.decode_message(item))
+    assert wire == item  # what callers read afterwards is botocore's parse
+
+
+def test_wire_item_dynamodb_does_not_send_is_a_storage_error() -> None:
+    with pytest.raises(StorageError, match="unexpected item"):
+        _item_decoding.decode_wire_messages([{"PK": {"S": 5}}])
