@@ -69,6 +69,7 @@ __all__ = [
     "not_expired",
     "remove_as_read",
     "save_message_counted",
+    "token_change",
     "uncount",
 ]
 
@@ -266,6 +267,24 @@ def uncount(session_id: str, messages: int, tokens: int) -> dict[str, Any]:
             # A session whose counters drifted below the truth is recounted instead.
             "ConditionExpression": f"{count_name} >= {e.number(messages)} AND "
             f"{tokens_name} >= {e.number(tokens)}",
+        }
+    )
+
+
+def token_change(session_id: str, delta: int) -> dict[str, Any]:
+    """Update adding ``delta`` to the session's ``tokenCount`` (and 1 to ``version``), on
+    the condition that the session exists and the count does not go below zero."""
+    e = Expression()
+    counter = e.name(SessionMeta.token_count)
+    conditions = [f"attribute_exists({e.name(SessionMeta.pk)})"]
+    if delta < 0:
+        conditions.append(f"{counter} >= {e.number(-delta)}")
+    return e.into(
+        {
+            "Key": SessionMeta.key(session_id),
+            "UpdateExpression": f"ADD {counter} {e.number(delta)}, "
+            f"{e.name(SessionMeta.version)} {e.number(1)}",
+            "ConditionExpression": " AND ".join(conditions),
         }
     )
 

@@ -46,7 +46,7 @@ from session_store.offload import (
     POINTER_ATTRIBUTE,
     pointer_of,
 )
-from session_store.planning import RACE_ATTEMPTS, unchanged
+from session_store.planning import RACE_ATTEMPTS, token_change, unchanged
 
 M = models.Message
 _TOKENS = M.token_count.attr_name
@@ -267,19 +267,7 @@ class MessageUpdates(AdapterCore):
                 }
             )
             delta = (change.token_count or 0) - number_of(item, M.token_count)
-            s = Expression()
-            counter = s.name(SessionMeta.token_count)
-            conditions = [f"attribute_exists({s.name(SessionMeta.pk)})"]
-            if delta < 0:
-                conditions.append(f"{counter} >= {s.number(-delta)}")
-            session_update = s.into(
-                {
-                    "Key": SessionMeta.key(session_id),
-                    "UpdateExpression": f"ADD {counter} {s.number(delta)}, "
-                    f"{s.name(SessionMeta.version)} {s.number(1)}",
-                    "ConditionExpression": " AND ".join(conditions),
-                }
-            )
+            session_update = token_change(session_id, delta)
             outcome = self._gateway.transact(
                 [{"Update": message_update}, {"Update": session_update}]
             )
@@ -419,19 +407,7 @@ class MessageUpdates(AdapterCore):
         when there is none). Counters below what the message claims (written by the
         TypeScript adapter): the message alone, then a recount."""
         delta = number_of(whole, M.token_count) - number_of(item, M.token_count)
-        s = Expression()
-        counter = s.name(SessionMeta.token_count)
-        conditions = [f"attribute_exists({s.name(SessionMeta.pk)})"]
-        if delta < 0:
-            conditions.append(f"{counter} >= {s.number(-delta)}")
-        session_update = s.into(
-            {
-                "Key": SessionMeta.key(session_id),
-                "UpdateExpression": f"ADD {counter} {s.number(delta)}, "
-                f"{s.name(SessionMeta.version)} {s.number(1)}",
-                "ConditionExpression": " AND ".join(conditions),
-            }
-        )
+        session_update = token_change(session_id, delta)
         outcome = self._gateway.transact([{"Update": update}, {"Update": session_update}])
         if outcome.committed:
             return True
