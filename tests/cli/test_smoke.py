@@ -225,6 +225,10 @@ def test_export_then_import(
         copy.models.client.delete_table(TableName=copy.config.table_name)
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_local_until_interrupted(
     command: list[str], environment: Environment, tmp_path: Path
 ) -> None:
@@ -238,6 +242,9 @@ def test_local_until_interrupted(
             AWS_ACCESS_KEY_ID="AKIACALLERSOWNKEY", AWS_SECRET_ACCESS_KEY="caller-secret"
         ),
         cwd=CHECKOUT,
+        # A shell's background job inherits SIGINT ignored, and Python then leaves it
+        # ignored: give the server Ctrl-C back, as an interactive user has it.
+        preexec_fn=_interruptible,
     ) as server:
         assert server.stdout is not None
         exports: dict[str, str] = {}
@@ -261,7 +268,11 @@ def test_local_until_interrupted(
                 client.create_session({"id": "kept", "status": "active"})
         finally:
             server.send_signal(signal.SIGINT)
-            _, errors = server.communicate(timeout=30)
+            try:
+                _, errors = server.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                raise
     assert server.returncode == 0, errors
     assert "saved 3 item(s)" in errors
     assert "caller-secret" not in errors
