@@ -46,7 +46,7 @@ from benchmarks.environment import Bench, Log
 from benchmarks.report import Column, ResultTable, format_ratio
 from benchmarks.seeding import MESSAGE, seed_session, seed_sessions
 from benchmarks.sizes import Sizes
-from session_store import _item_decoding, _wire
+from session_store import _item_decoding, _request_bodies, _wire
 from session_store.dynamodb import DynamoDBAdapter
 from session_store.gateway import Gateway
 from session_store.table import BoundModels
@@ -446,12 +446,15 @@ def _compare(
 
 @contextmanager
 def _plain_botocore(client: Any) -> Iterator[None]:
-    """The client as botocore makes it: its own response parser, without the fast decode
-    path the adapter installs on its client (``session_store._wire``)."""
+    """The client as botocore makes it: its own request serializer and response parser,
+    without the fast encode and decode paths the adapter installs on its client
+    (``session_store._request_bodies``, ``session_store._wire``)."""
+    _request_bodies.uninstall_fast_encode(client)
     _wire.uninstall_fast_decode(client)
     try:
         yield
     finally:
+        _request_bodies.install_fast_encode(client)
         _wire.install_fast_decode(client)
 
 

@@ -42,10 +42,9 @@ CRC32 checks in ``retryhandler.py`` and ``retries/special.py``):
   unions, renamed or streamed members; a body that is not a JSON object or
   does not match its shape; an unknown botocore version; a service model
   that is not ``json``.
-- JSON: ``orjson`` parses when installed, else ``json``. Both agree with the
-  ``json.loads`` botocore uses on every document ``orjson`` accepts, except
-  integers past 64 bits, which ``orjson`` turns into floats: a body with a run
-  of 19 or more digits is parsed by ``json`` instead.
+- JSON: ``orjson`` parses. It agrees with the ``json.loads`` botocore uses on
+  every document it accepts, except integers past 64 bits, which it turns
+  into floats: a number where none belongs is left to botocore (below).
 
 Whole reads may skip even the one pass over attribute values: within
 ``wire_items()`` a Query or Scan response's ``Items`` are handed back as
@@ -60,7 +59,6 @@ together.
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -72,6 +70,7 @@ __all__ = [
     "CHECKED_BOTOCORE",
     "FastDecoder",
     "WireItems",
+    "botocore_version",
     "finish_item",
     "install_fast_decode",
     "supports_fast_decode",
@@ -79,10 +78,7 @@ __all__ = [
     "wire_items",
 ]
 
-try:  # pragma: no branch - orjson is optional; json gives the same results, slower
-    import orjson
-except ImportError:  # pragma: no cover
-    orjson = None  # type: ignore[assignment]
+import orjson
 
 CHECKED_BOTOCORE: Final = frozenset({(1, 44)})
 """botocore ``(major, minor)`` versions whose parsing this module was checked against."""
@@ -113,12 +109,8 @@ class _Unsupported(Exception):
 # --- parsing ---------------------------------------------------------------------------
 
 
-def _loads_json(body: bytes) -> Any:
-    return json.loads(body.decode("utf-8"))
-
-
-loads: Callable[[bytes], Any] = _loads_json if orjson is None else orjson.loads
-"""The JSON parser of response bodies (``orjson`` when installed)."""
+loads: Callable[[bytes], Any] = orjson.loads
+"""The JSON parser of response bodies."""
 
 
 # --- attribute values ------------------------------------------------------------------
@@ -414,7 +406,7 @@ def finish_item(item: dict[str, Any]) -> dict[str, Any]:
 # --- the hook ----------------------------------------------------------------------------
 
 
-def _botocore_version() -> tuple[int, int] | None:
+def botocore_version() -> tuple[int, int] | None:
     try:
         major, minor, *_ = metadata.version("botocore").split(".")
         return int(major), int(minor)
@@ -426,7 +418,7 @@ def supports_fast_decode(client: Any) -> bool:
     """Whether ``client`` is a DynamoDB client of a botocore this module was checked against."""
     service_model = client.meta.service_model
     return (
-        _botocore_version() in CHECKED_BOTOCORE
+        botocore_version() in CHECKED_BOTOCORE
         and service_model.service_name == "dynamodb"
         and service_model.resolved_protocol == "json"
     )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from ulid import ULID
 
-__all__ = ["MonotonicUlidGenerator", "new_message_id", "new_message_id_text"]
+__all__ = ["MonotonicUlidGenerator", "new_message_id", "new_message_id_text", "ulid_instant"]
 
 _RANDOM_BITS = 80
 _RANDOM_MAX = (1 << _RANDOM_BITS) - 1
@@ -33,6 +33,27 @@ def ulid_text(value: int) -> str:
     """``str(ULID)`` of the 128-bit ``value``, without making the ``ULID``."""
     encoded = base64.b32encode((value << _TEXT_SHIFT).to_bytes(20, "big"))
     return encoded[:_TEXT_LENGTH].decode("ascii").translate(_TO_CROCKFORD)
+
+
+_ULID_DIGITS = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+_TIME_DIGITS = 10
+# Crockford's digits to ``int(text, 32)``'s, which are in the same order.
+_FROM_CROCKFORD = str.maketrans(
+    "0123456789ABCDEFGHJKMNPQRSTVWXYZ", "0123456789abcdefghijklmnopqrstuv"
+)
+
+
+def ulid_instant(text: str) -> datetime | None:
+    """``ULID.from_str(text).datetime``, or ``None`` where that raises ``ValueError`` (not
+    26 of its digits, a first digit past 7, an instant past year 9999), without decoding
+    the random part."""
+    if len(text) != _TEXT_LENGTH or text[0] > "7" or not _ULID_DIGITS.issuperset(text):
+        return None
+    millis = int(text[:_TIME_DIGITS].translate(_FROM_CROCKFORD), 32)
+    try:
+        return _from_timestamp(millis / 1000, UTC)
+    except ValueError:
+        return None
 
 
 class MonotonicUlidGenerator:

@@ -16,10 +16,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from ulid import ULID
-
 from session_store._time import format_iso, from_epoch_seconds
 from session_store.errors import ValidationError
+from session_store.ids import ulid_instant
 
 __all__ = [
     "AGENT_PREFIX",
@@ -166,10 +165,7 @@ def message_id_timestamp(message_id: str) -> datetime | None:
     uuid, say) gives ``None``.
     """
     if len(message_id) == _ULID_LENGTH:
-        try:
-            return ULID.from_str(message_id).datetime
-        except ValueError:
-            return None
+        return ulid_instant(message_id)
     match = _REFERENCE_ID.match(message_id)
     if match:
         millis = int(match.group(1))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from session_store.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -66,38 +68,15 @@ def item_size(item: dict[str, dict[str, Any]]) -> int:
     return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
 
 
-def _plain_size(item: dict[str, dict[str, Any]]) -> int:
-    """``item_size(item)`` for an item of ASCII names and ASCII ``S``, plain ``N`` and lists of
-    ASCII ``S`` values (nothing to encode, no surrogate possible: the commonest items, checked
-    cheaply); an over-limit size for any other, so that the exact check runs."""
-    over = MAX_ITEM_BYTES + 1
-    size = 0
-    for name, value in item.items():
-        if len(value) != 1 or not name.isascii():
-            return over
-        size += len(name)
-        text = value.get("S")
-        if text.__class__ is str:
-            if not text.isascii():
-                return over
-            size += len(text)
-            continue
-        number = value.get("N")
-        if number.__class__ is str:
-            if not number.isdigit():
-                return over
-            size += len(number) // 2 + 2
-            continue
-        entries = value.get("L")
-        if entries.__class__ is not list:
-            return over
-        size += 3
-        for entry in entries:
-            text = entry.get("S") if entry.__class__ is dict and len(entry) == 1 else None
-            if text.__class__ is not str or not text.isascii():
-                return over
-            size += len(text) + 1
-    return size
+def _size_bound(item: dict[str, dict[str, Any]]) -> int:
+    """At least ``item_size(item)``, cheaply: the length of the item's JSON, which spells
+    every name and value in more bytes than DynamoDB counts for them (UTF-8 text, quotes
+    and type tags around it). An over-limit size when ``orjson`` refuses the item (bytes,
+    a lone surrogate), so that the exact check runs."""
+    try:
+        return len(orjson.dumps(item))
+    except TypeError:
+        return MAX_ITEM_BYTES + 1
 
 
 def check_item_size(item: dict[str, dict[str, Any]], what: str) -> None:
@@ -106,7 +85,7 @@ def check_item_size(item: dict[str, dict[str, Any]], what: str) -> None:
     Also refuses text UTF-8 cannot encode (lone surrogates), naming the field.
     Given an update's values (placeholder -> value), it checks those alone.
     """
-    if _plain_size(item) <= MAX_ITEM_BYTES:
+    if _size_bound(item) <= MAX_ITEM_BYTES:
         return
     sizes: dict[str, int] = {}
     for name, value in item.items():

@@ -21,6 +21,7 @@ from pynamodb.connection import Connection
 
 from session_store import models
 from session_store._client import resolve_endpoint_url, resolve_region
+from session_store._request_bodies import install_fast_encode
 from session_store._wire import install_fast_decode
 from session_store.errors import StorageError, ValidationError
 from session_store.gateway import Gateway, Location, aws_code
@@ -181,8 +182,10 @@ def bind_models(config: TableConfig) -> BoundModels:
         with lock:  # threads starting together share one client
             made = connection.client
             if made is not decoded[0]:
-                # Once per client (a closed one is replaced by a new one): responses are
-                # decoded in one pass instead of botocore's shape walk (``_wire``).
+                # Once per client (a closed one is replaced by a new one): request bodies
+                # are encoded, and responses decoded, in one pass instead of botocore's
+                # shape walks (``_request_bodies``, ``_wire``).
+                install_fast_encode(made)
                 install_fast_decode(made)
                 decoded[0] = made
             return made

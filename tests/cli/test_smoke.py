@@ -225,10 +225,6 @@ def test_export_then_import(
         copy.models.client.delete_table(TableName=copy.config.table_name)
 
 
-def _interruptible() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_local_until_interrupted(
     command: list[str], environment: Environment, tmp_path: Path
 ) -> None:
@@ -242,9 +238,6 @@ def test_local_until_interrupted(
             AWS_ACCESS_KEY_ID="AKIACALLERSOWNKEY", AWS_SECRET_ACCESS_KEY="caller-secret"
         ),
         cwd=CHECKOUT,
-        # A shell's background job inherits SIGINT ignored, and Python then leaves it
-        # ignored: give the server Ctrl-C back, as an interactive user has it.
-        preexec_fn=_interruptible,
     ) as server:
         assert server.stdout is not None
         exports: dict[str, str] = {}

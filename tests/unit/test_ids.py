@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ulid import ULID
 
 from session_store import ids
@@ -180,3 +182,31 @@ def test_new_text_is_what_new_would_have_made(monkeypatch: pytest.MonkeyPatch) -
     made = ULID.from_str(text)
     assert made.datetime == at
     assert int(following) == int(made) + 1  # same millisecond: the random part went up by one
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _instant_or_none(text: str) -> datetime | None:
+    try:
+        return ULID.from_str(text).datetime
+    except ValueError:
+        return None
+
+
+@given(
+    st.integers(0, 2**128 - 1).map(ids.ulid_text)
+    | st.text(alphabet=_CROCKFORD + "ilouIL!é-", min_size=25, max_size=27)
+    | st.text(alphabet=_CROCKFORD, min_size=26, max_size=26)
+)
+def test_ulid_instant_is_the_ulid_s_own_instant_or_none_where_it_raises(text: str) -> None:
+    assert ids.ulid_instant(text) == _instant_or_none(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["7ZZZZZZZZZZZZZZZZZZZZZZZZZ", "8000000000000000000000000", "01arz3ndektsv4rrffq69g5fav"],
+)
+def test_ulid_instant_refuses_what_ulids_refuse(text: str) -> None:
+    assert ids.ulid_instant(text) is None
+    assert _instant_or_none(text) is None
