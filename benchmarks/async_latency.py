@@ -474,3 +474,22 @@ def _add_notes(table: ResultTable, result: AsyncLatencyResult) -> None:
             "call, or taken while debug mode stats source files) or for the machine. "
             "asyncio's own warnings count the garbage collector's steps too."
         )
+    long_steps = [run.steps.over_limit_wall for run in result.proxied.values() if run.steps]
+    if debug is not None:
+        long_steps.append(debug.steps.over_limit_wall)
+    if any(long_steps):
+        table.notes.append(
+            "Why the wall-clock steps miss 5 ms, and what was measured: the loop thread's "
+            "own work per step stays far below it (above), and every long step is time spent "
+            "waiting to take the GIL back from the worker threads that run botocore "
+            "(serialising, signing, parsing). A worker holds the GIL for up to the "
+            "interpreter's 5 ms switch interval before it must hand it over, and with dozens "
+            "of runnable workers the loop thread can lose several such turns in a row. A "
+            "thread-pool design cannot bound that: fewer workers (16 against 64) shorten the "
+            "waits but cost throughput through the proxy; a semaphore letting only a few "
+            "workers run Python at once cut CPU per call by 10-25 % in one trial but "
+            "deadlocked on a slot lost to an exception, so it was not kept. What would meet "
+            "it is a transport that does its network waiting on the loop itself "
+            "(aiobotocore), which the README's async section weighs against its botocore "
+            "version pinning."
+        )

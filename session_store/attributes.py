@@ -85,9 +85,13 @@ def _format_number(value: float | Decimal) -> str:
     return str(value)
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""Made once: ``json.dumps`` with these options builds an encoder on every call."""
+
+
 def dumps_compact(value: Any) -> str:
     """JSON text as JavaScript's ``JSON.stringify`` writes it: compact, unescaped unicode."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _COMPACT.encode(value)
 
 
 class IsoDateTimeAttribute(Attribute[datetime]):
