@@ -7,7 +7,6 @@ relies on this to address a message without listing the session).
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 from datetime import UTC, datetime
@@ -18,29 +17,25 @@ __all__ = ["MonotonicUlidGenerator", "new_message_id", "new_message_id_text", "u
 
 _RANDOM_BITS = 80
 _RANDOM_MAX = (1 << _RANDOM_BITS) - 1
-# A ULID's text is its 128 bits as 26 Crockford base32 digits (130 bits, the top two 0).
-# Shifted left by 30 bits into 20 bytes, ``base64.b32encode`` (RFC 4648, in C) yields
-# those 26 digits first, in its own alphabet: translated, they are the ULID's text.
-_TEXT_SHIFT = 30
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# A ULID's text is its 128 bits as 26 Crockford base32 digits (130 bits, the top two 0):
+# 13 pairs of digits, each pair 10 bits, looked up in a table of all 1,024 pairs.
+_DIGIT_PAIRS = tuple(high + low for high in _CROCKFORD for low in _CROCKFORD)
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
 _TEXT_LENGTH = 26
 _from_timestamp = datetime.fromtimestamp  # bound once: tests script ``datetime.now`` alone
-_TO_CROCKFORD = str.maketrans(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-)
 
 
 def ulid_text(value: int) -> str:
     """``str(ULID)`` of the 128-bit ``value``, without making the ``ULID``."""
-    encoded = base64.b32encode((value << _TEXT_SHIFT).to_bytes(20, "big"))
-    return encoded[:_TEXT_LENGTH].decode("ascii").translate(_TO_CROCKFORD)
+    pairs = _DIGIT_PAIRS
+    return "".join([pairs[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
-_ULID_DIGITS = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+_ULID_DIGITS = frozenset(_CROCKFORD)
 _TIME_DIGITS = 10
 # Crockford's digits to ``int(text, 32)``'s, which are in the same order.
-_FROM_CROCKFORD = str.maketrans(
-    "0123456789ABCDEFGHJKMNPQRSTVWXYZ", "0123456789abcdefghijklmnopqrstuv"
-)
+_FROM_CROCKFORD = str.maketrans(_CROCKFORD, "0123456789abcdefghijklmnopqrstuv")
 
 
 def ulid_instant(text: str) -> datetime | None:
