@@ -35,7 +35,6 @@ path are one rule (what a stored item means) and are checked against each other.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -58,6 +57,7 @@ from session_store.attributes import (
     EpochSecondsAttribute,
     IntegerAttribute,
     IsoDateTimeAttribute,
+    loads_text,
 )
 from session_store.errors import StorageError
 
@@ -432,7 +432,7 @@ def _regular_message(item: Mapping[str, Any]) -> domain.Message | None:
         if text.__class__ is not str:
             return None
         try:
-            parsed = json.loads(text)
+            parsed = loads_text(text)
             if parsed.__class__ is not dict:
                 return None
             metadata = _METADATA_MODEL.model_validate(parsed)

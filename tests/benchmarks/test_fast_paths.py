@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pynamodb.attributes import ListAttribute, MapAttribute
 
-from session_store import domain, limits, models
+from session_store import attributes, domain, limits, models
 from session_store.errors import StorageError
 from session_store.planning import new_message, new_session_item
 from session_store.testing import strategies as sst
@@ -186,3 +187,33 @@ def test_the_size_bound_of_any_item_is_at_least_its_size(item: dict[str, Any]) -
 def test_items_the_size_bound_cannot_judge_get_the_exact_check(value: dict[str, Any]) -> None:
     item = {"PK": {"S": "SESSION#s"}, "v": value}
     assert limits._size_bound(item) > limits.MAX_ITEM_BYTES
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-(10**40), 10**40)
+    | st.floats(allow_nan=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@FAST
+@given(_JSON_VALUES)
+def test_json_text_reads_as_json_reads_it(value: Any) -> None:
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
+        read = attributes.loads_text(text)
+        assert read == json.loads(text)
+        assert repr(read) == repr(json.loads(text))  # ints stay ints, -0.0 stays -0.0
+
+
+@pytest.mark.parametrize(
+    "text", ["NaN", "[Infinity]", "1e400", '"\\ud800"', "12345678901234567890", "-0", "[1.0]"]
+)
+def test_json_text_orjson_refuses_or_misreads_takes_json(text: str) -> None:
+    assert repr(attributes.loads_text(text)) == repr(json.loads(text))
