@@ -101,6 +101,7 @@ _Measure = Callable[[Bench, Sizes, Log, Mapping[str, _PartResult]], _PartResult]
 
 
 def _on_its_own(measure: Callable[[Bench, Sizes, Log], _PartResult]) -> _Measure:
+    """A part that needs no other part's result."""
     return lambda bench, sizes, log, _earlier: measure(bench, sizes, log)
 
 
