@@ -66,60 +66,40 @@ def _raw_sequential(client: Any, table: str, session_id: str) -> int:
     """``delete_session``'s requests from a plain botocore client, one after the other."""
     pk = {"S": f"SESSION#{session_id}"}
     client.delete_item(TableName=table, Key={"PK": pk, "SK": {"S": "META"}})
-    requests = 1
-    query: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :msg)",
-        "ExpressionAttributeValues": {":pk": pk, ":msg": {"S": "MSG#"}},
-        "ProjectionExpression": "PK, SK",
-        "ConsistentRead": True,
-    }
-    keys: list[dict[str, Any]] = []
-    while True:
-        page = client.query(**query)
-        requests += 1
-        keys.extend(page.get("Items", []))
-        if not page.get("LastEvaluatedKey"):
-            break
-        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    for start in range(0, len(keys), _BATCH):
-        pending = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH]]
-        while pending:
-            response = client.batch_write_item(RequestItems={table: pending})
-            requests += 1
-            pending = response.get("UnprocessedItems", {}).get(table, [])
-    return requests
+    keys, listing = _query_every_page(
+        client,
+        {
+            "TableName": table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :msg)",
+            "ExpressionAttributeValues": {":pk": pk, ":msg": {"S": "MSG#"}},
+            "ProjectionExpression": "PK, SK",
+            "ConsistentRead": True,
+        },
+    )
+    return 1 + listing + _delete_in_batches(client, table, keys)
 
 
 def _raw_clear_sequential(client: Any, table: str, session_id: str) -> int:
     """``delete_all_messages``'s requests from a plain botocore client, one after the other."""
     pk = {"S": f"SESSION#{session_id}"}
-    query: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "PK = :pk AND SK BETWEEN :meta AND :end",
-        "ExpressionAttributeValues": {":pk": pk, ":meta": {"S": "META"}, ":end": {"S": "MSG$"}},
-        "ProjectionExpression": "PK, SK, tokenCount, version, messageCount, lastActivityAt",
-        "ConsistentRead": True,
-    }
-    keys: list[dict[str, Any]] = []
-    requests = 0
-    while True:
-        page = client.query(**query)
-        requests += 1
-        keys.extend(
-            {"PK": item["PK"], "SK": item["SK"]}
-            for item in page.get("Items", [])
-            if item["SK"]["S"].startswith("MSG#")
-        )
-        if not page.get("LastEvaluatedKey"):
-            break
-        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    for start in range(0, len(keys), _BATCH):
-        pending = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH]]
-        while pending:
-            response = client.batch_write_item(RequestItems={table: pending})
-            requests += 1
-            pending = response.get("UnprocessedItems", {}).get(table, [])
+    items, listing = _query_every_page(
+        client,
+        {
+            "TableName": table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :meta AND :end",
+            "ExpressionAttributeValues": {
+                ":pk": pk,
+                ":meta": {"S": "META"},
+                ":end": {"S": "MSG$"},
+            },
+            "ProjectionExpression": "PK, SK, tokenCount, version, messageCount, lastActivityAt",
+            "ConsistentRead": True,
+        },
+    )
+    keys = [
+        {"PK": item["PK"], "SK": item["SK"]} for item in items if item["SK"]["S"].startswith("MSG#")
+    ]
+    requests = listing + _delete_in_batches(client, table, keys)
     client.update_item(
         TableName=table,
         Key={"PK": pk, "SK": {"S": "META"}},
@@ -127,6 +107,32 @@ def _raw_clear_sequential(client: Any, table: str, session_id: str) -> int:
         ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}},
     )
     return requests + 1
+
+
+def _query_every_page(client: Any, query: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """The items of every page of ``query``, read one page after the other; and the requests."""
+    items: list[dict[str, Any]] = []
+    requests = 0
+    while True:
+        page = client.query(**query)
+        requests += 1
+        items.extend(page.get("Items", []))
+        if not page.get("LastEvaluatedKey"):
+            return items, requests
+        query = {**query, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def _delete_in_batches(client: Any, table: str, keys: list[dict[str, Any]]) -> int:
+    """Delete ``keys`` in ``BatchWriteItem``s of 25, one after the other, each until none of
+    its keys is left unprocessed; returns the requests sent."""
+    requests = 0
+    for start in range(0, len(keys), _BATCH):
+        pending = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH]]
+        while pending:
+            response = client.batch_write_item(RequestItems={table: pending})
+            requests += 1
+            pending = response.get("UnprocessedItems", {}).get(table, [])
+    return requests
 
 
 RAW_SESSION = "raw botocore, batches one after another"
@@ -137,6 +143,7 @@ DELETE_MESSAGES = "`delete_all_messages`"
 
 
 def _counted(adapter: DynamoDBAdapter, call: Callable[[], object]) -> tuple[float, int]:
+    """The seconds ``call`` took and the requests the adapter sent meanwhile."""
     calls: list[str] = []
     events = adapter.models.client.meta.events
     events.register("before-call.dynamodb", lambda **_: calls.append("x"), unique_id="bench-del")
@@ -146,6 +153,13 @@ def _counted(adapter: DynamoDBAdapter, call: Callable[[], object]) -> tuple[floa
         return time.perf_counter() - started, len(calls)
     finally:
         events.unregister("before-call.dynamodb", unique_id="bench-del")
+
+
+def _timed(call: Callable[[], int]) -> tuple[float, int]:
+    """The seconds ``call`` took, and the request count it returned."""
+    started = time.perf_counter()
+    requests = call()
+    return time.perf_counter() - started, requests
 
 
 def measure_deletes(
@@ -170,10 +184,8 @@ def measure_deletes(
             )
             with DynamoDBAdapter(table, region=region, endpoint_url=proxy.endpoint_url) as slow:
                 for _ in range(repeats):
-                    seeded = seed_session(direct, messages=messages)
-                    started = time.perf_counter()
-                    requests = _raw_sequential(raw, table, seeded.id)
-                    keep(RAW_SESSION, time.perf_counter() - started, requests)
+                    raw_deleted = seed_session(direct, messages=messages).id
+                    keep(RAW_SESSION, *_timed(partial(_raw_sequential, raw, table, raw_deleted)))
                     doomed = seed_session(direct, messages=messages).id
                     keep(DELETE_SESSION, *_counted(slow, partial(slow.delete_session, doomed)))
                     expired = seed_session(
@@ -183,10 +195,11 @@ def measure_deletes(
                     if direct.get_session(expired.id) is not None:
                         raise AssertionError("sweep_expired left the expired session")
                     keep(SWEEP, seconds, requests)
-                    seeded = seed_session(direct, messages=messages)
-                    started = time.perf_counter()
-                    requests = _raw_clear_sequential(raw, table, seeded.id)
-                    keep(RAW_MESSAGES, time.perf_counter() - started, requests)
+                    raw_emptied = seed_session(direct, messages=messages).id
+                    keep(
+                        RAW_MESSAGES,
+                        *_timed(partial(_raw_clear_sequential, raw, table, raw_emptied)),
+                    )
                     emptied = seed_session(direct, messages=messages).id
                     keep(
                         DELETE_MESSAGES,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from benchmarks.cost import CostResult, measure_costs
 from benchmarks.environment import (
     BACKENDS,
     Bench,
+    Log,
     machine_description,
     open_backend,
     software_versions,
@@ -39,6 +40,7 @@ from benchmarks.targets import TargetsResult, measure_targets
 __all__ = ["PARTS", "Report", "RunOptions", "main", "run_benchmarks"]
 
 PARTS = ("cost", "overhead", "scale", "concurrency", "targets", "latency", "offload")
+"""The parts in the report's order (also the ``Report`` fields that hold their results)."""
 DEFAULT_OUTPUT = Path("BENCHMARKS.md")
 _WARM_UP_CONVERSATIONS = {"full": 40, "quick": 2}
 
@@ -85,6 +87,47 @@ class Report:
     tables: list[ResultTable] = field(default_factory=list)
 
 
+_PartResult = (
+    CostResult
+    | OverheadResult
+    | ScaleResult
+    | ConcurrencyResult
+    | TargetsResult
+    | AsyncLatencyResult
+    | OffloadResult
+)
+_Measure = Callable[[Bench, Sizes, Log, Mapping[str, _PartResult]], _PartResult]
+"""Runs one part, given the results of the parts run before it."""
+
+
+def _on_its_own(measure: Callable[[Bench, Sizes, Log], _PartResult]) -> _Measure:
+    """A part that needs no other part's result."""
+    return lambda bench, sizes, log, _earlier: measure(bench, sizes, log)
+
+
+def _targets(
+    bench: Bench, sizes: Sizes, log: Log, earlier: Mapping[str, _PartResult]
+) -> TargetsResult:
+    """Part 5 takes the client overhead from part 2's result, when part 2 ran."""
+    overhead = earlier.get("overhead")
+    assert overhead is None or isinstance(overhead, OverheadResult)
+    return measure_targets(bench, sizes, log, overhead)
+
+
+# The order the parts run in. The CPU timing of part 2 goes first, while the backend is
+# idle: after part 1 it is still busy with large tables on the same cores, which skews CPU
+# time. Part 5 comes after part 2, whose result it uses.
+_MEASURES: dict[str, _Measure] = {
+    "overhead": _on_its_own(measure_overhead),
+    "cost": _on_its_own(measure_costs),
+    "scale": _on_its_own(measure_scale),
+    "concurrency": _on_its_own(measure_concurrency),
+    "targets": _targets,
+    "latency": _on_its_own(measure_async_latency),
+    "offload": _on_its_own(measure_offload),
+}
+
+
 def _warm_up(bench: Bench, sizes: Sizes) -> None:
     """Conversations first, so the server's JIT warm-up is not in the first figures."""
     with bench.table() as adapter:
@@ -122,35 +165,14 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
         for note in table.notes:
             shown.print(f"  • {note}", soft_wrap=True)
 
-    cost = overhead = scale = concurrency = latency = None
-    offload: OffloadResult | None = None
-    targets = None
+    measured: dict[str, _PartResult] = {}
     with open_backend(options.backend, endpoint_url=options.endpoint_url) as bench:
         log(f"{sizes.name} run on {bench.description}")
         _warm_up(bench, sizes)
-        # The CPU timing of part 2 goes first, while the backend is idle: after part 1
-        # it is still busy with large tables on the same cores, which skews CPU time.
-        if "overhead" in options.parts:
-            overhead = measure_overhead(bench, sizes, log)
-            show(overhead.table)
-        if "cost" in options.parts:
-            cost = measure_costs(bench, sizes, log)
-            show(cost.table)
-        if "scale" in options.parts:
-            scale = measure_scale(bench, sizes, log)
-            show(scale.table)
-        if "concurrency" in options.parts:
-            concurrency = measure_concurrency(bench, sizes, log)
-            show(concurrency.table)
-        if "targets" in options.parts:
-            targets = measure_targets(bench, sizes, log, overhead)
-            show(targets.table)
-        if "latency" in options.parts:
-            latency = measure_async_latency(bench, sizes, log)
-            show(latency.table)
-        if "offload" in options.parts:
-            offload = measure_offload(bench, sizes, log)
-            show(offload.table)
+        for part, measure in _MEASURES.items():
+            if part in options.parts:
+                measured[part] = measure(bench, sizes, log, measured)
+                show(measured[part].table)
         info = RunInfo(
             command=options.command,
             date=date,
@@ -160,14 +182,11 @@ def run_benchmarks(options: RunOptions, console: Console | None = None) -> Repor
             machine=machine_description(),
             versions=software_versions(bench),
         )
-    tables = [
-        part.table
-        for part in (cost, overhead, scale, concurrency, targets, latency, offload)
-        if part is not None and part.table is not None
-    ]
-    report = Report(
-        info, cost, overhead, scale, concurrency, targets, latency, offload, tables=tables
-    )
+    in_report_order = [measured[part] for part in PARTS if part in measured]
+    tables = [result.table for result in in_report_order if result.table is not None]
+    report = Report(info, tables=tables)
+    for part, result in measured.items():
+        setattr(report, part, result)  # the Report field of the part's name
     report.markdown = render_markdown(info, tables, PREAMBLE)
     if options.output is not None:
         options.output.write_text(report.markdown, encoding="utf-8")

@@ -53,7 +53,6 @@ __all__ = [
     "clear_messages",
     "count_messages",
     "message_items",
-    "partition_items",
     "recount_session",
 ]
 
@@ -79,51 +78,29 @@ def message_items(
     gateway: Gateway,
     session_id: str,
     *,
+    with_session_item: bool = False,
     sort_key_below: str | None = None,
     also: tuple[str, ...] = (),
 ) -> Iterator[dict[str, Any]]:
     """Every message item of a session: keys and ``tokenCount`` only (and the attributes
     named in ``also``), oldest first.
 
-    Strongly consistent, every page, read as consumed. ``sort_key_below``
+    One strongly consistent query, every page, read as consumed. With
+    ``with_session_item``, the session item comes first when there is one
+    (``META`` sorts below ``MSG#``), with its counters, ``version`` and
+    ``lastActivityAt`` (what ``clear_messages`` is given). ``sort_key_below``
     bounds the walk to the messages whose sort key is below it.
     """
     e = Expression()
+    low = keys.META_SK if with_session_item else keys.MESSAGE_PREFIX
     high = keys.MESSAGE_SK_END if sort_key_below is None else sort_key_below
+    guarded = _GUARDED if with_session_item else ()
+    projected = (Message.pk, Message.sk, Message.token_count, *guarded, *also)
     request = e.into(
         {
             "KeyConditionExpression": f"{e.name(Message.pk)} = "
             f"{e.string(keys.session_pk(session_id))} AND {e.name(Message.sk)} BETWEEN "
-            f"{e.string(keys.MESSAGE_PREFIX)} AND {e.string(high)}",
-            "ProjectionExpression": ", ".join(
-                e.name(attribute)
-                for attribute in (
-                    Message.pk.attr_name,
-                    Message.sk.attr_name,
-                    Message.token_count.attr_name,
-                    *also,
-                )
-            ),
-            "ConsistentRead": True,
-        }
-    )
-    return gateway.items("Query", request)
-
-
-def partition_items(
-    gateway: Gateway, session_id: str, *, also: tuple[str, ...] = ()
-) -> Iterator[dict[str, Any]]:
-    """The session item (counters, ``version``, ``lastActivityAt``), then every message item
-    (keys and ``tokenCount``, and the attributes named in ``also``), oldest first: one
-    strongly consistent query of the partition, every page, read as consumed. The session
-    item comes first when there is one (``META`` sorts below ``MSG#``)."""
-    e = Expression()
-    projected = (Message.pk, Message.sk, Message.token_count, *_GUARDED, *also)
-    request = e.into(
-        {
-            "KeyConditionExpression": f"{e.name(Message.pk)} = "
-            f"{e.string(keys.session_pk(session_id))} AND {e.name(Message.sk)} BETWEEN "
-            f"{e.string(keys.META_SK)} AND {e.string(keys.MESSAGE_SK_END)}",
+            f"{e.string(low)} AND {e.string(high)}",
             "ProjectionExpression": ", ".join(dict.fromkeys(e.name(a) for a in projected)),
             "ConsistentRead": True,
         }
@@ -141,8 +118,9 @@ def clear_messages(
     pointer: str | None = None,
     removed: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> None:
-    """Delete ``messages`` (listed after ``session_item`` was read, as ``partition_items``
-    gives them) with up to ``parallel`` batches in flight, then make the counters exact.
+    """Delete ``messages`` (listed after ``session_item`` was read, as ``message_items``
+    gives them ``with_session_item``) with up to ``parallel`` batches in flight, then make
+    the counters exact.
 
     When the counters read matched the messages listed and nothing moved since (the
     guard of ``recount_session``: ``version``, counters, ``lastActivityAt``), every

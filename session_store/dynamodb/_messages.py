@@ -9,7 +9,7 @@ from typing import Any
 from session_store import keys, models
 from session_store._expressions import Expression
 from session_store._inputs import validated, validated_messages
-from session_store.counters import clear_messages, partition_items, recount_session
+from session_store.counters import clear_messages, message_items, recount_session
 from session_store.cursor import check_start_between, fingerprint
 from session_store.domain import (
     Message,
@@ -239,7 +239,9 @@ class MessageMethods(MessageUpdates):
         objects are deleted after their items.
         """
         keys.check_session_id(session_id)
-        listing = partition_items(self._gateway, session_id, also=self._pointer)
+        listing = message_items(
+            self._gateway, session_id, with_session_item=True, also=self._pointer
+        )
         session_item: dict[str, Any] | None = None
         chunk: list[dict[str, Any]] = []
         for item in listing:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -31,14 +32,16 @@ TABLE_TITLES = (
 
 
 @pytest.fixture(scope="module")
-def quick_report(
-    tmp_path_factory: pytest.TempPathFactory, dynamodb_local_endpoint: str
-) -> tuple[Report, Path]:
-    output = tmp_path_factory.mktemp("bench") / "BENCHMARKS.md"
-    report = run_benchmarks(
-        RunOptions(sizes=QUICK, endpoint_url=dynamodb_local_endpoint, output=output)
+def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench") / "BENCHMARKS.md"
+
+
+@pytest.fixture(scope="module")
+def quick_report(report_file: Path, dynamodb_local_endpoint: str) -> Report:
+    """The quick run, once for the whole module (it takes most of a minute)."""
+    return run_benchmarks(
+        RunOptions(sizes=QUICK, endpoint_url=dynamodb_local_endpoint, output=report_file)
     )
-    return report, output
 
 
 @pytest.fixture(scope="module")
@@ -47,18 +50,26 @@ def dynamodb_local_endpoint(request: pytest.FixtureRequest) -> str:
     return str(server.endpoint_url)
 
 
+T = TypeVar("T")
+
+
+def measured(result: T | None) -> T:
+    """A part's result, which the quick run (every part) must have produced."""
+    assert result is not None
+    return result
+
+
 def test_the_report_has_all_tables_and_says_where_it_ran(
-    backend: Backend, quick_report: tuple[Report, Path]
+    backend: Backend, quick_report: Report, report_file: Path
 ) -> None:
-    report, output = quick_report
-    text = output.read_text(encoding="utf-8")
-    assert text == report.markdown
+    text = report_file.read_text(encoding="utf-8")
+    assert text == quick_report.markdown
     positions = [text.index(title) for title in TABLE_TITLES]
     assert positions == sorted(positions)
     for detail in ("| logical cores |", "| botocore |", "| pynamodb |", "Amazon DynamoDB Local"):
         assert detail in text
     assert "(quick sizes)" in text
-    assert [table.key for table in report.tables] == [
+    assert [table.key for table in quick_report.tables] == [
         "cost",
         "overhead",
         "scale",
@@ -67,7 +78,7 @@ def test_the_report_has_all_tables_and_says_where_it_ran(
         "latency",
         "offload",
     ]
-    for table in report.tables:
+    for table in quick_report.tables:
         assert table.rows
         assert all(len(row) == len(table.columns) for row in table.rows)
 
@@ -91,11 +102,9 @@ CONSTANT_BUDGETS = {
 
 
 def test_cost_table_requests_are_the_adapters_budgets(
-    backend: Backend, quick_report: tuple[Report, Path]
+    backend: Backend, quick_report: Report
 ) -> None:
-    report, _ = quick_report
-    cost = report.cost
-    assert cost is not None
+    cost = measured(quick_report.cost)
     for size in QUICK.cost_sessions:
         for key, budget in CONSTANT_BUDGETS.items():
             assert set(cost.requests(size, key)) == {budget}, (size, key)
@@ -114,11 +123,9 @@ def test_cost_table_requests_are_the_adapters_budgets(
 
 
 def test_overhead_replays_exactly_the_recorded_calls(
-    backend: Backend, quick_report: tuple[Report, Path]
+    backend: Backend, quick_report: Report
 ) -> None:
-    report, _ = quick_report
-    overhead = report.overhead
-    assert overhead is not None
+    overhead = measured(quick_report.overhead)
     calls = {result.case.key: result.operations() for result in overhead.results}
     assert calls == {
         "get_session": "GetItem",
@@ -135,12 +142,8 @@ def test_overhead_replays_exactly_the_recorded_calls(
     assert all(result.adapter_seconds > 0 and result.raw_seconds > 0 for result in overhead.results)
 
 
-def test_scale_requests_stay_flat_where_they_must(
-    backend: Backend, quick_report: tuple[Report, Path]
-) -> None:
-    report, _ = quick_report
-    scale = report.scale
-    assert scale is not None
+def test_scale_requests_stay_flat_where_they_must(backend: Backend, quick_report: Report) -> None:
+    scale = measured(quick_report.scale)
     assert scale.requests("tail") == (1, 1)
     assert scale.requests("list") == (1, 1)
     assert scale.requests("read_all") == (1, 1)
@@ -155,22 +158,16 @@ def test_scale_requests_stay_flat_where_they_must(
 
 
 def test_concurrency_runs_the_same_workload_both_ways(
-    backend: Backend, quick_report: tuple[Report, Path]
+    backend: Backend, quick_report: Report
 ) -> None:
-    report, _ = quick_report
-    concurrency = report.concurrency
-    assert concurrency is not None
+    concurrency = measured(quick_report.concurrency)
     expected = QUICK.concurrent_sessions * (1 + QUICK.messages_per_session)
     assert concurrency.sync.requests == expected
     assert concurrency.concurrent.requests == expected
 
 
-def test_targets_report_every_target_with_a_verdict(
-    backend: Backend, quick_report: tuple[Report, Path]
-) -> None:
-    report, _ = quick_report
-    targets = report.targets
-    assert targets is not None
+def test_targets_report_every_target_with_a_verdict(backend: Backend, quick_report: Report) -> None:
+    targets = measured(quick_report.targets)
     assert [row.key for row in targets.rows] == [
         "get_messages",
         "list_sessions",
@@ -201,11 +198,9 @@ def test_targets_report_every_target_with_a_verdict(
 
 
 def test_offload_rows_spend_one_request_each_way_on_each_service(
-    backend: Backend, quick_report: tuple[Report, Path]
+    backend: Backend, quick_report: Report
 ) -> None:
-    report, _ = quick_report
-    offload = report.offload
-    assert offload is not None
+    offload = measured(quick_report.offload)
     stored = [(row.size, row.stored) for row in offload.rows]
     assert stored == [
         (10 * 1024, "inline"),
@@ -224,11 +219,9 @@ def test_offload_rows_spend_one_request_each_way_on_each_service(
 
 
 def test_async_latency_runs_every_workload_with_and_without_the_proxy(
-    backend: Backend, quick_report: tuple[Report, Path]
+    backend: Backend, quick_report: Report
 ) -> None:
-    report, _ = quick_report
-    latency = report.latency
-    assert latency is not None
+    latency = measured(quick_report.latency)
     assert latency.table is not None
     sizes = LATENCY_SIZES["quick"]
     calls = 1 + MESSAGES_PER_CONVERSATION
