@@ -57,15 +57,6 @@ class Expression:
     def number(self, number: int) -> str:
         return self.value({"N": str(number)})
 
-    def assigned(self, clauses: list[str]) -> dict[str, dict[str, Any]]:
-        """Attribute name -> value of ``#name = :value`` SET clauses (to size an update)."""
-        assigned: dict[str, dict[str, Any]] = {}
-        for clause in clauses:
-            name, _, value = (part.strip() for part in clause.partition("="))
-            if name in self.names and value in self.values:
-                assigned[self.names[name]] = self.values[value]
-        return assigned
-
     def into(self, request: dict[str, Any]) -> dict[str, Any]:
         """``request`` with the placeholders' maps added (only the non-empty ones)."""
         if self.names:

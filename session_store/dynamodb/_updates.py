@@ -18,7 +18,6 @@ no reader is ever left pointing to a deleted object.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -121,38 +120,42 @@ class MessageUpdates(AdapterCore):
         e = Expression()
         sets: list[str] = []
         removes: list[str] = []
+        assigned: dict[str, dict[str, Any]] = {}  # what the update writes, to size it
+        removed: list[str] = []
+
+        def put(attribute: Any, typed: dict[str, Any] | None) -> None:
+            if typed is None:
+                removes.append(e.name(attribute))
+                removed.append(attribute.attr_name)
+            else:
+                sets.append(f"{e.name(attribute)} = {e.value(typed)}")
+                assigned[attribute.attr_name] = typed
+
         if change.role is not None:
-            sets.append(f"{e.name(M.role)} = {e.string(change.role.value)}")
+            put(M.role, {"S": change.role.value})
         if change.content is not None:
             content = (
                 change.content
                 if isinstance(change.content, str)
                 else [block.model_dump(by_alias=True, mode="json") for block in change.content]
             )
-            sets.append(f"{e.name(M.content)} = {e.value(M.content.typed(content))}")
+            put(M.content, M.content.typed(content))
         if "sequence" in given:
-            if change.sequence is None:
-                removes.append(e.name(M.sequence))
-            else:
-                sets.append(f"{e.name(M.sequence)} = {e.number(change.sequence)}")
+            put(M.sequence, None if change.sequence is None else {"N": str(change.sequence)})
         if "metadata" in given:
-            if change.metadata is None:
-                removes.append(e.name(M.metadata))
-            else:
-                text = dumps_compact(models.json_shape(change.metadata))
-                sets.append(f"{e.name(M.metadata)} = {e.string(text)}")
-        sets.append(f"{e.name(M.updated_at)} = {e.string(format_iso(now))}")
+            metadata = change.metadata
+            put(
+                M.metadata,
+                None if metadata is None else {"S": dumps_compact(models.json_shape(metadata))},
+            )
+        put(M.updated_at, {"S": format_iso(now)})
         if "token_count" in given:
-            if change.token_count is None:
-                removes.append(e.name(M.token_count))
-            else:
-                sets.append(f"{e.name(M.token_count)} = {e.number(change.token_count)}")
+            tokens = change.token_count
+            put(M.token_count, None if tokens is None else {"N": str(tokens)})
         expression = f"SET {', '.join(sets)}"
         if removes:
             expression += f" REMOVE {', '.join(removes)}"
         what = f"update of message {message_id!r}"
-        assigned = e.assigned(sets)
-        removed = [e.names[placeholder] for placeholder in removes]
         offloader = self._offloader
         movable = offloader is not None and bool(MOVABLE & {*assigned, *removed})
         if offloader is None:
@@ -197,24 +200,30 @@ class MessageUpdates(AdapterCore):
             condition += f" AND attribute_not_exists({e.name(POINTER_ATTRIBUTE)})"
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         request = e.into({**request, "ConditionExpression": condition})
-        offloaded = functools.partial(
-            self._update_offloaded,
-            session_id,
-            message_id,
-            key,
-            assigned=assigned,
-            removed=removed,
-            count_tokens=False,
-        )
         try:
             response = self._gateway.update(request)
         except ConditionFailed as failed:
             if movable and failed.item is not None:
-                return offloaded(first=failed.item)
+                return self._update_offloaded(
+                    session_id,
+                    message_id,
+                    key,
+                    assigned=assigned,
+                    removed=removed,
+                    count_tokens=False,
+                    first=failed.item,
+                )
             raise MessageNotFoundError(session_id, message_id) from None
         except ValidationError as refused:  # the item with the change would pass 400 KB
             if movable:
-                return offloaded()
+                return self._update_offloaded(
+                    session_id,
+                    message_id,
+                    key,
+                    assigned=assigned,
+                    removed=removed,
+                    count_tokens=False,
+                )
             raise update_too_large(what, assigned) from refused
         stored = response["Attributes"]
         if offloader is None:
