@@ -27,7 +27,9 @@ listings of one bucket, through the same error map.
 
 Requests arrive as botocore keyword arguments built from the models'
 attributes (``session_store.models``), and responses leave as botocore
-returns them. Why the adapters' hot paths build requests themselves instead
+returns them (on the bound models' clients, botocore's shape walks are
+replaced by one-pass equivalents: ``_request_bodies`` encodes the request
+bodies, ``_wire`` decodes the responses). Why the adapters' hot paths build requests themselves instead
 of calling ``Model.save``/``Model.update``/``TransactWrite``: PynamoDB cannot
 ask for ``ReturnValuesOnConditionCheckFailure`` (needed to read the stored
 item from a failed write in the same request), its transactions return no
