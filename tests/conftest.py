@@ -27,6 +27,9 @@ from session_store.testing.backends import Backend, EndpointBackend, MotoBackend
 from session_store.testing.dynamodb_local import DynamoDBLocal
 from session_store.testing.plugin import ENDPOINT_VARIABLE
 
+pytest_plugins = ["tests.integration.offload_fixtures"]
+"""The offload fixtures (a bucket beside each backend), for every test module."""
+
 # Property tests explore at random on a developer's machine; in CI (``CI`` set,
 # as ``.ci/run`` does) they replay a fixed sequence, so a landing fails only for
 # the change it brings. Run without ``CI`` to keep searching for new cases.

@@ -4,7 +4,6 @@ below botocore's retry layer (``tests.s3_faults``)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,29 +14,10 @@ from session_store._client import s3_client
 from session_store.errors import StorageError
 from session_store.gateway import BucketLocation, ObjectNotFound, ObjectStore
 from session_store.offload import S3Offload, plan_offload, pointer_of, restore
-from session_store.testing.backends import MotoBackend
-from session_store.testing.moto_server import MotoServer
 from tests import s3_faults
 from tests.faults import FaultPlan, fail, inject, lose_response
 
 REGION = "eu-west-1"
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture(params=["moto", "server"])
-def s3_endpoint(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """``None`` for in-process moto, else the URL of a moto server (S3 over HTTP)."""
-    if request.param == "moto":
-        with MotoBackend().active():
-            yield None
-    else:
-        server: MotoServer = request.getfixturevalue("moto_server")
-        yield server.endpoint_url
 
 
 def _store(endpoint: str | None, bucket: str, *, create: bool = True) -> ObjectStore:
