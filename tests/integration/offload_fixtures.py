@@ -1,9 +1,10 @@
 """Fixtures for the offload tests: a bucket on moto's S3 beside each DynamoDB backend.
 
 On the moto backend S3 is moto's, in process (the same mock); on DynamoDB
-Local it is a ``MotoServer`` over HTTP, started once per module, so the
-adapter's two clients talk to two servers as they would to AWS. ``s3_endpoint``
-runs an S3-only test on both: in-process moto and the server.
+Local it is a ``MotoServer`` over HTTP, one per test process (each test makes
+its own bucket), so the adapter's two clients talk to two servers as they would
+to AWS. ``s3_endpoint`` runs an S3-only test on both: in-process moto and the
+server.
 
 ``tests/conftest.py`` registers this module as a plugin: every test module
 sees its fixtures without importing them; the helpers are imported.
@@ -43,7 +44,7 @@ KB = 1024
 MB = 1024 * KB
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def s3_server() -> Iterator[MotoServer]:
     with MotoServer() as server:
         yield server
