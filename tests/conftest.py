@@ -10,11 +10,13 @@ skip. Each test gets its own freshly created table.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from collections import Counter
 from collections.abc import Iterator
 
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from hypothesis import settings
@@ -24,6 +26,9 @@ from session_store.table import BoundModels, TableConfig, bind_models, create_ta
 from session_store.testing.backends import Backend, EndpointBackend, MotoBackend, fake_credentials
 from session_store.testing.dynamodb_local import DynamoDBLocal
 from session_store.testing.plugin import ENDPOINT_VARIABLE
+
+pytest_plugins = ["tests.integration.offload_fixtures"]
+"""The offload fixtures (a bucket beside each backend), for every test module."""
 
 # Property tests explore at random on a developer's machine; in CI (``CI`` set,
 # as ``.ci/run`` does) they replay a fixed sequence, so a landing fails only for
@@ -65,6 +70,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backends(*names): run only on these backends")
     fake_credentials()
+    share_botocore_data_loaders()
+
+
+_SHARED_DATA_LOADERS = functools.cache(botocore.session.create_loader)
+
+
+def share_botocore_data_loaders() -> None:
+    """One botocore data loader per data path for this process, not one per session.
+
+    Every adapter, ``bind_models`` and S3 client makes its own botocore
+    session, and each new session's loader reads and parses the service JSON
+    (DynamoDB's model, endpoint rules, partitions) again: about 80 ms a client,
+    several clients a test, half the suite's Python time. The loader caches
+    what it reads and only ever reads the same files, so sharing it changes
+    nothing a test can observe but that cost. Subprocesses are unaffected.
+    """
+    botocore.session.create_loader = _SHARED_DATA_LOADERS
 
 
 _BACKEND_IN_ID = re.compile(r"[\[-](moto|local|endpoint)[-\]]")

@@ -34,6 +34,22 @@ def settings(adapter: DynamoDBAdapter) -> Settings:
     return Settings(table=config.table_name, endpoint_url=config.endpoint_url, region=config.region)
 
 
+def offload_settings(adapter: DynamoDBAdapter, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Global options for ``adapter``'s table and offload bucket; the bucket's S3 endpoint,
+    if not AWS's, goes into the environment, where the command line reads it."""
+    offload = adapter.offload
+    assert offload is not None
+    if offload.endpoint_url is not None:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", offload.endpoint_url)
+    return Settings(
+        table=adapter.config.table_name,
+        endpoint_url=adapter.config.endpoint_url,
+        region=adapter.config.region,
+        offload_bucket=offload.bucket,
+        offload_prefix=offload.prefix,
+    )
+
+
 @pytest.fixture
 def out() -> Output:
     return Output.capture()

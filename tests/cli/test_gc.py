@@ -16,33 +16,10 @@ from session_store._client import s3_client
 from session_store.cli import CliError, Output, Settings
 from session_store.cli import commands as cli
 from session_store.testing.backends import unique_table_name
-from tests.cli.conftest import RunCli
+from tests.cli.conftest import RunCli, offload_settings
 from tests.faults import FaultPlan, fail, inject
-from tests.integration.offload_fixtures import (
-    MB,
-    bucket_keys,
-    offload,
-    offload_adapter,
-    pointed_keys,
-    s3_server,
-)
+from tests.integration.offload_fixtures import MB, bucket_keys, pointed_keys
 from tests.s3_faults import DELETE_OBJECTS_REFUSED
-
-__all__ = ["offload", "offload_adapter", "s3_server"]
-
-
-def _settings(adapter: DynamoDBAdapter, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    config = adapter.offload
-    assert config is not None
-    if config.endpoint_url is not None:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", config.endpoint_url)
-    return Settings(
-        table=adapter.config.table_name,
-        endpoint_url=adapter.config.endpoint_url,
-        region=adapter.config.region,
-        offload_bucket=config.bucket,
-        offload_prefix=config.prefix,
-    )
 
 
 def _orphans(adapter: DynamoDBAdapter, session_id: str, count: int) -> set[str]:
@@ -66,7 +43,7 @@ def test_gc_removes_orphans_and_keeps_what_items_point_to(
     adapter.add_message(session.id, {"role": "user", "content": "x" * MB})
     live = pointed_keys(adapter, session.id)
     _orphans(adapter, session.id, 2)
-    settings = _settings(adapter, monkeypatch)
+    settings = offload_settings(adapter, monkeypatch)
 
     young = Output.capture()
     assert cli.gc(settings, young) == 0  # the default grace period: an hour
@@ -101,7 +78,7 @@ def test_gc_says_when_s3_refused_deletes(
     session = offload_adapter.create_session({"status": "active"})
     orphans = _orphans(offload_adapter, session.id, 2)
     out = Output.capture()
-    assert cli.gc(_settings(offload_adapter, monkeypatch), out, older_than="0s") == 1
+    assert cli.gc(offload_settings(offload_adapter, monkeypatch), out, older_than="0s") == 1
     assert out.text() == "examined 2 object(s) older than 0s: removed 0 orphan(s), 2 failed\n"
     assert "run gc again later" in out.errors()
     assert bucket_keys(offload_adapter) >= orphans

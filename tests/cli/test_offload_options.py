@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,8 +26,6 @@ from session_store.cli.schema import (
 from session_store.iam import S3_LIST_ACTIONS, S3_OBJECT_ACTIONS, iam_policy
 from session_store.offload import S3Offload
 from session_store.table import table_definition
-from session_store.testing.backends import MotoBackend
-from session_store.testing.moto_server import MotoServer
 
 ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/sessions"
 
@@ -177,23 +174,6 @@ def test_schema_command_emits_the_bucket_and_checks_its_options() -> None:
         cli.schema(Settings(table="t-9"), Output.capture(), session_ttl="30d")
     with pytest.raises(CliError, match="cannot read --session-ttl 'soon'"):
         cli.schema(settings, Output.capture(), session_ttl="soon")
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture(params=["moto", "server"])
-def s3_endpoint(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """``None`` for in-process moto, else a moto server's URL (S3 over HTTP)."""
-    if request.param == "moto":
-        with MotoBackend().active():
-            yield None
-    else:
-        server: MotoServer = request.getfixturevalue("moto_server")
-        yield server.endpoint_url
 
 
 @pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])

@@ -21,17 +21,9 @@ from session_store.offloader import Offloader
 from session_store.table import TableConfig
 from session_store.testing.backends import unique_table_name
 from tests import s3_faults
+from tests.cli.conftest import offload_settings
 from tests.faults import FaultPlan, fail, inject, lose_response
-from tests.integration.offload_fixtures import (
-    MB,
-    bucket_keys,
-    offload,
-    offload_adapter,
-    raw_messages,
-    s3_server,
-)
-
-__all__ = ["offload", "offload_adapter", "s3_server"]
+from tests.integration.offload_fixtures import MB, bucket_keys, raw_messages
 
 IMAGE = {
     "type": "image_url",
@@ -46,22 +38,6 @@ def _conversation(adapter: DynamoDBAdapter, session_id: str = "s-big") -> None:
     adapter.add_message(session_id, {"role": "user", "content": "look at this", "token_count": 3})
     adapter.add_message(session_id, {"role": "user", "content": [IMAGE], "token_count": 1000})
     adapter.add_message(session_id, {"role": "assistant", "content": "y" * MB})
-
-
-def _settings(adapter: DynamoDBAdapter, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Global options for ``adapter``'s table and bucket (the S3 endpoint in the environment,
-    where the command line reads it)."""
-    offload = adapter.offload
-    assert offload is not None
-    if offload.endpoint_url is not None:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", offload.endpoint_url)
-    return Settings(
-        table=adapter.config.table_name,
-        endpoint_url=adapter.config.endpoint_url,
-        region=adapter.config.region,
-        offload_bucket=offload.bucket,
-        offload_prefix=offload.prefix,
-    )
 
 
 @pytest.fixture
@@ -124,13 +100,13 @@ def test_import_offloads_again_and_twice_changes_nothing(
     _conversation(offload_adapter)
     snapshot = tmp_path / "big.jsonl"
     exported = Output.capture()
-    settings = _settings(offload_adapter, monkeypatch)
+    settings = offload_settings(offload_adapter, monkeypatch)
     assert cli.export(settings, exported, session_ids=["s-big"], output=str(snapshot)) == 0
     assert POINTER_ATTRIBUTE not in snapshot.read_text(encoding="utf-8")
     before = bucket_keys(offload_adapter)
 
     first = Output.capture()
-    assert cli.import_(_settings(target, monkeypatch), first, str(snapshot)) == 0
+    assert cli.import_(offload_settings(target, monkeypatch), first, str(snapshot)) == 0
     assert "4 written, 0 already there unchanged" in first.text()
     stored = raw_messages(target, "s-big")
     assert [POINTER_ATTRIBUTE in item for item in stored] == [False, True, True]
@@ -141,7 +117,7 @@ def test_import_offloads_again_and_twice_changes_nothing(
     assert messages[1].content[0].model_dump(exclude_none=True) == IMAGE  # type: ignore[union-attr]
 
     again = Output.capture()
-    assert cli.import_(_settings(target, monkeypatch), again, str(snapshot)) == 0
+    assert cli.import_(offload_settings(target, monkeypatch), again, str(snapshot)) == 0
     assert "0 written, 4 already there unchanged" in again.text()
     assert raw_messages(target, "s-big") == stored
     assert bucket_keys(target) - before == added
@@ -239,7 +215,7 @@ def test_commands_refuse_an_offloaded_export_without_a_bucket(
     offload_adapter: DynamoDBAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _conversation(offload_adapter)
-    settings = _settings(offload_adapter, monkeypatch)
+    settings = offload_settings(offload_adapter, monkeypatch)
     plain = Settings(
         table=settings.table, endpoint_url=settings.endpoint_url, region=settings.region
     )

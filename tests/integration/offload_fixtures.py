@@ -1,8 +1,13 @@
 """Fixtures for the offload tests: a bucket on moto's S3 beside each DynamoDB backend.
 
 On the moto backend S3 is moto's, in process (the same mock); on DynamoDB
-Local it is a ``MotoServer`` over HTTP, started once per module, so the
-adapter's two clients talk to two servers as they would to AWS.
+Local it is a ``MotoServer`` over HTTP, one per test process (each test makes
+its own bucket), so the adapter's two clients talk to two servers as they would
+to AWS. ``s3_endpoint`` runs an S3-only test on both: in-process moto and the
+server.
+
+``tests/conftest.py`` registers this module as a plugin: every test module
+sees its fixtures without importing them; the helpers are imported.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from session_store import DynamoDBAdapter, S3Offload
 from session_store._client import s3_client
 from session_store.offload import POINTER_ATTRIBUTE
 from session_store.table import TableConfig
-from session_store.testing.backends import Backend
+from session_store.testing.backends import Backend, MotoBackend
 from session_store.testing.moto_server import MotoServer
 from session_store.testing.requests import RequestLog
 
@@ -31,6 +36,7 @@ __all__ = [
     "offload_adapter",
     "pointed_keys",
     "raw_messages",
+    "s3_endpoint",
     "s3_server",
 ]
 
@@ -38,10 +44,21 @@ KB = 1024
 MB = 1024 * KB
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def s3_server() -> Iterator[MotoServer]:
     with MotoServer() as server:
         yield server
+
+
+@pytest.fixture(params=["moto", "server"])
+def s3_endpoint(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """``None`` for in-process moto, else the URL of a moto server (S3 over HTTP)."""
+    if request.param == "moto":
+        with MotoBackend().active():
+            yield None
+    else:
+        server: MotoServer = request.getfixturevalue("s3_server")
+        yield server.endpoint_url
 
 
 def make_bucket(backend: Backend, request: pytest.FixtureRequest) -> tuple[str, str | None]:

@@ -7,16 +7,7 @@ from datetime import timedelta
 import pytest
 
 from session_store import DynamoDBAdapter, OrphanReport, ValidationError
-from tests.integration.offload_fixtures import (
-    MB,
-    bucket_keys,
-    offload,
-    offload_adapter,
-    pointed_keys,
-    s3_server,
-)
-
-__all__ = ["offload", "offload_adapter", "s3_server"]
+from tests.integration.offload_fixtures import MB, bucket_keys, pointed_keys
 
 
 def test_only_unreferenced_objects_older_than_the_grace_period_go(

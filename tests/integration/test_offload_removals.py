@@ -32,14 +32,9 @@ from tests.integration.offload_fixtures import (
     MB,
     bucket_keys,
     count_s3,
-    offload,
-    offload_adapter,
     pointed_keys,
     raw_messages,
-    s3_server,
 )
-
-__all__ = ["offload", "offload_adapter", "s3_server"]
 
 
 def big(size: int = MB) -> str:

@@ -19,16 +19,7 @@ from session_store.integrations.langchain import DynamoDBChatMessageHistory
 from session_store.integrations.openai_agents import DynamoDBSession
 from session_store.offload import POINTER_ATTRIBUTE
 from session_store.table import TableConfig
-from tests.integration.offload_fixtures import (
-    MB,
-    bucket_keys,
-    offload,
-    offload_adapter,
-    raw_messages,
-    s3_server,
-)
-
-__all__ = ["offload", "offload_adapter", "s3_server"]
+from tests.integration.offload_fixtures import MB, bucket_keys, raw_messages
 
 PNG_BASE64 = base64.b64encode(bytes(range(256)) * (3 * MB // 512)).decode()
 """About 2 MB of base64: a screenshot, say."""

@@ -12,9 +12,7 @@ import pytest
 
 from session_store import DynamoDBAdapter
 from session_store.iam import iam_policy
-from tests.integration.offload_fixtures import MB, offload, offload_adapter, s3_server
-
-__all__ = ["offload", "offload_adapter", "s3_server"]
+from tests.integration.offload_fixtures import MB
 
 pytestmark = pytest.mark.backends("moto")
 

@@ -94,7 +94,10 @@ def test_a_second_test_gets_a_fresh_empty_table(session_store_adapter, session_s
 
 def run_user_suite(pytester: pytest.Pytester, *extra: str) -> pytest.RunResult:
     pytester.makepyfile(test_readme_example=README_EXAMPLE, test_user_suite=USER_TESTS)
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", *extra)
+    # langsmith's and Faker's plugins (installed with the integrations' extras) would cost
+    # each run seconds of importing; they have nothing to do with this plugin's loading.
+    unrelated = ("-p", "no:langsmith_plugin", "-p", "no:faker")
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *unrelated, "-q", *extra)
 
 
 @pytest.fixture
