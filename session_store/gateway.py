@@ -29,13 +29,14 @@ Requests arrive as botocore keyword arguments built from the models'
 attributes (``session_store.models``), and responses leave as botocore
 returns them (on the bound models' clients, botocore's shape walks are
 replaced by one-pass equivalents: ``_request_bodies`` encodes the request
-bodies, ``_wire`` decodes the responses). Why the adapters' hot paths build requests themselves instead
-of calling ``Model.save``/``Model.update``/``TransactWrite``: PynamoDB cannot
-ask for ``ReturnValuesOnConditionCheckFailure`` (needed to read the stored
-item from a failed write in the same request), its transactions return no
-cancellation items, and its per-instance (de)serialisation costs what
-BENCHMARKS.md part 2 measures. Application code may use PynamoDB's own calls
-freely: the models keep every invariant on those paths (see ``models``).
+bodies, ``_wire`` decodes the responses). Why the adapters' hot paths build
+requests themselves instead of calling ``Model.save``/``Model.update``/
+``TransactWrite``: PynamoDB cannot ask for
+``ReturnValuesOnConditionCheckFailure`` (needed to read the stored item from a
+failed write in the same request), its transactions return no cancellation
+items, and its per-instance (de)serialisation costs what BENCHMARKS.md part 2
+measures. Application code may use PynamoDB's own calls freely: the models
+keep every invariant on those paths (see ``models``).
 """
 
 from __future__ import annotations
