@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ __all__ = [
     "ENDPOINT_VARIABLES",
     "REGION_VARIABLES",
     "S3_ENDPOINT_VARIABLES",
+    "botocore_session",
     "has_credentials",
     "resolve_endpoint_url",
     "resolve_region",
@@ -96,6 +98,29 @@ def resolve_endpoint_url(
     return endpoint_url
 
 
+_SHARED_LOADERS: dict[Any, Any] = {}
+_SHARED_LOADERS_LOCK = threading.Lock()
+
+
+def botocore_session() -> BotocoreSession:
+    """A new botocore session whose data loader is shared by every session this made.
+
+    A session's loader reads and parses botocore's service files (DynamoDB's
+    model, endpoint rules, partitions) on first use: about 80 ms for each new
+    client. It caches what it reads and only ever reads those files (and
+    ``AWS_DATA_PATH``'s, the key it is shared under), so one serves them all.
+    Credentials, configuration and event handlers stay each session's own.
+    """
+    session = BotocoreSession()
+    data_path = session.get_config_variable("data_path")
+    with _SHARED_LOADERS_LOCK:
+        loader = _SHARED_LOADERS.get(data_path)
+        if loader is None:
+            loader = _SHARED_LOADERS[data_path] = session.get_component("data_loader")
+    session.register_component("data_loader", loader)
+    return session
+
+
 def s3_client(
     region: str | None,
     endpoint_url: str | None,
@@ -125,7 +150,7 @@ def s3_client(
     endpoint_url = resolve_endpoint_url(endpoint_url, S3_ENDPOINT_VARIABLES)
     if endpoint_url is not None:
         config = config.merge(Config(s3={"addressing_style": "path"}))
-    return BotocoreSession().create_client(
+    return botocore_session().create_client(
         "s3", region_name=resolve_region(region), endpoint_url=endpoint_url, config=config
     )
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pynamodb.connection import Connection
 
 from session_store import models
-from session_store._client import resolve_endpoint_url, resolve_region
+from session_store._client import botocore_session, resolve_endpoint_url, resolve_region
 from session_store._request_bodies import install_fast_encode
 from session_store._wire import install_fast_decode
 from session_store.errors import StorageError, ValidationError
@@ -147,6 +147,22 @@ def _subclass(base: type[Any], config: TableConfig) -> type[Any]:
     return type(base.__name__, (base,), namespace)
 
 
+class _Connection(Connection):
+    """PynamoDB's connection, its botocore sessions sharing the parsed service files.
+
+    PynamoDB makes one botocore session per thread, and each new session's
+    loader would parse DynamoDB's service model again (about 80 ms a client).
+    No credentials are given to the connection, so PynamoDB's own property has
+    nothing to add to the session made here.
+    """
+
+    @property
+    def session(self) -> Any:
+        if getattr(self._local, "session", None) is None:
+            self._local.session = botocore_session()
+        return super().session
+
+
 def bind_models(config: TableConfig) -> BoundModels:
     """Per-table subclasses of the models, sharing one connection, client and gateway.
 
@@ -161,7 +177,7 @@ def bind_models(config: TableConfig) -> BoundModels:
     session_cls = _subclass(models.SessionMeta, config)
     message_cls = _subclass(models.Message, config)
     record_cls = _subclass(models.MigrationRecord, config)
-    connection = Connection(
+    connection = _Connection(
         region=config.region,
         host=config.endpoint_url,
         connect_timeout_seconds=config.retry.connect_timeout_seconds,

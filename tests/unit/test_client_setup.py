@@ -8,11 +8,13 @@ endpoint: the argument, then ``AWS_ENDPOINT_URL_DYNAMODB``, then ``AWS_ENDPOINT_
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import botocore.session
 import pytest
 
 from session_store import AsyncDynamoDBAdapter, DynamoDBAdapter, ValidationError
-from session_store._client import resolve_endpoint_url, resolve_region
+from session_store._client import resolve_endpoint_url, resolve_region, s3_client
 
 _VARIABLES = (
     "AWS_REGION",
@@ -121,3 +123,30 @@ def test_configured_endpoints_can_be_ignored_as_botocore_allows(
     clean_env.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
     assert resolve_endpoint_url(None) is None
     assert resolve_endpoint_url("http://localhost:9000") == "http://localhost:9000"
+
+
+def test_clients_share_the_parsed_service_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every adapter's client (and S3 client) reads botocore's service files through one
+    loader, parsed once per process, while each keeps its own session and credentials."""
+    # This suite shares loaders on its own (tests/conftest.py): take that away here.
+    create_loader = botocore.session.create_loader
+    monkeypatch.setattr(
+        botocore.session, "create_loader", getattr(create_loader, "__wrapped__", create_loader)
+    )
+    endpoint = "http://127.0.0.1:9"
+    with (
+        DynamoDBAdapter("first", region="us-east-1", endpoint_url=endpoint) as first,
+        DynamoDBAdapter("second", region="us-east-1", endpoint_url=endpoint) as second,
+    ):
+        one: Any = first.models.client
+        other: Any = second.models.client
+        assert one is not other
+        assert one._request_signer is not other._request_signer
+        assert one._loader is other._loader
+        s3: Any = s3_client("us-east-1", endpoint)
+        try:
+            assert s3._loader is one._loader
+        finally:
+            s3.close()
+    # Without the shared loader, two sessions parse the files each.
+    assert botocore.session.Session().get_component("data_loader") is not one._loader
