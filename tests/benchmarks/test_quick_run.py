@@ -18,7 +18,12 @@ from benchmarks.async_latency import LATENCY_SIZES, MESSAGES_PER_CONVERSATION
 from benchmarks.runner import main
 from session_store.testing.backends import Backend
 
-pytestmark = pytest.mark.backends("local")
+pytestmark = [
+    pytest.mark.backends("local"),
+    # One worker runs the whole module (``--dist loadgroup``): its module fixture, the
+    # quick benchmark, then runs once, not once on each worker its tests land on.
+    pytest.mark.xdist_group("quick-benchmark"),
+]
 
 TABLE_TITLES = (
     "## 1. Cost per operation",
