@@ -200,47 +200,42 @@ class MessageUpdates(AdapterCore):
             condition += f" AND attribute_not_exists({e.name(POINTER_ATTRIBUTE)})"
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         request = e.into({**request, "ConditionExpression": condition})
+        first: Mapping[str, Any] | None = None  # the item as read, when the update was refused
         try:
             response = self._gateway.update(request)
         except ConditionFailed as failed:
-            if movable and failed.item is not None:
-                return self._update_offloaded(
-                    session_id,
-                    message_id,
-                    key,
-                    assigned=assigned,
-                    removed=removed,
-                    count_tokens=False,
-                    first=failed.item,
-                )
-            raise MessageNotFoundError(session_id, message_id) from None
+            if not movable or failed.item is None:
+                raise MessageNotFoundError(session_id, message_id) from None
+            first = failed.item  # offloaded already: read, plan, write
         except ValidationError as refused:  # the item with the change would pass 400 KB
-            if movable:
+            if not movable:
+                raise update_too_large(what, assigned) from refused
+        else:
+            stored = response["Attributes"]
+            if offloader is None:
+                return decode_message(stored)
+            if movable and item_size(stored) > offloader.config.threshold_bytes:
+                # Applied, and large now: offload it (nothing left to change but the layout).
                 return self._update_offloaded(
                     session_id,
                     message_id,
                     key,
-                    assigned=assigned,
-                    removed=removed,
+                    assigned={},
+                    removed=[],
                     count_tokens=False,
+                    first=stored,
+                    replan=True,
                 )
-            raise update_too_large(what, assigned) from refused
-        stored = response["Attributes"]
-        if offloader is None:
-            return decode_message(stored)
-        if movable and item_size(stored) > offloader.config.threshold_bytes:
-            # Applied, and large now: offload it (nothing left to change but the layout).
-            return self._update_offloaded(
-                session_id,
-                message_id,
-                key,
-                assigned={},
-                removed=[],
-                count_tokens=False,
-                first=stored,
-                replan=True,
-            )
-        return decode_message(offloader.restore(stored))
+            return decode_message(offloader.restore(stored))
+        return self._update_offloaded(
+            session_id,
+            message_id,
+            key,
+            assigned=assigned,
+            removed=removed,
+            count_tokens=False,
+            first=first,
+        )
 
     def _update_message_tokens(
         self,

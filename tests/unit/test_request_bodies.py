@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from session_store import _request_bodies
+from tests.unit.test_wire import attribute_values
 
 SESSION = botocore.session.get_session()
 SERVICE = SESSION.get_service_model("dynamodb")
@@ -50,26 +51,9 @@ def assert_encoded_like_botocore(operation: str, parameters: Any, *, fast: bool 
 
 
 _TEXT = st.text(max_size=12)
-_NUMBER = st.integers(-(10**38), 10**38).map(str)
 # Blobs as botocore takes them: bytes, or text it encodes to UTF-8 first.
-_BLOB = st.binary(max_size=16) | st.text(max_size=6)
-_SCALAR = st.one_of(
-    _TEXT.map(lambda v: {"S": v}),
-    _NUMBER.map(lambda v: {"N": v}),
-    _BLOB.map(lambda v: {"B": v}),
-    st.booleans().map(lambda v: {"BOOL": v}),
-    st.just({"NULL": True}),
-    st.lists(_TEXT, max_size=3, unique=True).map(lambda v: {"SS": v}),
-    st.lists(_NUMBER, max_size=3, unique=True).map(lambda v: {"NS": v}),
-    st.lists(_BLOB, max_size=3).map(lambda v: {"BS": v}),
-)
-ATTRIBUTE_VALUES = st.recursive(
-    _SCALAR,
-    lambda children: st.one_of(
-        st.lists(children, max_size=4).map(lambda v: {"L": v}),
-        st.dictionaries(_TEXT, children, max_size=4).map(lambda v: {"M": v}),
-    ),
-    max_leaves=10,
+ATTRIBUTE_VALUES = attribute_values(
+    st.binary(max_size=16) | st.text(max_size=6), st.integers(-(10**38), 10**38).map(str)
 )
 ITEMS = st.dictionaries(_TEXT, ATTRIBUTE_VALUES, max_size=6)
 

@@ -253,25 +253,34 @@ _NUMBER = st.one_of(
     st.integers(-(10**38), 10**38).map(str),
     st.decimals(allow_nan=False, allow_infinity=False, places=5).map(str),
 )
-_BINARY = st.binary(max_size=16).map(b64)
-_SCALAR = st.one_of(
-    _TEXT.map(lambda v: {"S": v}),
-    _NUMBER.map(lambda v: {"N": v}),
-    _BINARY.map(lambda v: {"B": v}),
-    st.booleans().map(lambda v: {"BOOL": v}),
-    st.just({"NULL": True}),
-    st.lists(_TEXT, max_size=3, unique=True).map(lambda v: {"SS": v}),
-    st.lists(_NUMBER, max_size=3, unique=True).map(lambda v: {"NS": v}),
-    st.lists(_BINARY, max_size=3, unique=True).map(lambda v: {"BS": v}),
-)
-ATTRIBUTE_VALUES = st.recursive(
-    _SCALAR,
-    lambda children: st.one_of(
-        st.lists(children, max_size=4).map(lambda v: {"L": v}),
-        st.dictionaries(_TEXT, children, max_size=4).map(lambda v: {"M": v}),
-    ),
-    max_leaves=10,
-)
+
+
+def attribute_values(
+    binary: st.SearchStrategy[Any], number: st.SearchStrategy[str] = _NUMBER
+) -> st.SearchStrategy[dict[str, Any]]:
+    """DynamoDB attribute values of every type, nested up to 10 leaves, blobs from ``binary``
+    (base64 text as on the wire, bytes as botocore takes them in a request)."""
+    scalar = st.one_of(
+        _TEXT.map(lambda v: {"S": v}),
+        number.map(lambda v: {"N": v}),
+        binary.map(lambda v: {"B": v}),
+        st.booleans().map(lambda v: {"BOOL": v}),
+        st.just({"NULL": True}),
+        st.lists(_TEXT, max_size=3, unique=True).map(lambda v: {"SS": v}),
+        st.lists(number, max_size=3, unique=True).map(lambda v: {"NS": v}),
+        st.lists(binary, max_size=3, unique=True).map(lambda v: {"BS": v}),
+    )
+    return st.recursive(
+        scalar,
+        lambda children: st.one_of(
+            st.lists(children, max_size=4).map(lambda v: {"L": v}),
+            st.dictionaries(_TEXT, children, max_size=4).map(lambda v: {"M": v}),
+        ),
+        max_leaves=10,
+    )
+
+
+ATTRIBUTE_VALUES = attribute_values(st.binary(max_size=16).map(b64))
 ITEMS = st.dictionaries(_TEXT, ATTRIBUTE_VALUES, max_size=6)
 
 
