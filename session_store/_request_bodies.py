@@ -44,7 +44,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from session_store._wire import CHECKED_BOTOCORE, botocore_version
+from session_store._wire import supports_fast_decode
 
 __all__ = ["FastSerializer", "install_fast_encode", "uninstall_fast_encode"]
 
@@ -197,8 +197,11 @@ class FastSerializer:
             and not service.is_query_compatible
             and not (endpoint and "hostPrefix" in endpoint)
         ):
+            shape = operation_model.input_shape
             try:
-                convert = _Compiler().convert(operation_model.input_shape)
+                convert = _Compiler().convert(shape)
+                if convert is _identity:  # no blob anywhere: still refuse unknown members
+                    convert = _structure(frozenset(shape.members), {})
             except _Unsupported:
                 pass
             else:
@@ -238,18 +241,10 @@ _INSTALL_LOCK = threading.Lock()
 
 
 def supports_fast_encode(client: Any) -> bool:
-    """Whether ``client`` is a DynamoDB client of a checked botocore whose serializer is
-    the plain JSON one (not wrapped in parameter validation)."""
-    service_model = client.meta.service_model
+    """Whether ``client`` is one the fast decode path supports (a DynamoDB JSON client of a
+    checked botocore) whose serializer is the plain JSON one (no parameter validation)."""
     serializer = getattr(client, "_serializer", None)
-    return (
-        botocore_version() in CHECKED_BOTOCORE
-        and service_model.service_name == "dynamodb"
-        and service_model.resolved_protocol == "json"
-        and (
-            isinstance(serializer, FastSerializer) or type(serializer).__name__ == "JSONSerializer"
-        )
-    )
+    return supports_fast_decode(client) and type(serializer).__name__ == "JSONSerializer"
 
 
 def install_fast_encode(client: Any) -> FastSerializer | None:

@@ -70,7 +70,6 @@ __all__ = [
     "CHECKED_BOTOCORE",
     "FastDecoder",
     "WireItems",
-    "botocore_version",
     "finish_item",
     "install_fast_decode",
     "supports_fast_decode",
@@ -406,7 +405,7 @@ def finish_item(item: dict[str, Any]) -> dict[str, Any]:
 # --- the hook ----------------------------------------------------------------------------
 
 
-def botocore_version() -> tuple[int, int] | None:
+def _botocore_version() -> tuple[int, int] | None:
     try:
         major, minor, *_ = metadata.version("botocore").split(".")
         return int(major), int(minor)
@@ -418,7 +417,7 @@ def supports_fast_decode(client: Any) -> bool:
     """Whether ``client`` is a DynamoDB client of a botocore this module was checked against."""
     service_model = client.meta.service_model
     return (
-        botocore_version() in CHECKED_BOTOCORE
+        _botocore_version() in CHECKED_BOTOCORE
         and service_model.service_name == "dynamodb"
         and service_model.resolved_protocol == "json"
     )

@@ -119,6 +119,8 @@ def test_unicode_and_38_digit_numbers_keep_their_values() -> None:
         ("PutItem", {"TableName": "t", "Item": {"PK": {"S": "a\ud800"}}}),
         # An unknown member: botocore raises KeyError on it, and still does.
         ("GetItem", {"TableName": "t", "Key": {}, "Bogus": 1}),
+        # Also in an operation whose input holds no blob at all.
+        ("DescribeTable", {"TableName": "t", "Bogus": 1}),
         # A number past 64 bits where the shape wants an integer.
         ("Query", {"TableName": "t", "Limit": 2**70}),
         # Not an attribute value at all.
@@ -130,6 +132,10 @@ def test_what_the_fast_path_refuses_is_botocores_to_serialise(
     operation: str, parameters: dict[str, Any]
 ) -> None:
     assert_encoded_like_botocore(operation, parameters, fast=False)
+
+
+def test_operations_without_blobs_are_encoded_too() -> None:
+    assert_encoded_like_botocore("DescribeTable", {"TableName": "t"})
 
 
 def test_operations_with_timestamps_are_botocores_to_serialise() -> None:
