@@ -8,16 +8,21 @@ them: ``ValidationError`` naming both variables.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
+from botocore.hooks import first_non_none_response
 from botocore.session import Session as BotocoreSession
 
+from session_store._bridge import bridged, pause, wait_for_io, yield_to_loop
 from session_store.errors import ValidationError
 
 __all__ = [
@@ -26,6 +31,7 @@ __all__ = [
     "S3_ENDPOINT_VARIABLES",
     "botocore_session",
     "has_credentials",
+    "install_bridge",
     "resolve_endpoint_url",
     "resolve_region",
     "s3_client",
@@ -150,9 +156,111 @@ def s3_client(
     endpoint_url = resolve_endpoint_url(endpoint_url, S3_ENDPOINT_VARIABLES)
     if endpoint_url is not None:
         config = config.merge(Config(s3={"addressing_style": "path"}))
-    return botocore_session().create_client(
+    client = botocore_session().create_client(
         "s3", region_name=resolve_region(region), endpoint_url=endpoint_url, config=config
     )
+    install_bridge(client)
+    return client
+
+
+class _BufferedBody(io.BytesIO):
+    """A response body already read off the socket, as botocore reads a raw stream."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.getvalue()
+
+
+class _BridgedHTTPSession:
+    """botocore's HTTP session; inside a bridged call (``_bridge``) its send, and the
+    reading of the whole response, run on the bridge's I/O executor while the loop goes on.
+
+    Everything else of a request (serialising, signing, events, parsing, botocore's
+    retry decisions and error mapping) stays where botocore runs it. A streaming body
+    (S3's ``GetObject``) is read to the end on the I/O thread too, and handed on in
+    memory, so no later read of it touches the socket from the loop.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def send(self, request: Any) -> Any:
+        if not bridged():
+            return self.inner.send(request)
+        return wait_for_io(self._send_and_read, request)
+
+    def _send_and_read(self, request: Any) -> Any:
+        response = self.inner.send(request)
+        if not request.stream_output:
+            return response  # botocore's session has read the body already
+        body = response.content
+        release = getattr(response.raw, "release_conn", None)
+        if release is not None:
+            release()
+        return AWSResponse(
+            response.url, response.status_code, response.headers, _BufferedBody(body)
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+_LARGE_BODY_BYTES = 256 * 1024
+"""A request body from which signing (a SHA-256 of the body) gets a loop step of its own."""
+
+
+def _step_before_hashing(request: Any, **_: Any) -> None:
+    """``before-sign``: end the loop step between encoding a large body and hashing it."""
+    body = request.body
+    if isinstance(body, bytes | bytearray) and len(body) >= _LARGE_BODY_BYTES:
+        yield_to_loop()
+
+
+def install_bridge(client: Any) -> None:
+    """Make ``client`` wait through the bridge (``_bridge``) when called from a bridged
+    call: its HTTP exchanges on the I/O executor, its retry backoff as ``asyncio.sleep``.
+    Called outside one, the client behaves exactly as before. Idempotent.
+
+    The backoff: botocore's endpoint asks the ``needs-retry`` handlers how long to
+    wait and then calls ``time.sleep``, which would stop the loop; the endpoint's
+    ``_needs_retry`` is replaced, for this client only, by the same question with the
+    wait taken by ``_bridge.pause``. And a body of 256 KB or more is hashed for its
+    signature in a loop step of its own, not in the step that encoded it.
+    """
+    endpoint = client._endpoint
+    if isinstance(endpoint.http_session, _BridgedHTTPSession):
+        return
+    endpoint.http_session = _BridgedHTTPSession(endpoint.http_session)
+    client.meta.events.register("before-sign", _step_before_hashing)
+    blocking = endpoint._needs_retry
+
+    def needs_retry(
+        attempts: int,
+        operation_model: Any,
+        request_dict: Any,
+        response: Any = None,
+        caught_exception: Any = None,
+    ) -> bool:
+        if not bridged():
+            return bool(
+                blocking(attempts, operation_model, request_dict, response, caught_exception)
+            )
+        service_id = operation_model.service_model.service_id.hyphenize()
+        responses = endpoint._event_emitter.emit(
+            f"needs-retry.{service_id}.{operation_model.name}",
+            response=response,
+            endpoint=endpoint,
+            operation=operation_model,
+            attempts=attempts,
+            caught_exception=caught_exception,
+            request_dict=request_dict,
+        )
+        delay = first_non_none_response(responses)
+        if delay is None or delay is False:
+            return False
+        pause(delay)
+        return True
+
+    endpoint._needs_retry = needs_retry
 
 
 def has_credentials() -> bool:

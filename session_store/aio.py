@@ -2,90 +2,96 @@
 
 Concurrency model
 -----------------
-Threads under the hood. Every coroutine runs the matching
-:class:`~session_store.dynamodb.DynamoDBAdapter` method on a worker thread
-of a :class:`concurrent.futures.ThreadPoolExecutor` that the adapter owns
-(``max_workers``, default 64), and awaits it; the event loop never waits for
-DynamoDB. Semantics, errors, request budgets and guarantees are exactly the
-sync adapter's, because the sync adapter does the work: validation, size
-checks, request building and encoding, signing, sending, parsing and
-decoding all run on the worker. The loop thread only submits the call and
-picks up its result.
+Each coroutine runs the matching :class:`~session_store.dynamodb.DynamoDBAdapter`
+method on the event loop's own thread, as a *bridged call* (``_bridge``): a
+greenlet that runs the sync code and, wherever that code would wait, hands
+the wait to the loop and resumes with its outcome. Semantics, errors,
+request budgets and guarantees are exactly the sync adapter's, because the
+sync adapter's code does the work. What changes is where it waits:
 
-- All workers share the wrapped adapter's botocore client. botocore clients
-  are thread-safe; the client is created once, before the first request, and
-  its connection pool is sized to ``max_workers``, so every worker has a
-  connection of its own. The adapter is not bound to an event loop: it may
-  serve several ``asyncio.run`` calls in turn, or several loops at once.
-- The worker threads are all started when the adapter is made, by a
-  short-lived thread of their own, not one by one as calls arrive: starting
-  a thread makes the starting thread wait for the new one (and the GIL), and
-  a new worker goes straight into its call's encoding, so a thread started
-  inside a loop step held that step for as long (about 10 ms for
-  ``add_messages`` of 10 x 350 KB).
-- One call occupies one worker for all of its requests, including botocore's
-  retries with backoff and the adapter's own (transaction conflicts,
-  unprocessed batch items): ``delete_session`` of a long conversation holds
-  its worker for every page read and batch write. At most ``max_workers``
-  calls run at a time; further calls wait in the pool's queue, first come
-  first served. That bounds the requests in flight against the table.
+- an HTTP exchange (sending the request, reading the whole response) runs
+  on one of the adapter's I/O threads (``max_workers`` of them, started when
+  the adapter is made), while the loop runs other steps;
+- a retry backoff (botocore's, after throttling or a 5xx; the adapter's own,
+  after a transaction conflict or unprocessed batch items) is an
+  ``asyncio.sleep``;
+- the parallel batch deletes of ``delete_session``, ``delete_all_messages``
+  and ``sweep_expired`` are further bridged calls on the same loop.
+
+Everything else of a call (validation, size checks, building and encoding
+the request, signing it, parsing the response, decoding items) runs on the
+loop's thread in the steps between those waits: a few hundred microseconds
+for a typical call. Two more step boundaries keep the large calls' steps
+short: a request body of 256 KB or more is hashed for its signature in a
+step after the one that encoded it, and each response page's items are
+decoded in a step after the one that parsed it. BENCHMARKS.md part 6 gives
+the longest step measured, in asyncio's debug mode.
+
+- ``max_workers`` bounds the calls in progress on each event loop (further
+  calls wait, first come first served; a call waiting for its turn has not
+  started) and sizes the I/O threads and the client's connection pool, so
+  every call in progress has a connection of its own. All calls share the
+  wrapped adapter's botocore client (made once, before the first request).
+  The adapter is not bound to an event loop: it may serve several
+  ``asyncio.run`` calls in turn, or several loops at once.
+- One call stays one bridged call for all of its requests, retries included:
+  ``delete_session`` of a long conversation holds its slot for every page
+  read and batch write.
 - ``contextvars`` of the caller are visible to the method (copied, as
   :func:`asyncio.to_thread` does).
 - ``iter_sessions`` and ``iter_messages`` are async iterators over the sync
-  iterators: one worker hop fetches up to ``page_size`` items, so iteration
-  sends exactly the DynamoDB requests the sync iterator sends, holds at most
-  one batch in memory, and stops reading when the loop over it stops.
+  iterators: one bridged call fetches up to ``page_size`` items, so
+  iteration sends exactly the DynamoDB requests the sync iterator sends,
+  holds at most one batch in memory, and stops reading when the loop over
+  it stops.
+- Callbacks the sync adapter takes (``sweep_expired``'s ``progress``) run on
+  the loop's thread, inside the call: they must not block.
+- In-process moto answers requests without a socket, inside the call's step:
+  under it, a call is one step.
 
-Why 64 workers, and why threads
--------------------------------
-A worker waits for a whole round trip, so a pool of ``W`` workers sends at
-most ``W / round_trip`` calls per second: 16 workers at 20 ms are 800 calls/s
-at best, less once queueing and the client's own CPU are added, and
-measured through a proxy adding 10 ms each way in front of DynamoDB Local,
-16 workers reached 80 % of the throughput the same machine reaches without
-the latency (BENCHMARKS.md, "Async under real latency"). One Python process
-spends a few hundred microseconds of CPU per call, so it tops out at a few
-thousand calls per second; 64 workers cover that at round trips up to about
-20 to 30 ms (the same region, or a nearby one) and stay a bounded load on
-the table and on the connection pool. Farther away, raise ``max_workers``:
-the rule is ``max_workers >= calls per second x round trip``. Idle workers
-cost a thread stack each and nothing else; connections are opened only when
-calls need them.
+Why this design
+---------------
+Before this design, the calls ran whole on a pool of worker threads. Under latency
+that worked (64 workers reach the machine's throughput through a 10 ms
+proxy), but the loop thread shared the GIL with up to 64 threads running
+Python: a worker that had waited a switch interval (5 ms) made the loop
+thread give the GIL up mid-step, so steps that cost under 2 ms of the loop's
+CPU took up to 130 ms of wall-clock time, which is what asyncio's debug
+mode reports as slow callbacks. Now the only other threads are the I/O
+threads, which spend their time in socket calls that release the GIL, and
+the work is done once, on one thread, without contending for it.
 
-A truly asynchronous transport (``aiobotocore``, or botocore's request
-signing over an asyncio HTTP client of our own) would free the pool from
-threads, but was not taken: ``aiobotocore`` pins botocore to a narrow range of
-patch releases (each of its releases allows only a few weeks of botocore), so
-installing it would dictate the botocore/boto3 version of every application
-using this package, PynamoDB's models (and the fast decode path) run on
-botocore's synchronous client anyway, and under latency the pool is not the
-limit once it is sized for it: the client's CPU per call is. Moving the
-encoding onto the loop thread would also put a multi-megabyte request's
-encoding (tens of milliseconds) into a single loop step, the opposite of what
-the workers buy. The decision is worth revisiting if the per-call CPU of the
-threaded client becomes the limit (BENCHMARKS.md reports it).
+Why 64: a call in progress waits for a whole round trip, so ``W`` slots
+carry at most ``W / round_trip`` calls per second: 16 at 20 ms are 800
+calls/s at best, less once queueing is added. One Python process spends a
+few hundred microseconds of CPU per call, a few thousand calls per second at
+most; 64 cover that at round trips up to about 20 to 30 ms (the same region,
+or a nearby one) and stay a bounded load on the table and the connection
+pool. Farther away, raise ``max_workers``: the rule is
+``max_workers >= calls per second x round trip``. Idle I/O threads cost a
+thread stack each; connections are opened only when calls need them.
 
-What threads cost the loop: nothing of a call runs on the loop thread (a
-step is the hand-over or the pick-up, well under a millisecond of its CPU),
-but the loop thread shares the GIL with the workers. When the client is busy
-enough that workers queue for the GIL, a worker that has waited a switch
-interval (5 ms) makes the loop thread give the GIL up mid-step, and the
-step's wall-clock time then includes the loop thread's wait to get it back,
-longer the more workers are runnable (and longer still while a worker is
-inside one long C call, such as encoding or parsing megabytes). asyncio's
-debug mode, which times steps by the wall clock, reports those waits as slow
-callbacks; BENCHMARKS.md part 6 gives both clocks. A smaller pool shortens
-them and costs throughput under latency; an application that needs both
-runs more processes, each with its own loop and pool.
+A truly asynchronous transport was weighed: ``aiobotocore`` pins botocore to
+a narrow range of patch releases (each of its releases allows only a few
+weeks of botocore), so installing it would dictate the botocore/boto3
+version of every application using this package, and PynamoDB's models run
+on botocore's synchronous client anyway. The bridge keeps botocore's own
+client (signing, credential chain, retries and their quota, error parsing,
+the CRC32 check, ``--verbose`` logging) and only moves its waits; its one
+dependency, ``greenlet`` (the mechanism of SQLAlchemy's asyncio support),
+has no version coupling with botocore. The I/O threads are the part a
+loop-native HTTP client could replace later without changing anything
+above it.
 
 Cancellation
 ------------
 Cancelling the coroutine that awaits a call (``task.cancel()``,
 ``asyncio.timeout``, ``wait_for``) never interrupts a request already sent:
 
-- a call still queued for a worker is withdrawn and never runs;
-- a call a worker has started runs to completion, retries included; its
-  result or error is discarded.
+- a call still waiting for its turn (``max_workers`` in progress) is
+  withdrawn and never runs;
+- a call that has started runs to completion in a task of its own, retries
+  included; its result or error is discarded.
 
 For reads this only wastes the work. For writes it means the outcome is
 unknown to the cancelled caller: the write may or may not have been applied.
@@ -102,7 +108,7 @@ to, and await that task later). To bound how long a request may take, set
 the ``RetryPolicy`` timeouts rather than cancelling.
 
 ``close()``/``aclose()`` stop new calls, wait for the calls already
-submitted, then close the client (when this adapter made its sync adapter,
+started, then close the client (when this adapter made its sync adapter,
 or ``from_sync(..., close_adapter=True)`` was asked for). After that every
 method raises ``RuntimeError``.
 
@@ -113,9 +119,9 @@ concurrency model above.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import itertools
 import threading
+import weakref
 from collections.abc import (
     AsyncGenerator,
     Callable,
@@ -124,11 +130,13 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack
 
+from session_store._bridge import run_bridged
+from session_store._client import install_bridge
 from session_store.domain import (
     HealthStatus,
     Message,
@@ -156,9 +164,9 @@ __all__ = ["DEFAULT_MAX_WORKERS", "AsyncDynamoDBAdapter", "AsyncStorageAdapter"]
 
 DEFAULT_MAX_WORKERS = 64
 """Worker threads (and pooled connections) of an adapter unless told otherwise: sized for
-calls that wait on a network round trip (see "Why 64 workers" in the module docstring)."""
+calls that wait on a network round trip (see "Why this design" in the module docstring)."""
 DEFAULT_PAGE_SIZE = 50
-"""Items fetched per worker hop by the async iterators."""
+"""Items fetched per bridged call by the async iterators."""
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -171,11 +179,11 @@ def _positive_int(value: object, name: str) -> int:
 
 
 def _check_pool(connections: object, workers: int) -> None:
-    """``ValidationError`` unless every worker can keep a pooled connection."""
+    """``ValidationError`` unless every call in progress can keep a pooled connection."""
     if isinstance(connections, int) and not isinstance(connections, bool) and connections < workers:
         raise ValidationError(
             f"max_pool_connections ({connections}) is below max_workers ({workers}): "
-            "give the client at least one connection per worker"
+            "give the client at least one connection per call in progress"
         )
 
 
@@ -198,7 +206,7 @@ def _start_all(executor: ThreadPoolExecutor, workers: int) -> None:
 
 
 class _Batches(Generic[_T]):
-    """A sync iterator, made and read on worker threads, ``size`` items per call."""
+    """A sync iterator, made and read by bridged calls, ``size`` items per call."""
 
     def __init__(self, make: Callable[[], Iterator[_T]], size: int) -> None:
         self._make = make
@@ -219,14 +227,16 @@ class _Batches(Generic[_T]):
 class AsyncDynamoDBAdapter:
     """Sessions and messages in one DynamoDB table, as coroutines.
 
-    Takes ``DynamoDBAdapter``'s arguments plus ``max_workers``: the size of
-    the worker pool that runs the calls and of the connection pool they
-    share. See the module docstring for the concurrency model and what
-    cancelling a call means. Use ``async with`` or ``await close()``.
+    Takes ``DynamoDBAdapter``'s arguments plus ``max_workers``: how many
+    calls may be in progress on an event loop at once, and the number of I/O
+    threads and pooled connections they share. See the module docstring for
+    the concurrency model and what cancelling a call means. Use ``async with`` or ``await close()``.
     """
 
     _sync: DynamoDBAdapter
-    _executor: ThreadPoolExecutor
+    _io: ThreadPoolExecutor
+    _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+    _calls: set[Future[None]]
     _max_workers: int
     _close_adapter: bool
     _lock: threading.Lock
@@ -247,8 +257,8 @@ class AsyncDynamoDBAdapter:
         ``max_workers`` defaults to ``DEFAULT_MAX_WORKERS`` (64) for a table name, with
         ``max_pool_connections`` defaulting to the same; and to the wrapped adapter's
         ``config.max_pool_connections`` (whose pool is left as it is). A connection pool
-        smaller than ``max_workers`` is refused (``ValidationError``): the workers beyond
-        it would open a connection per call and drop it afterwards. ``close()`` closes the
+        smaller than ``max_workers`` is refused (``ValidationError``): the calls beyond
+        it would open a connection each and drop it afterwards. ``close()`` closes the
         sync adapter this one made; a wrapped one only with ``close_adapter=True``.
         """
         if isinstance(table, DynamoDBAdapter):
@@ -290,9 +300,9 @@ class AsyncDynamoDBAdapter:
         self._sync = adapter
         self._max_workers = workers
         self._close_adapter = close_adapter
-        self._executor = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="session-store-aio"
-        )
+        self._io = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="session-store-io")
+        self._slots = weakref.WeakKeyDictionary()
+        self._calls = set()
         self._lock = threading.Lock()
         self._client_ready = False
         self._closing = None
@@ -341,58 +351,89 @@ class AsyncDynamoDBAdapter:
     # --- plumbing ---------------------------------------------------------------
 
     def _ensure_client(self) -> None:
-        """Create the shared botocore client once (PynamoDB creates it lazily, unlocked)."""
+        """Create the shared botocore clients once, ready for bridged calls."""
         if self._client_ready:
             return
         with self._lock:
             if not self._client_ready:
-                _ = self._sync.models.client
+                install_bridge(self._sync.models.client)
                 self._client_ready = True
 
     def _start_workers(self) -> None:
-        """Start every worker from a short-lived thread, so that no call's loop step does."""
+        """Start every I/O thread from a short-lived thread, so that no call's loop step does."""
         threading.Thread(
             target=_start_all,
-            args=(self._executor, self._max_workers),
+            args=(self._io, self._max_workers),
             name="session-store-aio-start",
             daemon=True,
         ).start()
 
-    def _submit(
+    def _slots_of(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+        """The running-call slots of ``loop`` (asyncio's primitives belong to one loop)."""
+        with self._lock:
+            slots = self._slots.get(loop)
+            if slots is None:
+                slots = self._slots[loop] = asyncio.Semaphore(self._max_workers)
+            return slots
+
+    async def _start(
         self, function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
-    ) -> Future[_T]:
+    ) -> asyncio.Task[_T]:
+        """Wait for a slot, then start ``function`` as a bridged call in a task of its own.
+
+        Cancelled while waiting for the slot, the call never starts. Once started, the
+        task runs to its end whatever happens to the caller (``close()`` waits for it).
+        """
         if self._closing is not None:
             raise RuntimeError("AsyncDynamoDBAdapter is closed")
-        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        slots = self._slots_of(loop)
+        await slots.acquire()
+        finished: Future[None] = Future()
+        with self._lock:
+            if self._closing is not None:
+                slots.release()
+                raise RuntimeError("AsyncDynamoDBAdapter is closed")
+            self._calls.add(finished)
 
         def work() -> _T:
             self._ensure_client()
             return function(*args, **kwargs)
 
-        return self._executor.submit(context.run, work)
+        task = loop.create_task(run_bridged(self._io, work))
+
+        def settle(_: asyncio.Task[_T]) -> None:
+            slots.release()
+            with self._lock:
+                self._calls.discard(finished)
+            finished.set_result(None)
+
+        task.add_done_callback(settle)
+        return task
 
     async def _run(self, function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Run ``function`` on a worker and await it (cancelling withdraws it only if queued)."""
-        return await asyncio.wrap_future(self._submit(function, *args, **kwargs))
+        """Run ``function`` as a bridged call and await it (see "Cancellation")."""
+        task = await self._start(function, *args, **kwargs)
+        return await asyncio.shield(task)
 
     async def _iterate(
         self, make: Callable[[], Iterator[_T]], page_size: int
     ) -> AsyncGenerator[_T, None]:
         batches = _Batches(make, _positive_int(page_size, "page_size"))
-        last: Future[list[_T]] | None = None
+        last: asyncio.Task[list[_T]] | None = None
         try:
             while True:
-                last = self._submit(batches.next_batch)
-                batch = await asyncio.wrap_future(last)
+                last = await self._start(batches.next_batch)
+                batch = await asyncio.shield(last)
                 for item in batch:
                     yield item
                 if len(batch) < page_size:
                     return
         finally:
-            if last is None:
+            if last is None or last.done():
                 batches.close()
             else:
-                # Once no worker is reading it (at once, unless a cancelled hop still runs).
+                # Once no call is reading it (a cancelled hop still runs to its end).
                 last.add_done_callback(lambda _: batches.close())
 
     # --- table ------------------------------------------------------------------
@@ -548,7 +589,8 @@ class AsyncDynamoDBAdapter:
     ) -> int:
         """Delete expired sessions with their messages; how many sessions were removed.
 
-        ``progress(done, total)`` runs on the worker thread, as in the sync adapter.
+        ``progress(done, total)`` runs on the loop's thread, inside the call: it must
+        not block.
         """
         return await self._run(self._sync.sweep_expired, before, progress=progress)
 
@@ -580,10 +622,12 @@ class AsyncDynamoDBAdapter:
             done: Future[None] = Future()
             done.set_running_or_notify_cancel()  # an awaiter's cancellation cannot cancel it
             self._closing = done
+            running = set(self._calls)
 
         def shut_down() -> None:
             try:
-                self._executor.shutdown(wait=True)
+                wait(running)  # calls started before closing, on any loop
+                self._io.shutdown(wait=True)
                 if self._close_adapter:
                     self._sync.close()
             except BaseException as error:  # pragma: no cover - handed to the awaiters

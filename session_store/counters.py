@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import random
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from session_store import keys
+from session_store._bridge import pause
 from session_store._expressions import Expression
 from session_store.domain import Session
 from session_store.errors import StorageError, ValidationError
@@ -200,7 +200,7 @@ def recount_session(
     key = SessionMeta.key(session_id)
     for attempt in range(max_attempts):
         if attempt:
-            time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
+            pause(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
         current = gateway.get(key)
         if current is None:
             return None

@@ -43,9 +43,8 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -62,6 +61,7 @@ from botocore.exceptions import (
 )
 
 from session_store import _wire
+from session_store._bridge import BridgeAwareExecutor, pause, wait_futures, yield_to_loop
 from session_store.errors import (
     CredentialsMissingError,
     EndpointUnreachableError,
@@ -421,6 +421,9 @@ class Gateway:
             del response
             if pages is not None:
                 pages.append(last or {})
+            # An async adapter's call decodes the page's items in a later loop step than
+            # the one that parsed the response (up to 1 MB).
+            yield_to_loop()
             yield page, delivered
             del page
             if not last:
@@ -453,7 +456,7 @@ class Gateway:
                 if not conflict or attempt + 1 == self._attempts:
                     raise
                 # Full jitter: writers that collided do not collide again in step.
-                time.sleep(random.uniform(0, delay))
+                pause(random.uniform(0, delay))
                 delay = min(delay * 2, _BACKOFF_CAP)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -535,7 +538,7 @@ class Gateway:
             pending = unprocessed(response)
             if not pending:
                 return responses
-            time.sleep(random.uniform(delay / 2, delay))
+            pause(random.uniform(delay / 2, delay))
             delay = min(delay * 2, _BATCH_BACKOFF_CAP)
         raise StorageError(
             f"{operation} left {len(pending)} item(s) unprocessed after repeated retries"
@@ -567,7 +570,7 @@ class Gateway:
                 outcome = Outcome(tuple(_reasons(error)))
                 codes = {reason.code for reason in outcome.reasons}
                 if Code.CONFLICT in codes and attempt + 1 < self._attempts:
-                    time.sleep(random.uniform(0, delay))
+                    pause(random.uniform(0, delay))
                     delay = min(delay * 2, _BACKOFF_CAP)
                     continue
                 if Code.VALIDATION in codes or Code.ITEM_TOO_LARGE in codes:
@@ -624,7 +627,7 @@ class Deleter:
         self._filling: list[Mapping[str, Any]] = []
         self._held: list[Mapping[str, Any]] | None = None
         """The first full batch, held until a second one shows whether a pool pays off."""
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: BridgeAwareExecutor | None = None
         self._in_flight: set[Future[int]] = set()
         self._lock = threading.Lock()
         self.sent = 0
@@ -644,8 +647,11 @@ class Deleter:
             if self._held is None:
                 self._held = batch
                 return
-            self._pool = ThreadPoolExecutor(
-                max_workers=self._parallel, thread_name_prefix="session-store-delete"
+            parallel = self._parallel
+            self._pool = BridgeAwareExecutor(
+                lambda: ThreadPoolExecutor(
+                    max_workers=parallel, thread_name_prefix="session-store-delete"
+                )
             )
             held, self._held = self._held, None
             self._submit(held)
@@ -654,7 +660,7 @@ class Deleter:
     def _submit(self, batch: list[Mapping[str, Any]]) -> None:
         assert self._pool is not None
         while len(self._in_flight) >= self._parallel:
-            done, self._in_flight = wait(self._in_flight, return_when=FIRST_COMPLETED)
+            done, self._in_flight = wait_futures(self._in_flight, first_completed=True)
             for future in done:
                 future.result()  # a failed batch stops the deletes here
         self._in_flight.add(self._pool.submit(self._send, batch))
@@ -694,7 +700,7 @@ class Deleter:
     def _wait_all(self) -> set[Future[int]]:
         finished = self._in_flight
         self._in_flight = set()
-        wait(finished)
+        wait_futures(finished)
         return finished
 
     def _close_pool(self) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import random
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from pynamodb.constants import STRING
 from pynamodb.expressions.condition import Condition
 
 from session_store import keys
+from session_store._bridge import pause
 from session_store._construct import constructor
 from session_store._expressions import Expression
 from session_store._time import (
@@ -350,7 +350,7 @@ def remove_as_read(
     """
     for attempt in range(RACE_ATTEMPTS):
         if attempt:
-            time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
+            pause(random.uniform(0, min(0.005 * 2**attempt, 0.25)))
         found = read()
         if found is None:
             return None

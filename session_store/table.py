@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pynamodb.connection import Connection
 
 from session_store import models
-from session_store._client import botocore_session, resolve_endpoint_url, resolve_region
+from session_store._bridge import pause
+from session_store._client import (
+    botocore_session,
+    install_bridge,
+    resolve_endpoint_url,
+    resolve_region,
+)
 from session_store._request_bodies import install_fast_encode
 from session_store._wire import install_fast_decode
 from session_store.errors import StorageError, ValidationError
@@ -200,9 +206,11 @@ def bind_models(config: TableConfig) -> BoundModels:
             if made is not decoded[0]:
                 # Once per client (a closed one is replaced by a new one): request bodies
                 # are encoded, and responses decoded, in one pass instead of botocore's
-                # shape walks (``_request_bodies``, ``_wire``).
+                # shape walks (``_request_bodies``, ``_wire``); and it waits through the
+                # bridge when an async adapter's call runs it (``_bridge``).
                 install_fast_encode(made)
                 install_fast_decode(made)
+                install_bridge(made)
                 decoded[0] = made
             return made
 
@@ -301,7 +309,7 @@ def wait_until_active(
             return table
         if time.monotonic() > deadline:
             raise StorageError(f"{gateway.where} did not become ACTIVE within {timeout:.0f} s")
-        time.sleep(delay)
+        pause(delay)
         delay = min(delay * 2, 2.0)
 
 

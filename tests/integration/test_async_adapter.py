@@ -25,6 +25,7 @@ from session_store import (
     TableConfig,
     ValidationError,
 )
+from session_store._bridge import wait_for_io
 from session_store.aio import DEFAULT_MAX_WORKERS, AsyncDynamoDBAdapter, AsyncStorageAdapter
 from session_store.dynamodb._core import AdapterOptions
 from session_store.testing.backends import Backend
@@ -338,11 +339,12 @@ def test_cancelling_the_caller_withdraws_queued_calls_but_not_started_ones(
     armed = False
 
     def gate(**_: Any) -> None:
+        # A request held on the network: the call waits for I/O, the loop goes on.
         nonlocal armed
         if armed:
             armed = False
             entered.set()
-            release.wait(10)
+            wait_for_io(release.wait, 10)
 
     async def run() -> None:
         nonlocal armed
@@ -364,7 +366,7 @@ def test_cancelling_the_caller_withdraws_queued_calls_but_not_started_ones(
             release.set()
             with pytest.raises(asyncio.CancelledError):
                 await started
-            # One worker, first come first served: this runs after the started write.
+            # One call at a time, first come first served: this runs after the started write.
             stored = await db.get_session(session.id)
             assert stored is not None
             assert stored.message_count == 1  # the started write was applied anyway

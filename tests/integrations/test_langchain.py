@@ -50,6 +50,7 @@ from session_store import (
     ValidationError,
     keys,
 )
+from session_store._bridge import bridged
 from session_store.aio import AsyncDynamoDBAdapter
 from session_store.integrations.langchain import (
     LANGCHAIN_ANNOTATION,
@@ -57,6 +58,7 @@ from session_store.integrations.langchain import (
 )
 from session_store.testing import strategies as sst
 from session_store.testing.requests import count_requests
+from tests.loop_calls import LoopThreadCalls
 
 # LangChain marks its chat-history API deprecated (since 1.6.4, removal in 2.0):
 # the in-memory reference and RunnableWithMessageHistory warn when made.
@@ -662,36 +664,43 @@ def test_usage_metadata_gives_ai_messages_their_token_count(adapter: DynamoDBAda
     assert DynamoDBChatMessageHistory(session_id, adapter, max_tokens=3).messages == []
 
 
-# --- async: the loop never sends a request -------------------------------------------------
+# --- async: the loop never waits for a request -----------------------------------------
 
 
 @pytest.mark.parametrize("flavour", ["sync adapter", "async adapter"])
-def test_async_methods_never_send_from_the_event_loop_thread(
+def test_async_methods_never_wait_for_a_request_on_the_event_loop(
     adapter: DynamoDBAdapter, aio: AsyncDynamoDBAdapter, flavour: str
 ) -> None:
+    """A sync adapter's requests are made on worker threads; an async adapter's on the
+    loop's thread, inside bridged calls, whose waits the loop awaits."""
     history = DynamoDBChatMessageHistory(
         fresh_id(), adapter if flavour == "sync adapter" else aio, max_messages=10
     )
-    senders: list[int] = []
+    senders: list[tuple[int, bool]] = []
 
     def record(**_: Any) -> None:
-        senders.append(threading.get_ident())
+        senders.append((threading.get_ident(), bridged()))
 
-    async def run() -> int:
-        await history.aadd_messages([HumanMessage("hi"), AIMessage("hello")])
-        assert await history.aget_messages() == [HumanMessage("hi"), AIMessage("hello")]
-        await history.aclear()
-        return threading.get_ident()
+    async def run() -> tuple[int, LoopThreadCalls]:
+        with LoopThreadCalls() as calls:
+            await history.aadd_messages([HumanMessage("hi"), AIMessage("hello")])
+            assert await history.aget_messages() == [HumanMessage("hi"), AIMessage("hello")]
+            await history.aclear()
+        return threading.get_ident(), calls
 
     events = adapter.models.client.meta.events
     events.register("before-call.dynamodb", record, unique_id="senders")
     try:
-        loop_thread = asyncio.run(run())
+        loop_thread, calls = asyncio.run(run())
     finally:
         events.unregister("before-call.dynamodb", unique_id="senders")
     # 3 for the first add (creates the session), 2 for the read (session, messages), clear x2
     assert len(senders) == 7
-    assert loop_thread not in senders
+    if flavour == "sync adapter":
+        assert all(thread != loop_thread for thread, _ in senders)
+    else:
+        assert senders == [(loop_thread, True)] * 7
+    assert calls.blocking() == []
 
 
 # --- LangChain wiring --------------------------------------------------------------
