@@ -116,8 +116,8 @@ def _table(bench: Bench, sizes: Sizes, sync: ModeResult, gathered: ModeResult) -
             f"{sessions} conversations of 1 `create_session` and {messages} `add_message` "
             f"calls each ({MESSAGE_DESCRIPTION}), on {bench.description}: the sync "
             "`DynamoDBAdapter` runs them one after the other; `AsyncDynamoDBAdapter` runs "
-            f"all {sessions} at once (`asyncio.gather`, its default {DEFAULT_MAX_WORKERS} "
-            "worker threads sharing one client), each conversation's messages still in "
+            f"all {sessions} at once (`asyncio.gather`, up to its default {DEFAULT_MAX_WORKERS} "
+            "calls in progress sharing one client), each conversation's messages still in "
             f"order. Fastest of {sizes.concurrency_rounds} alternating round(s) per mode."
         ),
         columns=[

@@ -27,9 +27,9 @@ BLOCKING = (
 """Calls that wait: HTTP exchanges, sleeps, waits for another thread."""
 
 
-_NOT_WAITING = (".close", ".closed", ".flush", ".isclosed", ".release_conn", ".__del__")
-"""Closing a response already read to the end (its finaliser runs on whichever thread
-collects it): no I/O."""
+_NOT_WAITING = ("close", "flush", "release_conn", "__del__")
+"""Closing what is already done with: a response read to the end, a collected client's
+connection pool (finalisers run on whichever thread collects the object). No waiting."""
 
 
 _THREAD_START = threading.Thread.start.__code__
@@ -81,7 +81,7 @@ class LoopThreadCalls:
             name
             for name in self.names
             if (name.startswith(BLOCKING) or _is_socket_io(name))
-            and not name.endswith(_NOT_WAITING)
+            and not any(part in name.rsplit(".", 1)[-1] for part in _NOT_WAITING)
         )
 
     def ran(self, prefix: str) -> bool:

@@ -24,7 +24,7 @@ from session_store.table import TableConfig
 
 @dataclass
 class VirtualClock:
-    """Stands in for the ``time`` module inside ``session_store.table``."""
+    """Stands in for the ``time`` module and ``pause`` inside ``session_store.table``."""
 
     now: float = 1000.0
     sleeps: list[float] = field(default_factory=list)
@@ -41,6 +41,7 @@ class VirtualClock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
     virtual = VirtualClock()
     monkeypatch.setattr(table_module, "time", virtual)
+    monkeypatch.setattr(table_module, "pause", virtual.sleep)
     return virtual
 
 
