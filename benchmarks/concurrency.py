@@ -4,7 +4,7 @@ The workload is the same both ways: N conversations, each a
 ``create_session`` followed by M ``add_message`` calls, one after the other
 (a conversation's messages are appended in order). The sync adapter runs the
 conversations in a loop; the async adapter runs all N at once with
-``asyncio.gather`` on its default worker pool. The modes alternate for the
+``asyncio.gather`` with its default settings. The modes alternate for the
 configured rounds; the fastest round of each counts.
 """
 

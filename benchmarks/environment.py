@@ -91,7 +91,7 @@ class Bench:
 
     @contextmanager
     def async_adapter(self, table_name: str) -> Iterator[AsyncDynamoDBAdapter]:
-        """An ``AsyncDynamoDBAdapter`` on an existing table, with the default worker pool."""
+        """An ``AsyncDynamoDBAdapter`` on an existing table, with its default settings."""
         adapter = AsyncDynamoDBAdapter(
             table_name, region=self.backend.region, endpoint_url=self.backend.endpoint_url
         )

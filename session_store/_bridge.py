@@ -7,8 +7,11 @@ code would block, it calls one of this module's waiting points instead, and
 the greenlet hands the wait to the loop as an awaitable and is resumed with
 its result:
 
-- ``wait_for_io(function, *args)``: a blocking call (a socket send and
-  receive) on the bridge's I/O executor;
+- ``wait_for(awaitable)``: an awaitable of the loop's own (an HTTP exchange
+  on the loop's sockets, ``_http``);
+- ``wait_for_io(function, *args)``: a blocking call (botocore's own HTTP
+  session, where the loop's client does not apply) on the bridge's I/O
+  executor;
 - ``pause(seconds)``: a backoff sleep (``asyncio.sleep`` on the loop);
 - ``yield_to_loop()``: no wait, only the end of a loop step, between two long
   stretches of CPU work (encoding a multi-megabyte request, then hashing it
@@ -43,6 +46,7 @@ __all__ = [
     "bridged",
     "pause",
     "run_bridged",
+    "wait_for",
     "wait_for_io",
     "wait_futures",
     "yield_to_loop",
@@ -100,6 +104,15 @@ async def run_bridged(
         else:
             request = call.switch(value)
     return cast(_T, request)
+
+
+def wait_for(awaitable: Awaitable[_T]) -> _T:
+    """Await ``awaitable`` on the loop and return its result; only inside a bridged call
+    (``RuntimeError`` elsewhere: there is no loop to await it on)."""
+    call = _current_call()
+    if call is None:
+        raise RuntimeError("wait_for() outside a bridged call")
+    return _await(call, awaitable)
 
 
 def wait_for_io(function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:

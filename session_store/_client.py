@@ -8,21 +8,41 @@ them: ``ValidationError`` naming both variables.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
+import ssl
 import threading
+import weakref
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import (
+    BotoCoreError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
 from botocore.hooks import first_non_none_response
+from botocore.httpsession import get_cert_path
 from botocore.session import Session as BotocoreSession
 
-from session_store._bridge import bridged, pause, wait_for_io, yield_to_loop
+from session_store._bridge import bridged, pause, wait_for, wait_for_io, yield_to_loop
+from session_store._http import (
+    ConnectFailed,
+    ConnectTimedOut,
+    ExchangeError,
+    OriginPool,
+    ReadTimedOut,
+    TlsFailed,
+)
 from session_store.errors import ValidationError
 
 __all__ = [
@@ -30,6 +50,7 @@ __all__ = [
     "REGION_VARIABLES",
     "S3_ENDPOINT_VARIABLES",
     "botocore_session",
+    "close_bridged_connections",
     "has_credentials",
     "install_bridge",
     "resolve_endpoint_url",
@@ -171,22 +192,113 @@ class _BufferedBody(io.BytesIO):
 
 
 class _BridgedHTTPSession:
-    """botocore's HTTP session; inside a bridged call (``_bridge``) its send, and the
-    reading of the whole response, run on the bridge's I/O executor while the loop goes on.
+    """botocore's HTTP session; inside a bridged call (``_bridge``) the exchange is the
+    event loop's own (``_http``), the loop going on while it waits.
 
     Everything else of a request (serialising, signing, events, parsing, botocore's
-    retry decisions and error mapping) stays where botocore runs it. A streaming body
-    (S3's ``GetObject``) is read to the end on the I/O thread too, and handed on in
-    memory, so no later read of it touches the socket from the loop.
+    retry decisions and error mapping) stays where botocore runs it. Requests the
+    loop's client does not take (a proxy, a client certificate, a body that is not
+    bytes, header text outside Latin-1) go through botocore's own session on the
+    bridge's I/O executor instead, their body read to the end there. Outside a bridged
+    call, botocore's own session sends, exactly as before.
     """
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, config: Any) -> None:
         self.inner = inner
+        self._connect_timeout = _seconds(getattr(config, "connect_timeout", None))
+        self._read_timeout = _seconds(getattr(config, "read_timeout", None))
+        self._max_idle = int(getattr(config, "max_pool_connections", None) or 10)
+        self._tls: ssl.SSLContext | None = None
+        self._pools: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[str, str, int], OriginPool]
+        ] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
 
     def send(self, request: Any) -> Any:
         if not bridged():
             return self.inner.send(request)
-        return wait_for_io(self._send_and_read, request)
+        pool = self._pool_for(request)
+        head = None if pool is None else _request_head(request)
+        if pool is None or head is None:
+            return wait_for_io(self._send_and_read, request)
+        try:
+            answer = wait_for(
+                pool.exchange(
+                    head, bytes(request.body or b""), expect_body=request.method != "HEAD"
+                )
+            )
+        except ExchangeError as error:
+            raise _botocore_error(error, request.url) from error
+        headers = HTTPHeaders()
+        for name, value in answer.headers:
+            headers[name] = value
+        return AWSResponse(request.url, answer.status, headers, _BufferedBody(answer.body))
+
+    def _pool_for(self, request: Any) -> OriginPool | None:
+        """The running loop's connections to the request's origin; ``None`` where the loop's
+        client does not apply."""
+        body = request.body
+        if body is not None and not isinstance(body, bytes | bytearray):
+            return None
+        parts = urlsplit(request.url)
+        scheme, host = parts.scheme, parts.hostname
+        if host is None or scheme not in ("http", "https"):
+            return None
+        if getattr(self.inner, "_cert_file", None) is not None:
+            return None  # a client certificate: botocore's session presents it
+        proxies = getattr(self.inner, "_proxy_config", None)
+        if proxies is None or proxies.proxy_url_for(request.url):
+            return None
+        tls = None
+        if scheme == "https":
+            tls = self._tls_context()
+            if tls is None:
+                return None
+        port = parts.port or (443 if scheme == "https" else 80)
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            pools = self._pools.get(loop)
+            if pools is None:
+                pools = self._pools[loop] = {}
+        origin = (scheme, host, port)
+        pool = pools.get(origin)
+        if pool is None:
+            pool = pools[origin] = OriginPool(
+                host,
+                port,
+                tls=tls,
+                connect_timeout=self._connect_timeout,
+                read_timeout=self._read_timeout,
+                max_idle=self._max_idle,
+            )
+        return pool
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """Verification as botocore's session does it (its CA bundle, or the ``verify``
+        path given; none when ``verify=False``); ``None`` for anything else."""
+        if self._tls is None:
+            verify = getattr(self.inner, "_verify", None)
+            if verify is False:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            elif verify is True or isinstance(verify, str):
+                context = ssl.create_default_context(cafile=get_cert_path(cast(bool, verify)))
+            else:
+                return None
+            self._tls = context
+        return self._tls
+
+    def close_connections(self) -> None:
+        """Close the running loop's idle connections (the adapter's ``close()``)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        with self._lock:
+            pools = self._pools.pop(loop, {})
+        for pool in pools.values():
+            pool.close()
 
     def _send_and_read(self, request: Any) -> Any:
         response = self.inner.send(request)
@@ -204,6 +316,49 @@ class _BridgedHTTPSession:
         return getattr(self.inner, name)
 
 
+def _seconds(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _request_head(request: Any) -> bytes | None:
+    """The request line and headers as bytes; ``None`` if a header is not Latin-1 text."""
+    parts = urlsplit(request.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host = parts.netloc.rpartition("@")[2]
+    default_port = ":443" if parts.scheme == "https" else ":80"
+    if host.endswith(default_port):
+        host = host[: -len(default_port)]
+    lines = [f"{request.method} {target} HTTP/1.1", f"Host: {host}"]
+    has_length = False
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered in ("host", "expect"):  # the body is sent without waiting for a 100
+            continue
+        has_length = has_length or lowered == "content-length"
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        lines.append(f"{name}: {text}")
+    if not has_length:
+        lines.append(f"Content-Length: {len(request.body or b'')}")
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+
+
+def _botocore_error(error: ExchangeError, url: str) -> Exception:
+    """What botocore's own HTTP session raises for the same failure."""
+    if isinstance(error, TlsFailed):
+        cause = error.__cause__
+        return SSLError(endpoint_url=url, error=cause if isinstance(cause, Exception) else error)
+    if isinstance(error, ConnectTimedOut):
+        return ConnectTimeoutError(endpoint_url=url, error=error)
+    if isinstance(error, ReadTimedOut):
+        return ReadTimeoutError(endpoint_url=url, error=error)
+    if isinstance(error, ConnectFailed):
+        return EndpointConnectionError(endpoint_url=url, error=error)
+    return ConnectionClosedError(endpoint_url=url, error=error)
+
+
 _LARGE_BODY_BYTES = 256 * 1024
 """A request body from which signing (a SHA-256 of the body) gets a loop step of its own."""
 
@@ -215,9 +370,18 @@ def _step_before_hashing(request: Any, **_: Any) -> None:
         yield_to_loop()
 
 
+def close_bridged_connections(client: Any) -> None:
+    """Close the running event loop's idle connections of ``client`` (its bridged calls')."""
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    if isinstance(session, _BridgedHTTPSession):
+        session.close_connections()
+
+
 def install_bridge(client: Any) -> None:
     """Make ``client`` wait through the bridge (``_bridge``) when called from a bridged
-    call: its HTTP exchanges on the I/O executor, its retry backoff as ``asyncio.sleep``.
+    call: its HTTP exchanges on the event loop's own connections (``_http``; botocore's
+    session on the I/O executor where those do not apply), its retry backoff as
+    ``asyncio.sleep``.
     Called outside one, the client behaves exactly as before. Idempotent.
 
     The backoff: botocore's endpoint asks the ``needs-retry`` handlers how long to
@@ -229,7 +393,7 @@ def install_bridge(client: Any) -> None:
     endpoint = client._endpoint
     if isinstance(endpoint.http_session, _BridgedHTTPSession):
         return
-    endpoint.http_session = _BridgedHTTPSession(endpoint.http_session)
+    endpoint.http_session = _BridgedHTTPSession(endpoint.http_session, client.meta.config)
     client.meta.events.register("before-sign", _step_before_hashing)
     blocking = endpoint._needs_retry
 

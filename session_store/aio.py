@@ -136,7 +136,7 @@ from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack
 
 from session_store._bridge import run_bridged
-from session_store._client import install_bridge
+from session_store._client import close_bridged_connections, install_bridge
 from session_store.domain import (
     HealthStatus,
     Message,
@@ -163,7 +163,7 @@ from session_store.table import (
 __all__ = ["DEFAULT_MAX_WORKERS", "AsyncDynamoDBAdapter", "AsyncStorageAdapter"]
 
 DEFAULT_MAX_WORKERS = 64
-"""Worker threads (and pooled connections) of an adapter unless told otherwise: sized for
+"""Calls in progress per loop (I/O threads, pooled connections) unless told otherwise: sized for
 calls that wait on a network round trip (see "Why this design" in the module docstring)."""
 DEFAULT_PAGE_SIZE = 50
 """Items fetched per bridged call by the async iterators."""
@@ -241,6 +241,7 @@ class AsyncDynamoDBAdapter:
     _close_adapter: bool
     _lock: threading.Lock
     _client_ready: bool
+    _client: Any
     _closing: Future[None] | None
 
     def __init__(
@@ -305,6 +306,7 @@ class AsyncDynamoDBAdapter:
         self._calls = set()
         self._lock = threading.Lock()
         self._client_ready = False
+        self._client = None
         self._closing = None
         self._start_workers()
 
@@ -356,7 +358,8 @@ class AsyncDynamoDBAdapter:
             return
         with self._lock:
             if not self._client_ready:
-                install_bridge(self._sync.models.client)
+                self._client = self._sync.models.client
+                install_bridge(self._client)
                 self._client_ready = True
 
     def _start_workers(self) -> None:
@@ -639,8 +642,11 @@ class AsyncDynamoDBAdapter:
         return done
 
     async def close(self) -> None:
-        """Refuse new calls, wait for submitted ones, then release connections."""
+        """Refuse new calls, wait for started ones, then release connections (this
+        loop's own at once; other loops' are closed by the garbage collector)."""
         await asyncio.wrap_future(self._begin_close())
+        if self._client is not None:
+            close_bridged_connections(self._client)
 
     async def aclose(self) -> None:
         """The same as ``close()`` (for ``contextlib.aclosing``)."""

@@ -612,7 +612,8 @@ class Deleter:
     Get one from ``Gateway.deleter``. Each batch goes through
     ``Gateway.batch_write`` (its ``UnprocessedItems`` retried, botocore's
     retries underneath), on a worker thread of a pool of ``parallel`` threads
-    that lives as long as the deleter. Bounded: ``add`` waits while
+    that lives as long as the deleter; inside an async adapter's call, as
+    further bridged calls on its event loop instead (``_bridge``). Bounded: ``add`` waits while
     ``parallel`` batches are in flight, so at most ``parallel`` batches of
     keys are held beyond the one being filled. Work that fits one batch is
     sent on the calling thread (no pool is started for it). ``sent`` counts

@@ -120,8 +120,8 @@ Sync and async
     methods call the sync adapter and block, as LangChain expects (with an
     ``AsyncDynamoDBAdapter``, its ``.sync`` adapter). ``aget_messages``,
     ``aadd_messages`` and ``aclear`` never block the event loop: with an
-    ``AsyncDynamoDBAdapter`` they await its coroutines (its worker pool,
-    its connection pool); with a sync adapter they run the sync method on a
+    ``AsyncDynamoDBAdapter`` they await its coroutines (bridged calls on
+    the loop, its connection pool); with a sync adapter they run the sync method on a
     worker thread (``asyncio.to_thread``). The history does not own the
     adapter and never closes it.
 
@@ -484,7 +484,7 @@ class DynamoDBChatMessageHistory(BaseChatMessageHistory):
         return [] if session is None else self._converted(stored)
 
     async def _read_async(self, adapter: AsyncDynamoDBAdapter) -> list[Message]:
-        """``_read_sync`` through the async adapter's coroutines (its worker pool)."""
+        """``_read_sync`` through the async adapter's coroutines."""
         try:
             if self.max_tokens is not None:
                 return await adapter.get_context_window(

@@ -534,8 +534,8 @@ class DynamoDBSession:
     async def _call(self, method: Callable[..., _T], *args: Any) -> _T:
         """``method`` (a ``DynamoDBAdapter`` method) on the adapter, off the event loop.
 
-        An async adapter's coroutine of the same name is awaited (its worker
-        pool); a sync adapter's method runs on a worker thread.
+        An async adapter's coroutine of the same name is awaited; a sync
+        adapter's method runs on a worker thread.
         """
         if isinstance(self._adapter, AsyncDynamoDBAdapter):
             coroutine: Callable[..., Awaitable[_T]] = getattr(self._adapter, method.__name__)

@@ -9,12 +9,23 @@ how many requests are at the server at once and over how many connections
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from session_store import DynamoDBAdapter, TableConfig, ValidationError
+from session_store import (
+    DynamoDBAdapter,
+    RetryPolicy,
+    StorageError,
+    TableConfig,
+    ValidationError,
+)
 from session_store.aio import DEFAULT_MAX_WORKERS, AsyncDynamoDBAdapter
 from session_store.testing.backends import Backend
 from tests.faults import THROTTLING, TRANSACTION_CONFLICT, FaultPlan, fail, inject
@@ -185,3 +196,145 @@ def test_default_settings_keep_a_full_pool_of_requests_at_the_server(
     stored = adapter.get_session(session.id)
     assert stored is not None
     assert stored.message_count == DEFAULT_MAX_WORKERS
+
+
+# --- the loop's own HTTP client -------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``localhost`` and its key."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+class TlsFront:
+    """A TLS-terminating relay to an HTTP endpoint, on a thread of its own."""
+
+    def __init__(self, target: str, cert: Path, key: Path) -> None:
+        parts = urlsplit(target)
+        self._target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._context.load_cert_chain(cert, key)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.connections = 0
+        self.port = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TlsFront:
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._relay, "127.0.0.1", 0, ssl=self._context)
+        )
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, ssl.SSLError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+
+@pytest.mark.backends("local")
+def test_bridged_calls_speak_https_verifying_the_ca_bundle(
+    table_config: TableConfig, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over https the loop's client verifies the server as botocore would (its
+    ``AWS_CA_BUNDLE`` here), and keeps its connections for the next calls."""
+    cert, key = tls_files
+    assert table_config.endpoint_url is not None
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(cert))
+    with TlsFront(table_config.endpoint_url, cert, key) as front:
+        db = AsyncDynamoDBAdapter(
+            table_config.table_name,
+            region=table_config.region,
+            endpoint_url=f"https://localhost:{front.port}",
+            max_workers=4,
+        )
+
+        async def run() -> tuple[Any, list[Any], LoopThreadCalls]:
+            async with db:
+                await db.create_table()
+                session = await db.create_session({"status": "active"})
+                with LoopThreadCalls() as calls:
+                    for n in range(5):
+                        await db.add_message(session.id, {"role": "user", "content": f"m{n}"})
+                    read = await db.get_messages(session.id)
+                return await db.get_session(session.id), read, calls
+
+        stored, read, calls = asyncio.run(run())
+        assert stored is not None
+        assert stored.message_count == 5
+        assert [message.content for message in read] == [f"m{n}" for n in range(5)]
+        assert calls.blocking() == []
+        assert calls.ran("session_store._http")  # the loop's own client sent them
+        assert front.connections <= 2  # kept alive between calls
+
+        # Without the CA bundle the certificate is not trusted: the same error as sync.
+        monkeypatch.delenv("AWS_CA_BUNDLE")
+        endpoint = f"https://localhost:{front.port}"
+        options: dict[str, Any] = {
+            "region": table_config.region,
+            "endpoint_url": endpoint,
+            "retry": RetryPolicy(max_attempts=1),
+        }
+        with (
+            DynamoDBAdapter(table_config.table_name, **options) as sync,
+            pytest.raises(StorageError) as sync_error,
+        ):
+            sync.get_session("anything")
+        untrusting = AsyncDynamoDBAdapter(table_config.table_name, max_workers=1, **options)
+
+        async def refused() -> StorageError:
+            async with untrusting:
+                with pytest.raises(StorageError) as raised:
+                    await untrusting.get_session("anything")
+                return raised.value
+
+        async_error = asyncio.run(refused())
+        assert type(async_error) is type(sync_error.value)
+        assert "certificate" in str(async_error).lower()

@@ -899,7 +899,7 @@ def test_sweep_expired_after_a_lost_response(
 def test_async_adapter_calls_survive_faults(
     backend: Backend, make_adapter: Callable[[int], DynamoDBAdapter]
 ) -> None:
-    """Concurrent coroutines (worker threads sharing one client) meet faults and lost responses."""
+    """Concurrent coroutines (bridged calls sharing one client) meet faults and lost responses."""
     # Five attempts: even if one call met all four transaction faults, it gets through.
     world = seed(make_adapter(5), 2)
     plan = FaultPlan(
