@@ -24,8 +24,8 @@ ran counted apart). A last run in asyncio's debug mode
 each beside a tenth of the conversations, and counts asyncio's slow-callback
 warnings. The calls' own work runs on the loop thread (``_bridge``), so a
 step's CPU time is the work of one stretch of a call; the wall clock also
-counts the machine's other processes and the rare waits for the GIL held by
-an I/O thread; debug mode adds work of its own (it records where every
+counts the machine's other processes (the server and the proxy among them);
+debug mode adds work of its own (it records where every
 future and callback was made, which ``os.stat``s source files).
 
 The module is a little over the usual length: the part's table and its notes
@@ -471,7 +471,7 @@ def _add_notes(table: ResultTable, result: AsyncLatencyResult) -> None:
             f"step(s) took over {SLOW_STEP_SECONDS * 1000:.0f} ms, the worst "
             f"{format_ms(steps.worst_wall)} ms with {format_ms(steps.worst_wall_cpu)} ms of "
             "its own CPU: the rest was the machine's other processes, debug mode's own "
-            "bookkeeping, or a wait for the GIL held by an I/O thread. "
+            "bookkeeping, or preemption. "
             "asyncio's own warnings count the garbage collector's steps too."
         )
     long_steps = [run.steps.over_limit_wall for run in result.proxied.values() if run.steps]
@@ -479,7 +479,8 @@ def _add_notes(table: ResultTable, result: AsyncLatencyResult) -> None:
         long_steps.append(debug.steps.over_limit_wall)
     table.notes.append(
         "The design measured: each call's own work runs on the loop thread between its "
-        "waits (`session_store/_bridge.py`); HTTP exchanges run on I/O threads, backoffs "
+        "waits (`session_store/_bridge.py`); HTTP exchanges run on the loop's own sockets "
+        "(`session_store/_http.py`), backoffs "
         "are awaited, a request body of 256 KB or more is hashed in a step of its own and "
         "each response page decoded in a step after the one that parsed it. Before it, the "
         "calls ran whole on 64 worker threads, and the loop thread lost the GIL to them "

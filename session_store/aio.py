@@ -10,8 +10,12 @@ request budgets and guarantees are exactly the sync adapter's, because the
 sync adapter's code does the work. What changes is where it waits:
 
 - an HTTP exchange (sending the request, reading the whole response) runs
+  on the loop's own non-blocking sockets (``_http``: keep-alive connections
+  per origin, TLS verified as botocore does), while the loop runs other
+  steps. Requests that client does not take (through a proxy, with a client
+  certificate, with a streamed body) go through botocore's own HTTP session
   on one of the adapter's I/O threads (``max_workers`` of them, started when
-  the adapter is made), while the loop runs other steps;
+  the adapter is made);
 - a retry backoff (botocore's, after throttling or a 5xx; the adapter's own,
   after a transaction conflict or unprocessed batch items) is an
   ``asyncio.sleep``;
@@ -29,7 +33,8 @@ the longest step measured, in asyncio's debug mode.
 
 - ``max_workers`` bounds the calls in progress on each event loop (further
   calls wait, first come first served; a call waiting for its turn has not
-  started) and sizes the I/O threads and the client's connection pool, so
+  started) and sizes the I/O threads, the loop's idle connections kept per
+  origin and the botocore client's connection pool, so
   every call in progress has a connection of its own. All calls share the
   wrapped adapter's botocore client (made once, before the first request).
   The adapter is not bound to an event loop: it may serve several
@@ -79,9 +84,11 @@ on botocore's synchronous client anyway. The bridge keeps botocore's own
 client (signing, credential chain, retries and their quota, error parsing,
 the CRC32 check, ``--verbose`` logging) and only moves its waits; its one
 dependency, ``greenlet`` (the mechanism of SQLAlchemy's asyncio support),
-has no version coupling with botocore. The I/O threads are the part a
-loop-native HTTP client could replace later without changing anything
-above it.
+has no version coupling with botocore. The HTTP client of its own
+(``_http``, about 250 lines of HTTP/1.1 over asyncio streams) is what lets
+the loop do its network waiting with no thread at all: with I/O threads
+instead, dozens of them waking for responses still took the GIL from the
+loop mid-step.
 
 Cancellation
 ------------

@@ -878,7 +878,7 @@ def test_session_limit_larger_than_history(make_session: MakeSession, runner_met
 
 def test_large_items_never_block_the_event_loop(make_session: MakeSession) -> None:
     """``add_items`` of 10 x 350 KB, read back and popped: no call on the loop's thread
-    waits (no socket I/O, no sleep, no wait for another thread).
+    waits (no blocking socket call, no sleep, no wait for another thread).
 
     How long the loop's steps take is measured by BENCHMARKS.md part 6, not here.
     """
