@@ -1,9 +1,15 @@
-"""Client setup: where an adapter's requests go (region, endpoint), checked before any request.
+"""Client setup: where an adapter's requests go (region, endpoint), checked before any request,
+and how a client waits inside an async adapter's call (``install_bridge``).
 
 Region resolution, the same for the library, the async adapter, the CLI and
 the pytest fixtures: the explicit argument, then ``AWS_REGION``, then
 ``AWS_DEFAULT_REGION``, then the region of the AWS config profile. None of
 them: ``ValidationError`` naming both variables.
+
+``install_bridge`` puts the event loop's own HTTP client (``_http``) under a
+botocore client for bridged calls (``_bridge``), mapping its failures to the
+exceptions botocore's HTTP session raises; with ``gateway``, this is the only
+module that imports botocore.
 """
 
 from __future__ import annotations
