@@ -303,10 +303,6 @@ class AdapterCore:
             if take == 0:
                 return
             decode_page = _page_decoder(decode)
-            if take is None and not skip:
-                # A whole read: no count to keep and no cursor to make.
-                yield from whole_read(decode_page)
-                return
             for page in self._gateway.pages(operation, request, limit=wanted):
                 wholes: dict[int, dict[str, Any]] = {}  # offloaded items of the page, restored
                 # A whole page in one pass; each value keeps its item (the cursor needs its key).
@@ -362,6 +358,10 @@ class AdapterCore:
                     else:
                         yield value
 
+        if take is None and not skip:
+            # A whole read: no count to keep and no cursor to make (handed out as it is
+            # read, not through items(): one generator less for every item).
+            return whole_read(_page_decoder(decode)), lambda: None
         return items(), lambda: state.next_cursor
 
     # --- maintenance ----------------------------------------------------------
