@@ -27,7 +27,10 @@ already of the types validation would give, so the ``Message`` is built from
 them directly, the way ``BaseModel.model_construct`` builds one (only the
 metadata object is validated, by its own model). Every other item, and any
 doubt, takes the validated path above, so results and errors are unchanged;
-``tests/unit/test_item_decoding.py`` compares both, field by field.
+``tests/unit/test_item_decoding.py`` compares both, field by field. A whole
+page goes through one loop, written out (``get_messages`` of 1,000 messages
+spends most of its own time there): no call per item, each instance's own
+``__dict__`` filled in place, and the digit strings of counts read once.
 
 Somewhat over 450 lines: the readers, the validated path and the regular-message
 path are one rule (what a stored item means) and are checked against each other.

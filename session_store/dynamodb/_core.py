@@ -7,9 +7,10 @@ The method groups (sessions, messages, expiry) build on ``AdapterCore``;
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any, Self, TypedDict
 
 from session_store import _item_decoding, keys, models
@@ -333,7 +334,11 @@ class AdapterCore:
                     if count == take and (page_size is None or walk_done):
                         return  # nothing more to hand out, and no cursor to make
 
-        def whole_read(decode_page: Callable[[list[dict[str, Any]]], list[Any]]) -> Iterator[Any]:
+        def whole_read(
+            decode_page: Callable[[list[dict[str, Any]]], list[Any]],
+        ) -> Iterator[Iterable[Any]]:
+            """The values of each page: the decoded page itself when nothing in it is
+            offloaded (no generator step per item), else one restored as handed out."""
             wire_decode = _WIRE_PAGE_DECODERS.get(decode)
             pages: Iterator[tuple[list[dict[str, Any]], bool]]
             if wire_decode is None:
@@ -347,21 +352,24 @@ class AdapterCore:
                     wire_decode(page) if wire and wire_decode is not None else decode_page(page)
                 )
                 if self._offloader is None or not any(POINTER_ATTRIBUTE in raw for raw in page):
-                    yield from decoded if accept is None else filter(accept, decoded)
+                    yield decoded if accept is None else filter(accept, decoded)
+                else:
+                    yield restored(page, decoded)
+
+        def restored(page: list[dict[str, Any]], decoded: list[Any]) -> Iterator[Any]:
+            wholes: dict[int, dict[str, Any]] = {}  # as in items(): restored when handed out
+            for index, (value, raw) in enumerate(zip(decoded, page, strict=True)):
+                if accept is not None and not accept(value):
                     continue
-                wholes: dict[int, dict[str, Any]] = {}  # as in items(): restored when handed out
-                for index, (value, raw) in enumerate(zip(decoded, page, strict=True)):
-                    if accept is not None and not accept(value):
-                        continue
-                    if POINTER_ATTRIBUTE in raw:
-                        yield decode(self._restored(raw, page[index:], wholes))
-                    else:
-                        yield value
+                if POINTER_ATTRIBUTE in raw:
+                    yield decode(self._restored(raw, page[index:], wholes))
+                else:
+                    yield value
 
         if take is None and not skip:
-            # A whole read: no count to keep and no cursor to make (handed out as it is
-            # read, not through items(): one generator less for every item).
-            return whole_read(_page_decoder(decode)), lambda: None
+            # A whole read: no count to keep and no cursor to make. Pages chained, not
+            # through items(): no generator step for every item.
+            return chain.from_iterable(whole_read(_page_decoder(decode))), lambda: None
         return items(), lambda: state.next_cursor
 
     # --- maintenance ----------------------------------------------------------
