@@ -372,6 +372,39 @@ def _is_message_sk(sk: str) -> bool:
     return sk[:_PREFIX_LENGTH] == _MESSAGE_PREFIX and "#" in sk[_PREFIX_LENGTH:-1]
 
 
+def _rarer_values(item: Mapping[str, Any], present: int) -> tuple[Any, Any, Any]:
+    """``(sequence, updated_at, metadata)`` of a regular item holding more than the
+    ``present`` attributes already read; raises ``_Irregular`` (or what reading raises) for
+    an item the regular path does not take."""
+    sequence = updated_at = metadata = None
+    if _SEQUENCE in item:
+        typed = item[_SEQUENCE]
+        text = typed[_N]
+        sequence = _KNOWN_COUNTS.get(text)
+        if len(typed) != 1 or (sequence is None and (sequence := _count(text)) is None):
+            raise _Irregular
+        present += 1
+    if _UPDATED in item:
+        typed = item[_UPDATED]
+        updated_at = _from_iso(typed[_S])
+        if len(typed) != 1 or updated_at.tzinfo is not UTC or updated_at.microsecond % 1000:
+            raise _Irregular
+        present += 1
+    if _METADATA in item:
+        typed = item[_METADATA]
+        text = typed[_S]
+        if text.__class__ is not str or len(typed) != 1:
+            raise _Irregular
+        parsed = loads_text(text)
+        if parsed.__class__ is not dict:
+            raise _Irregular
+        metadata = _METADATA_MODEL.model_validate(parsed)
+        present += 1
+    if len(item) != present and any(name in item for name in _UNHANDLED_MESSAGE_ATTRIBUTES):
+        raise _Irregular
+    return sequence, updated_at, metadata
+
+
 def _regular_messages(
     items: Iterable[Mapping[str, Any]],
 ) -> tuple[list[domain.Message | None], list[int]]:
@@ -425,7 +458,7 @@ def _regular_messages(
             ):
                 raise _Irregular
             present = _REQUIRED_ATTRIBUTES
-            token_count = sequence = updated_at = metadata = None
+            token_count = None
             if _TOKENS in item:
                 typed = item[_TOKENS]
                 text = typed[_N]
@@ -435,31 +468,9 @@ def _regular_messages(
                 ):
                     raise _Irregular
                 present += 1
-            if _SEQUENCE in item:
-                typed = item[_SEQUENCE]
-                text = typed[_N]
-                sequence = _KNOWN_COUNTS.get(text)
-                if len(typed) != 1 or (sequence is None and (sequence := _count(text)) is None):
-                    raise _Irregular
-                present += 1
-            if _UPDATED in item:
-                typed = item[_UPDATED]
-                updated_at = _from_iso(typed[_S])
-                if len(typed) != 1 or updated_at.tzinfo is not UTC or updated_at.microsecond % 1000:
-                    raise _Irregular
-                present += 1
-            if _METADATA in item:
-                typed = item[_METADATA]
-                text = typed[_S]
-                if text.__class__ is not str or len(typed) != 1:
-                    raise _Irregular
-                parsed = loads_text(text)
-                if parsed.__class__ is not dict:
-                    raise _Irregular
-                metadata = _METADATA_MODEL.model_validate(parsed)
-                present += 1
-            if len(item) != present and any(name in item for name in _UNHANDLED_MESSAGE_ATTRIBUTES):
-                raise _Irregular
+            sequence = updated_at = metadata = None
+            if len(item) != present:  # more than a plain message: the rarer attributes
+                sequence, updated_at, metadata = _rarer_values(item, present)
         except Exception:  # not in the regular shape (or not metadata): the validated path decides
             irregular.append(len(built))
             append(None)
