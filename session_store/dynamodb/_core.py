@@ -334,11 +334,9 @@ class AdapterCore:
                     if count == take and (page_size is None or walk_done):
                         return  # nothing more to hand out, and no cursor to make
 
-        def whole_read(
-            decode_page: Callable[[list[dict[str, Any]]], list[Any]],
-        ) -> Iterator[Iterable[Any]]:
-            """The values of each page: the decoded page itself when nothing in it is
-            offloaded (no generator step per item), else one restored as handed out."""
+        def whole_read() -> Iterator[Iterable[Any]]:
+            # Each page's values: the decoded page itself unless something in it is offloaded.
+            decode_page = _page_decoder(decode)
             wire_decode = _WIRE_PAGE_DECODERS.get(decode)
             pages: Iterator[tuple[list[dict[str, Any]], bool]]
             if wire_decode is None:
@@ -369,7 +367,7 @@ class AdapterCore:
         if take is None and not skip:
             # A whole read: no count to keep and no cursor to make. Pages chained, not
             # through items(): no generator step for every item.
-            return chain.from_iterable(whole_read(_page_decoder(decode))), lambda: None
+            return chain.from_iterable(whole_read()), lambda: None
         return items(), lambda: state.next_cursor
 
     # --- maintenance ----------------------------------------------------------
