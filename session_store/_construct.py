@@ -15,9 +15,22 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["constructor"]
+__all__ = ["constructor", "require_constructible"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
+
+
+def require_constructible(model: type[BaseModel]) -> None:
+    """Raise ``TypeError`` for a model that cannot be built by setting its ``__dict__`` and
+    pydantic's three slots (extra fields kept, a post-init hook, a root model, private
+    attributes): those need validation."""
+    if (
+        model.model_config.get("extra") == "allow"
+        or model.__pydantic_post_init__
+        or model.__pydantic_root_model__
+        or model.__private_attributes__
+    ):
+        raise TypeError(f"{model.__name__} cannot be built without validation")
 
 
 def constructor(
@@ -26,16 +39,10 @@ def constructor(
     """A builder of ``model`` instances from ``values`` (every field, in field order), with
     ``model_fields_set`` equal to ``fields_set`` (default: every field).
 
-    Raises ``TypeError`` at once for a model this shortcut does not fit (extra fields
-    kept, a post-init hook, a root model, private attributes): those need validation.
+    Raises ``TypeError`` at once for a model this shortcut does not fit (see
+    ``require_constructible``).
     """
-    if (
-        model.model_config.get("extra") == "allow"
-        or model.__pydantic_post_init__
-        or model.__pydantic_root_model__
-        or model.__private_attributes__
-    ):
-        raise TypeError(f"{model.__name__} cannot be built without validation")
+    require_constructible(model)
     names = frozenset(model.model_fields if fields_set is None else fields_set)
     if not names <= model.model_fields.keys():
         raise TypeError(f"{sorted(names - model.model_fields.keys())} are not fields of {model}")

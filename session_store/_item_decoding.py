@@ -20,14 +20,17 @@ its error is exactly that one's. When the fast path succeeds, pydantic
 validates the very mapping ``models`` would have validated, so its errors
 are the same too.
 
-Regular messages skip pydantic altogether (``_regular_message``): an item as
+Regular messages skip pydantic altogether (``_regular_messages``): an item as
 the adapter writes it (string content, a known role, whole counts in range,
 UTC millisecond instants, metadata as JSON text of an object) holds values
 already of the types validation would give, so the ``Message`` is built from
 them directly, the way ``BaseModel.model_construct`` builds one (only the
 metadata object is validated, by its own model). Every other item, and any
 doubt, takes the validated path above, so results and errors are unchanged;
-``tests/unit/test_item_decoding.py`` compares both, field by field.
+``tests/unit/test_item_decoding.py`` compares both, field by field. A whole
+page goes through one loop, written out (``get_messages`` of 1,000 messages
+spends most of its own time there): no call per item, each instance's own
+``__dict__`` filled in place, and the digit strings of counts read once.
 
 Somewhat over 450 lines: the readers, the validated path and the regular-message
 path are one rule (what a stored item means) and are checked against each other.
@@ -51,7 +54,7 @@ from pynamodb.constants import LIST, NULL, NUMBER, STRING
 from pynamodb.models import Model
 
 from session_store import _wire, domain, keys, models
-from session_store._construct import constructor
+from session_store._construct import require_constructible
 from session_store.attributes import (
     ContentAttribute,
     EpochSecondsAttribute,
@@ -255,8 +258,7 @@ def decode_messages(items: Iterable[Mapping[str, Any]]) -> list[domain.Message]:
     (a regular item never fails, so that item is among the others).
     """
     listed = list(items)
-    decoded = [_regular_message(item) for item in listed]
-    irregular = [index for index, message in enumerate(decoded) if message is None]
+    decoded, irregular = _regular_messages(listed)
     if irregular:
         validated = _validated_messages([listed[index] for index in irregular])
         for index, message in zip(irregular, validated, strict=True):
@@ -267,13 +269,12 @@ def decode_messages(items: Iterable[Mapping[str, Any]]) -> list[domain.Message]:
 def decode_wire_messages(items: list[dict[str, Any]]) -> list[domain.Message]:
     """``decode_messages`` of items as ``_wire.wire_items`` hands them over (wire JSON).
 
-    A regular item is read as it is (``_regular_message`` accepts a value only as
+    A regular item is read as it is (``_regular_messages`` accepts a value only as
     ``{"S": str}``/``{"N": str}``, which botocore's parse leaves as it is); every
     other item is first made botocore's parse in place (``_wire.finish_item``), so
     the page's items are what callers may read afterwards too (keys, the pointer).
     """
-    decoded = [_regular_message(item) for item in items]
-    irregular = [index for index, message in enumerate(decoded) if message is None]
+    decoded, irregular = _regular_messages(items)
     if irregular:
         try:
             finished: list[Mapping[str, Any]] = [_wire.finish_item(items[i]) for i in irregular]
@@ -301,7 +302,12 @@ _MESSAGE_FIELD_ORDER: Final = (
 _HANDLED_MESSAGE_ATTRIBUTES: Final = frozenset(
     {"pk", "sk", *(name for name in _MESSAGE_FIELD_ORDER)}
 )
-_message_construct: Final = constructor(domain.Message)
+_MESSAGE: Final = domain.Message
+require_constructible(_MESSAGE)
+_ALL_MESSAGE_FIELDS: Final = set(_MESSAGE_FIELD_ORDER)
+"""Copied into every regular message as its ``model_fields_set`` (never changed itself)."""
+_new_instance: Final = object.__new__
+_set_slot: Final = object.__setattr__
 _ROLES: Final = {role.value: role for role in domain.MessageRole}
 _M = models.Message
 _PK, _SK, _ID, _SESSION_ID, _ROLE = (
@@ -321,6 +327,8 @@ _METADATA, _CREATED, _UPDATED = (
     _M.created_at.attr_name,
     _M.updated_at.attr_name,
 )
+_REQUIRED_ATTRIBUTES: Final = 7
+"""``PK``, ``SK``, ``id``, ``sessionId``, ``role``, ``content``, ``createdAt``: each read below."""
 _UNHANDLED_MESSAGE_ATTRIBUTES: Final = tuple(
     attribute.attr_name
     for name, attribute in _M.get_attributes().items()
@@ -330,127 +338,166 @@ _UNHANDLED_MESSAGE_ATTRIBUTES: Final = tuple(
 _REGULAR_MESSAGES: Final = tuple(domain.Message.model_fields) == _MESSAGE_FIELD_ORDER
 """Whether ``domain.Message`` has exactly the fields built here (else this path is never taken)."""
 _MAX_DIGITS: Final = len(str(domain.MAX_NUMBER))
-
-
-def _count(typed: Any) -> int | None:
-    """The value of ``{"N": digits}`` (canonical digits of a count DynamoDB holds, what both
-    ``IntegerAttribute`` and validation give as they are); ``None`` for anything else."""
-    if typed.__class__ is dict and len(typed) == 1:
-        text = typed.get(NUMBER)
-        if (
-            text.__class__ is str
-            and len(text) <= _MAX_DIGITS
-            and text.isdigit()
-            and text.isascii()
-            and (text[0] != "0" or len(text) == 1)
-        ):
-            return int(text)
-    return None
-
-
-def _instant(text: Any) -> datetime | None:
-    """The instant of an ISO string when it is UTC at whole milliseconds (what ``parse_iso``
-    and ``UtcDateTime`` give unchanged); ``None`` for anything else."""
-    if text.__class__ is not str:
-        return None
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if instant.tzinfo is UTC and not instant.microsecond % 1000:
-        return instant
-    return None
-
-
 _METADATA_MODEL: Final = domain.MessageMetadata
 _MESSAGE_PREFIX: Final = keys.MESSAGE_PREFIX
+_PREFIX_LENGTH: Final = len(_MESSAGE_PREFIX)
+_from_iso: Final = datetime.fromisoformat
+_S, _N = STRING, NUMBER
+
+_KNOWN_COUNTS: dict[str, int] = {}
+"""Digit strings already read as counts, and their values: a session's token counts repeat."""
+_MAX_KNOWN_COUNTS: Final = 1024
+
+
+def _count(text: Any) -> int | None:
+    """The value of canonical digits (a count DynamoDB holds, what both ``IntegerAttribute``
+    and validation give as they are): ``text`` as ``{"N": text}`` holds it; ``None`` for
+    anything else."""
+    if (
+        text.__class__ is str
+        and len(text) <= _MAX_DIGITS
+        and text.isdigit()
+        and text.isascii()
+        and (text[0] != "0" or len(text) == 1)
+    ):
+        value = int(text)
+        if len(_KNOWN_COUNTS) < _MAX_KNOWN_COUNTS:
+            _KNOWN_COUNTS[text] = value
+        return value
+    return None
+
+
+def _is_message_sk(sk: str) -> bool:
+    """What ``keys.parse_message_sk`` accepts: the prefix, then ``#`` before a non-empty id."""
+    return sk[:_PREFIX_LENGTH] == _MESSAGE_PREFIX and "#" in sk[_PREFIX_LENGTH:-1]
+
+
+def _rarer_values(item: Mapping[str, Any], present: int) -> tuple[Any, Any, Any]:
+    """``(sequence, updated_at, metadata)`` of a regular item holding more than the
+    ``present`` attributes already read; raises ``_Irregular`` (or what reading raises) for
+    an item the regular path does not take."""
+    sequence = updated_at = metadata = None
+    if _SEQUENCE in item:
+        typed = item[_SEQUENCE]
+        text = typed[_N]
+        sequence = _KNOWN_COUNTS.get(text)
+        if len(typed) != 1 or (sequence is None and (sequence := _count(text)) is None):
+            raise _Irregular
+        present += 1
+    if _UPDATED in item:
+        typed = item[_UPDATED]
+        updated_at = _from_iso(typed[_S])
+        if len(typed) != 1 or updated_at.tzinfo is not UTC or updated_at.microsecond % 1000:
+            raise _Irregular
+        present += 1
+    if _METADATA in item:
+        typed = item[_METADATA]
+        text = typed[_S]
+        if text.__class__ is not str or len(typed) != 1:
+            raise _Irregular
+        parsed = loads_text(text)
+        if parsed.__class__ is not dict:
+            raise _Irregular
+        metadata = _METADATA_MODEL.model_validate(parsed)
+        present += 1
+    if len(item) != present and any(name in item for name in _UNHANDLED_MESSAGE_ATTRIBUTES):
+        raise _Irregular
+    return sequence, updated_at, metadata
+
+
+def _regular_messages(
+    items: Iterable[Mapping[str, Any]],
+) -> tuple[list[domain.Message | None], list[int]]:
+    """The message of each item in the adapter's own regular shape, built without
+    validation, ``None`` for any other item (the validated path decides those); and the
+    indexes of those others.
+
+    Each value is checked to be exactly what validation would return for it. Written
+    out as one loop on purpose: it runs for every item of every page, and a call, a
+    lookup or a check less per item shows in ``get_messages``.
+    """
+    if not _REGULAR_MESSAGES:
+        listed = list(items)
+        return [None] * len(listed), list(range(len(listed)))
+    built: list[domain.Message | None] = []
+    irregular: list[int] = []
+    append = built.append
+    for item in items:
+        try:
+            # A missing attribute or tag raises KeyError, a value of another shape TypeError,
+            # an unknown role KeyError, a time fromisoformat cannot read ValueError.
+            pk_typed, sk_typed, id_typed = item[_PK], item[_SK], item[_ID]
+            session_typed, role_typed = item[_SESSION_ID], item[_ROLE]
+            content_typed, created_typed = item[_CONTENT], item[_CREATED]
+            pk, sk, message_id = pk_typed[_S], sk_typed[_S], id_typed[_S]
+            session_id, role, content = session_typed[_S], _ROLES[role_typed[_S]], content_typed[_S]
+            created_text = created_typed[_S]
+            created_at = _from_iso(created_text)
+            if (
+                # Each of the seven holds S, so they hold nothing else when seven tags in all.
+                len(pk_typed)
+                + len(sk_typed)
+                + len(id_typed)
+                + len(session_typed)
+                + len(role_typed)
+                + len(content_typed)
+                + len(created_typed)
+                != _REQUIRED_ATTRIBUTES
+                or pk.__class__ is not str
+                or message_id.__class__ is not str
+                or session_id.__class__ is not str
+                or content.__class__ is not str
+                # What parse_iso and UtcDateTime give unchanged: UTC at whole milliseconds.
+                or created_at.tzinfo is not UTC
+                or created_at.microsecond % 1000
+                # The key the adapter writes is valid; any other is checked as parse_message_sk.
+                or not (
+                    (message_id and sk == f"{_MESSAGE_PREFIX}{created_text}#{message_id}")
+                    or _is_message_sk(sk)
+                )
+            ):
+                raise _Irregular
+            present = _REQUIRED_ATTRIBUTES
+            token_count = None
+            if _TOKENS in item:
+                typed = item[_TOKENS]
+                text = typed[_N]
+                token_count = _KNOWN_COUNTS.get(text)
+                if len(typed) != 1 or (
+                    token_count is None and (token_count := _count(text)) is None
+                ):
+                    raise _Irregular
+                present += 1
+            sequence = updated_at = metadata = None
+            if len(item) != present:  # more than a plain message: the rarer attributes
+                sequence, updated_at, metadata = _rarer_values(item, present)
+        except Exception:  # not in the regular shape (or not metadata): the validated path decides
+            irregular.append(len(built))
+            append(None)
+            continue
+        # What BaseModel.model_construct does with every field given, written out: the
+        # instance's own __dict__ filled in field order, then pydantic's three slots.
+        message = _new_instance(_MESSAGE)
+        fields = message.__dict__
+        fields["id"] = message_id
+        fields["session_id"] = session_id
+        fields["role"] = role
+        fields["content"] = content
+        fields["token_count"] = token_count
+        fields["sequence"] = sequence
+        fields["metadata"] = metadata
+        fields["created_at"] = created_at
+        fields["updated_at"] = updated_at
+        _set_slot(message, "__pydantic_fields_set__", _ALL_MESSAGE_FIELDS.copy())
+        _set_slot(message, "__pydantic_extra__", None)
+        _set_slot(message, "__pydantic_private__", None)
+        append(message)
+    return built, irregular
 
 
 def _regular_message(item: Mapping[str, Any]) -> domain.Message | None:
-    """The message of an item in the adapter's own regular shape, built without validation;
-    ``None`` for any other item (the validated path decides those).
-
-    Each value is checked to be exactly what validation would return for it. Written
-    out in one function on purpose: it runs for every item of every page.
-    """
-    if not _REGULAR_MESSAGES:
-        return None
-    get: Callable[[str], Any] = item.get
-    sk_typed, id_typed, session_typed = get(_SK), get(_ID), get(_SESSION_ID)
-    role_typed, content_typed, created_typed = get(_ROLE), get(_CONTENT), get(_CREATED)
-    try:
-        # None (absent) or a value of another type raises TypeError, another tag KeyError,
-        # an unknown role KeyError (an unhashable one TypeError).
-        sk, message_id, session_id = sk_typed[STRING], id_typed[STRING], session_typed[STRING]
-        role, content = _ROLES[role_typed[STRING]], content_typed[STRING]
-        created_at = _instant(created_typed[STRING])
-    except (KeyError, TypeError):
-        return None
-    if (
-        created_at is None
-        or sk.__class__ is not str
-        or message_id.__class__ is not str
-        or session_id.__class__ is not str
-        or content.__class__ is not str
-        or len(sk_typed) != 1
-        or len(id_typed) != 1
-        or len(session_typed) != 1
-        or len(role_typed) != 1
-        or len(content_typed) != 1
-        or len(created_typed) != 1
-        or not sk.startswith(_MESSAGE_PREFIX)
-    ):
-        return None
-    _, separator, sk_id = sk[len(_MESSAGE_PREFIX) :].partition("#")
-    if not separator or not sk_id:
-        return None
-    for name in _UNHANDLED_MESSAGE_ATTRIBUTES:
-        if name in item:
-            return None
-    typed = get(_PK)  # not read when the session id is stored, but the models check it
-    if typed is not None and (
-        typed.__class__ is not dict or len(typed) != 1 or typed.get(STRING).__class__ is not str
-    ):
-        return None
-    token_count = sequence = updated_at = metadata = None
-    typed = get(_TOKENS)
-    if typed is not None and (token_count := _count(typed)) is None:
-        return None
-    typed = get(_SEQUENCE)
-    if typed is not None and (sequence := _count(typed)) is None:
-        return None
-    typed = get(_UPDATED)
-    if typed is not None and (
-        typed.__class__ is not dict
-        or len(typed) != 1
-        or (updated_at := _instant(typed.get(STRING))) is None
-    ):
-        return None
-    typed = get(_METADATA)
-    if typed is not None:
-        text = typed.get(STRING) if typed.__class__ is dict and len(typed) == 1 else None
-        if text.__class__ is not str:
-            return None
-        try:
-            parsed = loads_text(text)
-            if parsed.__class__ is not dict:
-                return None
-            metadata = _METADATA_MODEL.model_validate(parsed)
-        except Exception:  # not JSON, or not metadata: the validated path names the error
-            return None
-    return _message_construct(
-        {
-            "id": message_id,
-            "session_id": session_id,
-            "role": role,
-            "content": content,
-            "token_count": token_count,
-            "sequence": sequence,
-            "metadata": metadata,
-            "created_at": created_at,
-            "updated_at": updated_at,
-        }
-    )
+    """``_regular_messages`` of one item."""
+    return _regular_messages((item,))[0][0]
 
 
 # --- sessions ------------------------------------------------------------------------------

@@ -142,7 +142,9 @@ class Listings(ABC):
         self, session_id: str, query: MessageQuery | Mapping[str, Any] | None = None
     ) -> list[Message]:
         """Messages of a session (``[]`` for an unknown one); exact ``limit``/``offset``."""
-        return list(self.iter_messages(session_id, query))
+        chosen = validated(MessageQuery, {} if query is None else query)
+        # The walk itself, not iter_messages: one generator less for every message.
+        return list(self._walk_messages(session_id, chosen, None, None)[0])
 
     def get_messages_page(
         self,

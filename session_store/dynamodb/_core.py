@@ -7,9 +7,10 @@ The method groups (sessions, messages, expiry) build on ``AdapterCore``;
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any, Self, TypedDict
 
 from session_store import _item_decoding, keys, models
@@ -303,10 +304,6 @@ class AdapterCore:
             if take == 0:
                 return
             decode_page = _page_decoder(decode)
-            if take is None and not skip:
-                # A whole read: no count to keep and no cursor to make.
-                yield from whole_read(decode_page)
-                return
             for page in self._gateway.pages(operation, request, limit=wanted):
                 wholes: dict[int, dict[str, Any]] = {}  # offloaded items of the page, restored
                 # A whole page in one pass; each value keeps its item (the cursor needs its key).
@@ -337,7 +334,9 @@ class AdapterCore:
                     if count == take and (page_size is None or walk_done):
                         return  # nothing more to hand out, and no cursor to make
 
-        def whole_read(decode_page: Callable[[list[dict[str, Any]]], list[Any]]) -> Iterator[Any]:
+        def whole_read() -> Iterator[Iterable[Any]]:
+            # Each page's values: the decoded page itself unless something in it is offloaded.
+            decode_page = _page_decoder(decode)
             wire_decode = _WIRE_PAGE_DECODERS.get(decode)
             pages: Iterator[tuple[list[dict[str, Any]], bool]]
             if wire_decode is None:
@@ -351,17 +350,24 @@ class AdapterCore:
                     wire_decode(page) if wire and wire_decode is not None else decode_page(page)
                 )
                 if self._offloader is None or not any(POINTER_ATTRIBUTE in raw for raw in page):
-                    yield from decoded if accept is None else filter(accept, decoded)
-                    continue
-                wholes: dict[int, dict[str, Any]] = {}  # as in items(): restored when handed out
-                for index, (value, raw) in enumerate(zip(decoded, page, strict=True)):
-                    if accept is not None and not accept(value):
-                        continue
-                    if POINTER_ATTRIBUTE in raw:
-                        yield decode(self._restored(raw, page[index:], wholes))
-                    else:
-                        yield value
+                    yield decoded if accept is None else filter(accept, decoded)
+                else:
+                    yield restored(page, decoded)
 
+        def restored(page: list[dict[str, Any]], decoded: list[Any]) -> Iterator[Any]:
+            wholes: dict[int, dict[str, Any]] = {}  # as in items(): restored when handed out
+            for index, (value, raw) in enumerate(zip(decoded, page, strict=True)):
+                if accept is not None and not accept(value):
+                    continue
+                if POINTER_ATTRIBUTE in raw:
+                    yield decode(self._restored(raw, page[index:], wholes))
+                else:
+                    yield value
+
+        if take is None and not skip:
+            # A whole read: no count to keep and no cursor to make. Pages chained, not
+            # through items(): no generator step for every item.
+            return chain.from_iterable(whole_read()), lambda: None
         return items(), lambda: state.next_cursor
 
     # --- maintenance ----------------------------------------------------------

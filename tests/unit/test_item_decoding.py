@@ -157,6 +157,12 @@ EDGES: list[tuple[str, Any]] = [
     ("SK", {"S": "MSG#2026-11-24T13:08:53.123Z"}),
     ("SK", {"S": "META"}),
     ("SK", {"B": b"MSG#"}),
+    ("SK", {"S": "MSG#2026-11-24T13:08:53.999Z#another-id"}),  # not the id and time stored
+    ("SK", {"S": "MSG##an-id"}),
+    ("SK", {"S": "MSG#a#b#c"}),
+    ("SK", {"S": "MSG#a#"}),
+    ("PK", {"S": 5}),
+    ("PK", {"S": "SESSION#x", "N": "1"}),
     ("binary", {"B": b"\x00\xff"}),  # an attribute the model does not know: ignored
     ("list", {"L": []}),
     ("map", {"M": {}}),
@@ -191,6 +197,71 @@ def test_a_page_fails_on_its_first_undecodable_item() -> None:
     expected = outcome(lambda: models.Message.decode(first))
     assert expected[0] == "raised"
     assert outcome(lambda: _item_decoding.decode_messages([BASE, first, second])) == expected
+
+
+def test_a_key_that_is_the_stored_time_and_an_empty_id_is_not_a_message_key() -> None:
+    item = copy.deepcopy(BASE)
+    item["id"] = {"S": ""}
+    item["SK"] = {"S": f"MSG#{item['createdAt']['S']}#"}
+    assert _item_decoding._regular_message(item) is None
+    expected = outcome(lambda: models.Message.decode(item))
+    assert outcome(lambda: _item_decoding.decode_message(item)) == expected
+
+
+def test_an_item_without_its_partition_key_decodes_as_the_models_do() -> None:
+    item = copy.deepcopy(BASE)
+    del item["PK"]
+    assert_identical(_item_decoding.decode_message(item), models.Message.decode(item))
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(messages=st.lists(sst.messages(), max_size=6), counts=st.lists(st.integers(0, 3000)))
+def test_pages_decode_item_by_item_whatever_their_mix(
+    messages: list[Any], counts: list[int]
+) -> None:
+    """Regular and irregular items in any order, counts read fresh or remembered: the page
+    is the models' decoding of each item, alike inside; each message has its own fields set."""
+    items = [models.Message.encode(message) for message in messages]
+    items += [{**BASE, "tokenCount": {"N": str(count)}} for count in counts]
+    expected = [models.Message.decode(item) for item in items]
+    decoded = _item_decoding.decode_messages(items)
+    assert_identical(decoded, expected)
+    assert_identical(_item_decoding.decode_messages(items), expected)  # counts remembered now
+    assert_identical(
+        _item_decoding.decode_wire_messages([_as_wire_json(i) for i in items]), expected
+    )
+    assert len({id(message.model_fields_set) for message in decoded}) == len(decoded)
+    assert len(_item_decoding._KNOWN_COUNTS) <= _item_decoding._MAX_KNOWN_COUNTS
+
+
+def test_remembered_counts_are_canonical_digits_only() -> None:
+    odd = ["007", "-3", "6.9", "\u0661", "1e3", " 9", "+9", "9_0"]
+    pages = [[{**BASE, "tokenCount": {"N": text}}] for text in [*odd, "12", "12"]]
+    for page in pages:
+        expected = outcome(lambda: [models.Message.decode(item) for item in page])  # noqa: B023
+        ours = outcome(lambda: _item_decoding.decode_messages(page))  # noqa: B023
+        assert ours[0] == expected[0]
+        if ours[0] == "decoded":
+            assert_identical(ours[1], expected[1])
+        else:
+            assert ours == expected
+    assert not set(odd) & set(_item_decoding._KNOWN_COUNTS)
+    assert all(
+        _item_decoding._count(text) == value == int(text)
+        for text, value in _item_decoding._KNOWN_COUNTS.items()
+    )
+
+
+def test_a_built_message_changes_alone() -> None:
+    first, second = _item_decoding.decode_messages([BASE, BASE])
+    first.content = "edited"
+    first.model_fields_set.discard("sequence")
+    assert second.content == models.Message.decode(BASE).content
+    assert second.model_fields_set == set(domain.Message.model_fields)
 
 
 def test_regular_instants_keep_the_utc_singleton() -> None:
