@@ -228,9 +228,12 @@ class _BridgedHTTPSession:
         if pool is None or head is None:
             return wait_for_io(self._send_and_read, request)
         try:
+            body = request.body or b""
             answer = wait_for(
                 pool.exchange(
-                    head, bytes(request.body or b""), expect_body=request.method != "HEAD"
+                    head,
+                    body if isinstance(body, bytes) else bytes(body),  # no copy of bytes
+                    expect_body=request.method != "HEAD",
                 )
             )
         except ExchangeError as error:
