@@ -23,7 +23,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
@@ -216,19 +216,22 @@ class _BridgedHTTPSession:
         self._max_idle = int(getattr(config, "max_pool_connections", None) or 10)
         self._tls: ssl.SSLContext | None = None
         self._pools: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[tuple[str, str, int], OriginPool]
+            asyncio.AbstractEventLoop, dict[tuple[str, str], OriginPool | None]
         ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def send(self, request: Any) -> Any:
         if not bridged():
             return self.inner.send(request)
-        pool = self._pool_for(request)
-        head = None if pool is None else _request_head(request)
+        parts = urlsplit(request.url)
+        body = request.body or b""
+        pool = self._pool_for(parts, request.url)
+        head = None
+        if pool is not None and isinstance(body, bytes | bytearray):
+            head = _request_head(request, parts, len(body))
         if pool is None or head is None:
             return wait_for_io(self._send_and_read, request)
         try:
-            body = request.body or b""
             answer = wait_for(
                 pool.exchange(
                     head,
@@ -243,44 +246,42 @@ class _BridgedHTTPSession:
             headers[name] = value
         return AWSResponse(request.url, answer.status, headers, _BufferedBody(answer.body))
 
-    def _pool_for(self, request: Any) -> OriginPool | None:
-        """The running loop's connections to the request's origin; ``None`` where the loop's
-        client does not apply."""
-        body = request.body
-        if body is not None and not isinstance(body, bytes | bytearray):
-            return None
-        parts = urlsplit(request.url)
+    def _pool_for(self, parts: SplitResult, url: str) -> OriginPool | None:
+        """The running loop's connections to the URL's origin; ``None`` where the loop's
+        client does not apply. Decided once per origin and loop (every request of a client
+        goes to the same one or two)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            pools = self._pools.get(loop)
+            if pools is None:
+                pools = self._pools[loop] = {}
+        origin = (parts.scheme, parts.netloc)
+        if origin not in pools:
+            pools[origin] = self._new_pool(parts, url)
+        return pools[origin]
+
+    def _new_pool(self, parts: SplitResult, url: str) -> OriginPool | None:
         scheme, host = parts.scheme, parts.hostname
         if host is None or scheme not in ("http", "https"):
             return None
         if getattr(self.inner, "_cert_file", None) is not None:
             return None  # a client certificate: botocore's session presents it
         proxies = getattr(self.inner, "_proxy_config", None)
-        if proxies is None or proxies.proxy_url_for(request.url):
+        if proxies is None or proxies.proxy_url_for(url):
             return None
         tls = None
         if scheme == "https":
             tls = self._tls_context()
             if tls is None:
                 return None
-        port = parts.port or (443 if scheme == "https" else 80)
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            pools = self._pools.get(loop)
-            if pools is None:
-                pools = self._pools[loop] = {}
-        origin = (scheme, host, port)
-        pool = pools.get(origin)
-        if pool is None:
-            pool = pools[origin] = OriginPool(
-                host,
-                port,
-                tls=tls,
-                connect_timeout=self._connect_timeout,
-                read_timeout=self._read_timeout,
-                max_idle=self._max_idle,
-            )
-        return pool
+        return OriginPool(
+            host,
+            parts.port or (443 if scheme == "https" else 80),
+            tls=tls,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+            max_idle=self._max_idle,
+        )
 
     def _tls_context(self) -> ssl.SSLContext | None:
         """Verification as botocore's session does it (its CA bundle, or the ``verify``
@@ -307,7 +308,8 @@ class _BridgedHTTPSession:
         with self._lock:
             pools = self._pools.pop(loop, {})
         for pool in pools.values():
-            pool.close()
+            if pool is not None:
+                pool.close()
 
     def _send_and_read(self, request: Any) -> Any:
         response = self.inner.send(request)
@@ -329,9 +331,8 @@ def _seconds(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _request_head(request: Any) -> bytes | None:
+def _request_head(request: Any, parts: SplitResult, body_length: int) -> bytes | None:
     """The request line and headers as bytes; ``None`` if a header is not Latin-1 text."""
-    parts = urlsplit(request.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host = parts.netloc.rpartition("@")[2]
     default_port = ":443" if parts.scheme == "https" else ":80"
@@ -347,7 +348,7 @@ def _request_head(request: Any) -> bytes | None:
         text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
         lines.append(f"{name}: {text}")
     if not has_length:
-        lines.append(f"Content-Length: {len(request.body or b'')}")
+        lines.append(f"Content-Length: {body_length}")
     try:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     except UnicodeEncodeError:

@@ -130,11 +130,8 @@ class OriginPool:
                 return await self._exchange_on(connection, head, body, expect_body, reused=True)
             except _Stale:
                 continue
-        connection = await self._connect()
-        try:
-            return await self._exchange_on(connection, head, body, expect_body, reused=False)
-        except _Stale as error:  # pragma: no cover - only a reused connection is stale
-            raise ConnectionDropped("connection closed before the response") from error
+        connection = await self._connect()  # a new connection is never stale
+        return await self._exchange_on(connection, head, body, expect_body, reused=False)
 
     async def _connect(self) -> _Connection:
         try:

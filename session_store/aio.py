@@ -143,7 +143,7 @@ from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack
 
 from session_store._bridge import run_bridged
-from session_store._client import close_bridged_connections, install_bridge
+from session_store._client import close_bridged_connections
 from session_store.domain import (
     HealthStatus,
     Message,
@@ -247,7 +247,6 @@ class AsyncDynamoDBAdapter:
     _max_workers: int
     _close_adapter: bool
     _lock: threading.Lock
-    _client_ready: bool
     _client: Any
     _closing: Future[None] | None
 
@@ -312,7 +311,6 @@ class AsyncDynamoDBAdapter:
         self._slots = weakref.WeakKeyDictionary()
         self._calls = set()
         self._lock = threading.Lock()
-        self._client_ready = False
         self._client = None
         self._closing = None
         self._start_workers()
@@ -360,14 +358,11 @@ class AsyncDynamoDBAdapter:
     # --- plumbing ---------------------------------------------------------------
 
     def _ensure_client(self) -> None:
-        """Create the shared botocore clients once, ready for bridged calls."""
-        if self._client_ready:
-            return
-        with self._lock:
-            if not self._client_ready:
-                self._client = self._sync.models.client
-                install_bridge(self._client)
-                self._client_ready = True
+        """Create the shared botocore client once (kept: ``close()`` closes its connections)."""
+        if self._client is None:
+            with self._lock:  # the bound models install the bridge on every client they make
+                if self._client is None:
+                    self._client = self._sync.models.client
 
     def _start_workers(self) -> None:
         """Start every I/O thread from a short-lived thread, so that no call's loop step does."""
