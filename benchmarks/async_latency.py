@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from benchmarks.async_tools import (
     LoopSteps,
     SlowCallbackLog,
     StepMonitor,
+    process_cpu_seconds,
     proxy_process,
 )
 from benchmarks.environment import Bench, Log
@@ -102,6 +104,10 @@ class RunResult:
     cpu_seconds: float
     latencies: tuple[float, ...]
     steps: LoopSteps | None
+    server_cpu_seconds: float | None = None
+    """DynamoDB Local's CPU time in the round, where it could be read."""
+    proxy_cpu_seconds: float | None = None
+    """The proxy process's CPU time in the round (all of its connections)."""
 
     @property
     def calls_per_second(self) -> float:
@@ -110,6 +116,14 @@ class RunResult:
     @property
     def cpu_per_call(self) -> float:
         return self.cpu_seconds / self.calls
+
+    @property
+    def server_cpu_per_call(self) -> float | None:
+        return None if self.server_cpu_seconds is None else self.server_cpu_seconds / self.calls
+
+    @property
+    def proxy_cpu_per_call(self) -> float | None:
+        return None if self.proxy_cpu_seconds is None else self.proxy_cpu_seconds / self.calls
 
     def percentile(self, share: float) -> float | None:
         if not self.latencies:
@@ -176,13 +190,32 @@ async def _conversations(
     await asyncio.gather(*tasks)
 
 
-def _async_round(adapter: AsyncDynamoDBAdapter, label: str, conversations: int) -> RunResult:
+@dataclass(frozen=True)
+class _OtherProcesses:
+    """The processes sharing the machine's cores with the client: their CPU time is read."""
+
+    server_pid: int | None
+    proxy_pid: int | None
+
+    def cpu_seconds(self) -> tuple[float | None, float | None]:
+        return process_cpu_seconds(self.server_pid), process_cpu_seconds(self.proxy_pid)
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+def _async_round(
+    adapter: AsyncDynamoDBAdapter, label: str, conversations: int, others: _OtherProcesses
+) -> RunResult:
     latencies: list[float] = []
     with StepMonitor() as monitor:
+        server_before, proxy_before = others.cpu_seconds()
         cpu, started = time.process_time(), time.perf_counter()
         asyncio.run(_conversations(adapter, conversations, latencies))
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
+        server_after, proxy_after = others.cpu_seconds()
     return RunResult(
         label,
         conversations,
@@ -191,6 +224,8 @@ def _async_round(adapter: AsyncDynamoDBAdapter, label: str, conversations: int) 
         cpu,
         tuple(latencies),
         monitor.steps,
+        server_cpu_seconds=_spent(server_before, server_after),
+        proxy_cpu_seconds=_spent(proxy_before, proxy_after),
     )
 
 
@@ -266,10 +301,12 @@ def measure_async_latency(bench: Bench, sizes: Sizes, log: Log) -> AsyncLatencyR
     region = bench.backend.region
     with (
         bench.table() as table,
-        proxy_process(endpoint, DELAY_SECONDS) as proxied_url,
+        proxy_process(endpoint, DELAY_SECONDS) as proxy,
         bench.async_adapter(table.config.table_name) as direct,
     ):
         name = table.config.table_name
+        proxied_url = proxy.endpoint_url
+        others = _OtherProcesses(bench.server_pid, proxy.pid)
         proxied = AsyncDynamoDBAdapter(name, region=region, endpoint_url=proxied_url)
         small_direct = AsyncDynamoDBAdapter(
             name, region=region, endpoint_url=endpoint, max_workers=SMALL_POOL
@@ -287,12 +324,12 @@ def measure_async_latency(bench: Bench, sizes: Sizes, log: Log) -> AsyncLatencyR
         try:
             # Connections opened and the server's code paths warm before any round counts.
             for _, adapter, _ in modes:
-                _async_round(adapter, "warm-up", min(chosen.conversations))
+                _async_round(adapter, "warm-up", min(chosen.conversations), others)
             for conversations in chosen.conversations:
                 for number in range(1, chosen.rounds + 1):
                     for label, adapter, fastest in modes:
                         log(f"part 6: round {number}, {conversations} conversations, {label}")
-                        _keep_fastest(fastest, _async_round(adapter, label, conversations))
+                        _keep_fastest(fastest, _async_round(adapter, label, conversations, others))
             log(f"part 6: {chosen.loop_conversations} conversations in a loop, 20 ms trips")
             result.loop = _loop_round(loop_adapter, chosen.loop_conversations)
             log("part 6: asyncio debug mode, with add_messages of 10 x 350 KB")
@@ -311,8 +348,14 @@ def _keep_fastest(best: dict[int, RunResult], run: RunResult) -> None:
         best[run.conversations] = run
 
 
-def _micros(seconds: float) -> str:
-    return f"{seconds * 1e6:,.0f}"
+def _micros(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds * 1e6:,.0f}"
+
+
+def _cpu(run: RunResult) -> str:
+    return " / ".join(
+        _micros(cpu) for cpu in (run.cpu_per_call, run.server_cpu_per_call, run.proxy_cpu_per_call)
+    )
 
 
 def _step(steps: LoopSteps | None) -> str:
@@ -345,8 +388,10 @@ def _table(bench: Bench, chosen: LatencySizes, result: AsyncLatencyResult) -> Re
             f"{bench.description}: straight to it, and through a proxy in a process of its "
             f"own adding {DELAY_SECONDS * 1000:.0f} ms each way (`benchmarks.latency`). "
             f"Fastest of {chosen.rounds} alternating round(s) per mode. *Latency*: from the "
-            "call to its result, waiting for its turn included. *CPU*: this process's CPU "
-            "time per call (the client's: the server and the proxy are other processes). "
+            "call to its result, waiting for its turn included. *CPU*: CPU time per call of "
+            "this process (the client), of DynamoDB Local and of the proxy's process, each "
+            "read from the operating system around the round (— where it cannot be read; the "
+            "proxy's idle time counts in the no-latency rows). "
             "*Worst loop step*: the longest event-loop callback, by the wall clock / by the "
             "loop thread's own CPU time, leaving out the steps in which the garbage "
             "collector ran on the loop thread (counted in the next column). Target: with "
@@ -361,7 +406,7 @@ def _table(bench: Bench, chosen: LatencySizes, result: AsyncLatencyResult) -> Re
             Column("vs no latency"),
             Column("p50 ms"),
             Column("p99 ms"),
-            Column("CPU µs per call"),
+            Column("CPU µs per call (client / server / proxy)"),
             Column("worst loop step ms (wall / CPU)"),
             Column("steps with a GC (worst ms)"),
             Column(f"target ≥ {TARGET:.0%}", numeric=False),
@@ -377,7 +422,7 @@ def _table(bench: Bench, chosen: LatencySizes, result: AsyncLatencyResult) -> Re
             format_ratio(versus),
             format_ms(run.percentile(0.5)),
             format_ms(run.percentile(0.99)),
-            _micros(run.cpu_per_call),
+            _cpu(run),
             _step(run.steps),
             _collections(run.steps),
             verdict,
@@ -449,6 +494,20 @@ def _add_notes(table: ResultTable, result: AsyncLatencyResult) -> None:
             " µs). With the server on the same cores, the client's and the server's CPU per "
             "call set the no-latency throughput."
         )
+    for conversations, direct in sorted(result.direct.items()):
+        proxied = result.proxied[conversations]
+        if direct.server_cpu_per_call is None or proxied.server_cpu_per_call is None:
+            continue
+        alone = direct.cpu_per_call + direct.server_cpu_per_call
+        through = proxied.cpu_per_call + proxied.server_cpu_per_call
+        proxy = proxied.proxy_cpu_per_call or 0.0
+        table.notes.append(
+            f"At {conversations:,} conversations, the CPU a call costs the machine: without "
+            f"latency {_micros(alone)} µs (client and server); through the proxy "
+            f"{_micros(through + proxy)} µs, of which {_micros(proxy)} µs are the proxy's "
+            f"({proxy / (through + proxy):.0%}), which takes its share of the same "
+            f"{os.cpu_count() or 1} cores from the client and the server."
+        )
     for conversations, run in sorted(result.proxied.items()):
         if run.steps is not None:
             table.notes.append(
@@ -481,7 +540,7 @@ def _add_notes(table: ResultTable, result: AsyncLatencyResult) -> None:
         "The design measured: each call's own work runs on the loop thread between its "
         "waits (`session_store/_bridge.py`); HTTP exchanges run on the loop's own sockets "
         "(`session_store/_http.py`), backoffs "
-        "are awaited, a request body of 256 KB or more is hashed in a step of its own and "
+        "are awaited, a request body of 256 KB or more is hashed on an I/O thread and "
         "each response page decoded in a step after the one that parsed it. Before it, the "
         "calls ran whole on 64 worker threads, and the loop thread lost the GIL to them "
         "mid-step: 22 of 4,521 steps over 5 ms at 200 conversations, worst 132 ms, with "

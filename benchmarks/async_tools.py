@@ -2,10 +2,12 @@
 
 ``proxy_process(url)`` runs ``benchmarks.latency.LatencyProxy`` in a child
 process, so that its work takes none of the measured process's CPU time or
-GIL. ``StepMonitor`` times every callback the event loops of this process
-run (``asyncio.Handle._run``) by the wall clock and by the loop thread's own
-CPU time (with, for the worst, how often the loop thread blocked or was
-preempted in it), and counts apart the steps in which the garbage collector ran.
+GIL; ``process_cpu_seconds(pid)`` reads another process's CPU time (the
+proxy's, the server's) where the system shows it. ``StepMonitor`` times
+every callback the event loops of this process run (``asyncio.Handle._run``)
+by the wall clock and by the loop thread's own CPU time (with, for the worst,
+how often the loop thread blocked or was preempted in it), and counts apart
+the steps in which the garbage collector ran.
 ``SlowCallbackLog`` collects asyncio's debug-mode slow-callback warnings.
 """
 
@@ -16,6 +18,7 @@ import contextlib
 import gc
 import logging
 import multiprocessing
+import os
 import re
 import resource
 import threading
@@ -27,7 +30,14 @@ from multiprocessing.connection import Connection
 
 from benchmarks.latency import LatencyProxy
 
-__all__ = ["LoopSteps", "SlowCallbackLog", "StepMonitor", "proxy_process"]
+__all__ = [
+    "LoopSteps",
+    "ProxyProcess",
+    "SlowCallbackLog",
+    "StepMonitor",
+    "process_cpu_seconds",
+    "proxy_process",
+]
 
 SLOW_STEP_SECONDS = 0.005
 """A loop step longer than this is slow (asyncio debug's ``slow_callback_duration`` here)."""
@@ -129,6 +139,28 @@ class SlowCallbackLog(logging.Handler):
             self.durations.append(float(found.group(1)))
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time of process ``pid`` so far; ``None`` where ``/proc`` lacks it."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            # Fields after the command name (which may hold spaces), from field 3 on.
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    user_ticks, system_ticks = int(fields[11]), int(fields[12])
+    return (user_ticks + system_ticks) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProxyProcess:
+    """A running ``proxy_process``."""
+
+    endpoint_url: str
+    pid: int | None
+
+
 def _serve_proxy(target_url: str, delay: float, connection: Connection) -> None:
     with LatencyProxy(target_url, delay=delay, max_connections=1_024) as proxy:
         connection.send(proxy.endpoint_url)
@@ -136,8 +168,8 @@ def _serve_proxy(target_url: str, delay: float, connection: Connection) -> None:
 
 
 @contextmanager
-def proxy_process(target_url: str, delay: float = 0.010) -> Iterator[str]:
-    """A ``LatencyProxy`` in a child process; yields its endpoint URL."""
+def proxy_process(target_url: str, delay: float = 0.010) -> Iterator[ProxyProcess]:
+    """A ``LatencyProxy`` in a child process; yields its endpoint URL and process id."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     process = context.Process(
@@ -147,7 +179,7 @@ def proxy_process(target_url: str, delay: float = 0.010) -> Iterator[str]:
     try:
         if not parent.poll(60):
             raise RuntimeError("the latency proxy process did not start")
-        yield str(parent.recv())
+        yield ProxyProcess(str(parent.recv()), process.pid)
     finally:
         with contextlib.suppress(OSError):
             parent.send("stop")

@@ -59,6 +59,8 @@ class Bench:
     backend: Backend
     description: str
     """What the backend is, for the report (product, version, mode)."""
+    server_pid: int | None = None
+    """The DynamoDB Local process, when the benchmark started it (its CPU time is read)."""
 
     @property
     def name(self) -> str:
@@ -124,6 +126,7 @@ def open_backend(name: str, *, endpoint_url: str | None = None) -> Iterator[Benc
         yield Bench(
             EndpointBackend("local", server.endpoint_url),
             f"{description}, started by the benchmark, in memory, on this machine",
+            server_pid=server.pid,
         )
 
 

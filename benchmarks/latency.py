@@ -5,7 +5,13 @@ itself is a network round trip away. ``LatencyProxy`` puts that round trip
 back: every chunk read from one side is written to the other ``delay``
 seconds later (10 ms by default, so 20 ms a round trip), in order, without
 limiting bandwidth. It exists to measure what sending requests side by side
-buys (``benchmarks.deletes``).
+buys (``benchmarks.deletes``) and what a round trip costs the async adapter
+(``benchmarks.async_latency``).
+
+It is built on asyncio's protocol callbacks, with one timer at a time per
+direction and no task per connection or chunk, so that its own CPU time,
+which on a two-core machine is taken from the client and the server it sits
+between, stays a small share of theirs (part 6 reports it per call).
 
 Bounded and self-stopping: it listens on 127.0.0.1 only, forwards to a
 loopback target only, accepts at most ``max_connections`` connections at
@@ -20,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
+from collections import deque
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
@@ -28,7 +34,8 @@ from urllib.parse import urlsplit
 __all__ = ["LatencyProxy"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_CHUNK = 65_536
+_EOF = b""
+"""Queued for end of input (a read never delivers an empty chunk)."""
 
 
 class LatencyProxy:
@@ -59,6 +66,10 @@ class LatencyProxy:
         self._ready = threading.Event()
         self._port = 0
         self._failure: BaseException | None = None
+        self._open: set[_Side] = set()
+        """Every connected socket, both sides: aborted when the proxy stops."""
+        self._clients = 0
+        """Client connections open now (bounded by ``max_connections``)."""
         self.connections = 0
         """Connections accepted so far (for reports)."""
 
@@ -94,79 +105,162 @@ class LatencyProxy:
             self._ready.set()
 
     async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        slots = asyncio.Semaphore(self._max_connections)
-        tasks: set[asyncio.Task[None]] = set()
-
-        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            if slots.locked():
-                writer.close()
-                return
-            async with slots:
-                self.connections += 1
-                task = asyncio.current_task()
-                if task is not None:
-                    tasks.add(task)
-                try:
-                    with contextlib.suppress(asyncio.CancelledError):  # stopping: drop it
-                        await self._pipe(reader, writer)
-                finally:
-                    if task is not None:
-                        tasks.discard(task)
-
-        server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        server = await loop.create_server(self._accepted, "127.0.0.1", 0)
         self._port = server.sockets[0].getsockname()[1]
         self._ready.set()
         async with server:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self._lifetime)
             server.close()
-            for task in list(tasks):
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for side in list(self._open):
+                side.abort()
 
-    async def _pipe(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+    def _accepted(self) -> _Side:
+        return _Side(self, upstream=False)
+
+    def _admit(self, client: _Side) -> bool:
+        """A client connected: refused over the bound, else its server side is dialled."""
+        if self._clients >= self._max_connections:
+            return False
+        self._clients += 1
+        self.connections += 1
+        self._open.add(client)
+        assert self._loop is not None
+        self._loop.create_task(self._dial(client))
+        return True
+
+    async def _dial(self, client: _Side) -> None:
+        assert self._loop is not None
         try:
-            server_r, server_w = await asyncio.open_connection(*self._target)
-        except OSError:
-            client_w.close()
-            return
-        try:
-            await asyncio.gather(
-                self._direction(client_r, server_w), self._direction(server_r, client_w)
+            _, server = await self._loop.create_connection(
+                lambda: _Side(self, upstream=True), *self._target
             )
-        finally:
-            for writer in (client_w, server_w):
-                writer.close()
+        except OSError:
+            client.abort()
+            return
+        self._open.add(server)
+        client.link(server)
 
-    async def _direction(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Copy one direction: each chunk written ``delay`` after it was read, in order."""
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(self._max_pending)
+    def _closed(self, side: _Side, *, upstream: bool) -> None:
+        if side in self._open and not upstream:
+            self._clients -= 1
+        self._open.discard(side)
 
-        async def read() -> None:
-            try:
-                while chunk := await reader.read(_CHUNK):
-                    await queue.put((time.monotonic() + self.delay, chunk))
-            except (ConnectionError, OSError):
-                pass
-            await queue.put((time.monotonic() + self.delay, b""))
 
-        async def write() -> None:
-            while True:
-                due, chunk = await queue.get()
-                wait = due - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                if not chunk:
-                    with contextlib.suppress(OSError, RuntimeError):
-                        if writer.can_write_eof():
-                            writer.write_eof()
-                    return
-                writer.write(chunk)
-                try:
-                    await writer.drain()
-                except (ConnectionError, OSError):
-                    return
+class _Side(asyncio.Protocol):
+    """One socket of a proxied connection.
 
-        await asyncio.gather(read(), write())
+    What it reads is queued with the time it is due, and written to its peer
+    when due, by one timer at a time per direction, so chunks keep their order
+    and the proxy spends one callback per chunk. A queue of ``max_pending``
+    chunks, or a peer that cannot write as fast, pauses reading from this
+    side. End of input and close are forwarded the same ``delay`` later.
+    """
+
+    def __init__(self, proxy: LatencyProxy, *, upstream: bool) -> None:
+        self._proxy = proxy
+        self._upstream = upstream
+        self._transport: asyncio.Transport | None = None
+        self._peer: _Side | None = None
+        self._queue: deque[tuple[float, bytes | None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._paused = False
+        self._peer_full = False
+        self._read_done = False
+        """This socket's end of input was read."""
+        self._write_done = False
+        """End of input was forwarded to this socket."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        if self._upstream:
+            return
+        transport.pause_reading()  # until the server side is connected
+        if not self._proxy._admit(self):
+            transport.close()
+
+    def link(self, peer: _Side) -> None:
+        """Both sides connected: each forwards to the other from now on."""
+        if self._transport is None or self._transport.is_closing():
+            peer.abort()  # the client left while its server side was dialled
+            return
+        self._peer, peer._peer = peer, self
+        for side in (self, peer):
+            if side._transport is not None and not side._transport.is_closing():
+                side._transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self._enqueue(data)
+
+    def eof_received(self) -> bool:
+        self._read_done = True
+        self._enqueue(_EOF)
+        self._close_when_done()
+        return True  # half-closed: the other direction goes on
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._proxy._closed(self, upstream=self._upstream)
+        self._enqueue(None)
+
+    def pause_writing(self) -> None:  # this side's socket is behind: stop reading the peer
+        if self._peer is not None:
+            self._peer._peer_full = True
+            self._peer._update_reading()
+
+    def resume_writing(self) -> None:
+        if self._peer is not None:
+            self._peer._peer_full = False
+            self._peer._update_reading()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _enqueue(self, chunk: bytes | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._queue.append((loop.time() + self._proxy.delay, chunk))
+        if self._timer is None:
+            self._timer = loop.call_at(self._queue[0][0], self._deliver)
+        self._update_reading()
+
+    def _deliver(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        peer = self._peer._transport if self._peer is not None else None
+        while self._queue and self._queue[0][0] <= now:
+            _, chunk = self._queue.popleft()
+            if peer is None or peer.is_closing():
+                continue
+            if chunk is None:
+                peer.close()  # after what is buffered
+            elif not chunk:  # _EOF
+                if peer.can_write_eof():
+                    peer.write_eof()
+                assert self._peer is not None
+                self._peer._write_done = True
+                self._peer._close_when_done()
+            else:
+                peer.write(chunk)
+        if self._queue:
+            self._timer = loop.call_at(self._queue[0][0], self._deliver)
+        self._update_reading()
+
+    def _close_when_done(self) -> None:
+        """Both directions ended on this socket: it is closed (after what is buffered)."""
+        if self._read_done and self._write_done and self._transport is not None:
+            self._transport.close()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._peer is None:
+            return
+        full = self._peer_full or len(self._queue) >= self._proxy._max_pending
+        if full and not self._paused:
+            transport.pause_reading()
+        elif self._paused and not full:
+            transport.resume_reading()
+        self._paused = full

@@ -15,6 +15,7 @@ module that imports botocore.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 import re
@@ -370,13 +371,43 @@ def _botocore_error(error: ExchangeError, url: str) -> Exception:
 
 
 _LARGE_BODY_BYTES = 256 * 1024
-"""A request body from which signing (a SHA-256 of the body) gets a loop step of its own."""
+"""A request body from which signing's SHA-256 of the body leaves the loop's thread."""
+_PAYLOAD_HASH_HEADER = "X-Amz-Content-SHA256"
 
 
-def _step_before_hashing(request: Any, **_: Any) -> None:
-    """``before-sign``: end the loop step between encoding a large body and hashing it."""
+def payload_sha256(body: bytes | bytearray) -> str:
+    """The body's SHA-256, hex: what SigV4 signs as the payload hash."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def _hash_large_body_off_the_loop(
+    request: Any, signature_version: str | None = None, **_: Any
+) -> None:
+    """``before-sign``, bridged: a body of 256 KB or more is hashed on an I/O thread.
+
+    SHA-256 of a few megabytes takes milliseconds, which would be one long loop
+    step; hashlib lets other threads run while it hashes, so the loop goes on
+    meanwhile. The digest is handed to botocore's SigV4 signer as the
+    ``X-Amz-Content-SHA256`` header, which it signs instead of hashing the body
+    itself (AWS's SigV4 header for the payload hash; the AWS SDK for JavaScript
+    sends it on every request). Only for plain ``v4`` signing with the payload
+    signed (S3's signer sets that header itself); otherwise the loop step just
+    ends before botocore hashes. Outside a bridged call, nothing changes.
+    """
     body = request.body
-    if isinstance(body, bytes | bytearray) and len(body) >= _LARGE_BODY_BYTES:
+    if not (isinstance(body, bytes | bytearray) and len(body) >= _LARGE_BODY_BYTES):
+        return
+    if not bridged():
+        return
+    signs_payload = not request.url.startswith("https") or request.context.get(
+        "payload_signing_enabled", True
+    )
+    if signature_version == "v4" and signs_payload:
+        digest = wait_for_io(payload_sha256, body)
+        if _PAYLOAD_HASH_HEADER in request.headers:  # HTTPHeaders would keep both
+            del request.headers[_PAYLOAD_HASH_HEADER]
+        request.headers[_PAYLOAD_HASH_HEADER] = digest
+    else:
         yield_to_loop()
 
 
@@ -398,13 +429,13 @@ def install_bridge(client: Any) -> None:
     wait and then calls ``time.sleep``, which would stop the loop; the endpoint's
     ``_needs_retry`` is replaced, for this client only, by the same question with the
     wait taken by ``_bridge.pause``. And a body of 256 KB or more is hashed for its
-    signature in a loop step of its own, not in the step that encoded it.
+    signature on an I/O thread, not on the loop's.
     """
     endpoint = client._endpoint
     if isinstance(endpoint.http_session, _BridgedHTTPSession):
         return
     endpoint.http_session = _BridgedHTTPSession(endpoint.http_session, client.meta.config)
-    client.meta.events.register("before-sign", _step_before_hashing)
+    client.meta.events.register("before-sign", _hash_large_body_off_the_loop)
     blocking = endpoint._needs_retry
 
     def needs_retry(

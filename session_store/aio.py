@@ -25,9 +25,10 @@ sync adapter's code does the work. What changes is where it waits:
 Everything else of a call (validation, size checks, building and encoding
 the request, signing it, parsing the response, decoding items) runs on the
 loop's thread in the steps between those waits: a few hundred microseconds
-for a typical call. Two more step boundaries keep the large calls' steps
-short: a request body of 256 KB or more is hashed for its signature in a
-step after the one that encoded it, and each response page's items are
+for a typical call. Two things keep the large calls' steps short: a
+request body of 256 KB or more is hashed for its signature on an I/O thread
+(hashlib lets the loop run meanwhile; the digest goes to botocore's signer
+as the ``X-Amz-Content-SHA256`` header), and each response page's items are
 decoded in a step after the one that parsed it. BENCHMARKS.md part 6 gives
 the longest step measured, in asyncio's debug mode.
 

@@ -8,6 +8,7 @@ the report promises.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import TypeVar
 
@@ -235,6 +236,8 @@ def test_async_latency_runs_every_workload_with_and_without_the_proxy(
             n: n * calls for n in sizes.conversations
         }
         assert all(run.steps is not None and run.steps.count > 0 for run in runs.values())
+    if sys.platform == "linux":  # the proxy's CPU time is read from /proc
+        assert all((run.proxy_cpu_seconds or 0) > 0 for run in latency.proxied.values())
     assert latency.loop is not None
     assert latency.loop.calls == sizes.loop_conversations * calls
     assert latency.debug is not None

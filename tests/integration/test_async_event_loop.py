@@ -9,6 +9,7 @@ how many requests are at the server at once and over how many connections
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 import subprocess
 import threading
@@ -25,6 +26,7 @@ from session_store import (
     StorageError,
     TableConfig,
     ValidationError,
+    _client,
 )
 from session_store.aio import DEFAULT_MAX_WORKERS, AsyncDynamoDBAdapter
 from session_store.testing.backends import Backend
@@ -122,6 +124,64 @@ def test_large_writes_and_reads_never_block_the_loop(
     assert calls.blocking() == []  # and no wait
     assert [m.content for m in read] == [m["content"] for m in large]
     assert [m.id for m in read] == [m.id for m in added]
+
+
+def test_large_bodies_are_hashed_for_signing_off_the_loop_thread(
+    aio: AsyncDynamoDBAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SigV4's SHA-256 of a body of 256 KB or more runs on an I/O thread, and botocore
+    signs the digest handed to it as ``X-Amz-Content-SHA256``; small bodies and the sync
+    adapter's requests are signed as botocore always does."""
+    hashed_on: list[int] = []
+    sha256 = _client.payload_sha256
+
+    def recording_sha256(body: bytes | bytearray) -> str:
+        hashed_on.append(threading.get_ident())
+        return sha256(body)
+
+    monkeypatch.setattr(_client, "payload_sha256", recording_sha256)
+    sent: list[tuple[bytes, str | None]] = []
+
+    def record(request: Any, **_: Any) -> None:
+        body = request.body if isinstance(request.body, bytes) else b""
+        header = request.headers.get("X-Amz-Content-SHA256")  # bytes once prepared
+        sent.append((body, header.decode() if isinstance(header, bytes) else header))
+
+    large = [{"role": "user", "content": f"{index} " + "x" * 100_000} for index in range(4)]
+
+    async def scenario() -> tuple[int, list[Any]]:
+        session = await aio.create_session({"status": "active"})
+        events = aio.sync.models.client.meta.events
+        events.register("before-send.dynamodb", record)
+        try:
+            added = await aio.add_messages(session.id, large)
+        finally:
+            events.unregister("before-send.dynamodb", record)
+        return threading.get_ident(), added
+
+    loop_thread, added = asyncio.run(scenario())
+    large_bodies = [(body, header) for body, header in sent if len(body) >= 256 * 1024]
+    assert large_bodies, "the write sent one body of 256 KB or more"
+    for body, header in large_bodies:
+        assert header == hashlib.sha256(body).hexdigest()
+    assert hashed_on
+    assert loop_thread not in hashed_on
+    assert all(header is None for body, header in sent if len(body) < 256 * 1024)
+    # The server took the signed request and the messages read back whole.
+    read = aio.sync.get_messages(added[0].session_id)
+    assert [m.content for m in read] == [m["content"] for m in large]
+
+    hashed_on.clear()
+    sent.clear()
+    events = aio.sync.models.client.meta.events
+    events.register("before-send.dynamodb", record)
+    try:
+        aio.sync.add_messages(added[0].session_id, large)
+    finally:
+        events.unregister("before-send.dynamodb", record)
+    assert hashed_on == []
+    assert any(len(body) >= 256 * 1024 for body, _ in sent)
+    assert all(header is None for _, header in sent)
 
 
 def test_retry_backoff_is_awaited_not_slept(aio: AsyncDynamoDBAdapter) -> None:
