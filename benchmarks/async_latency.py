@@ -50,9 +50,9 @@ from benchmarks.async_tools import (
     SlowCallbackLog,
     StepMonitor,
     process_cpu_seconds,
-    proxy_process,
 )
 from benchmarks.environment import Bench, Log
+from benchmarks.latency import proxy_process
 from benchmarks.report import Column, ResultTable, format_ms, format_ratio
 from benchmarks.seeding import MESSAGE, MESSAGE_DESCRIPTION
 from benchmarks.sizes import Sizes

@@ -1,9 +1,7 @@
-"""Tools of part 6: a latency proxy in a process of its own, and a watch on the event loop.
+"""Tools of part 6: a watch on the event loop, and on the other processes' CPU time.
 
-``proxy_process(url)`` runs ``benchmarks.latency.LatencyProxy`` in a child
-process, so that its work takes none of the measured process's CPU time or
-GIL; ``process_cpu_seconds(pid)`` reads another process's CPU time (the
-proxy's, the server's) where the system shows it. ``StepMonitor`` times
+``process_cpu_seconds(pid)`` reads another process's CPU time (the proxy's,
+the server's) where the system shows it. ``StepMonitor`` times
 every callback the event loops of this process run (``asyncio.Handle._run``)
 by the wall clock and by the loop thread's own CPU time (with, for the worst,
 how often the loop thread blocked or was preempted in it), and counts apart
@@ -14,30 +12,17 @@ the steps in which the garbage collector ran.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
-import multiprocessing
 import os
 import re
 import resource
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 
-from benchmarks.latency import LatencyProxy
-
-__all__ = [
-    "LoopSteps",
-    "ProxyProcess",
-    "SlowCallbackLog",
-    "StepMonitor",
-    "process_cpu_seconds",
-    "proxy_process",
-]
+__all__ = ["LoopSteps", "SlowCallbackLog", "StepMonitor", "process_cpu_seconds"]
 
 SLOW_STEP_SECONDS = 0.005
 """A loop step longer than this is slow (asyncio debug's ``slow_callback_duration`` here)."""
@@ -151,38 +136,3 @@ def process_cpu_seconds(pid: int | None) -> float | None:
         return None
     user_ticks, system_ticks = int(fields[11]), int(fields[12])
     return (user_ticks + system_ticks) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class ProxyProcess:
-    """A running ``proxy_process``."""
-
-    endpoint_url: str
-    pid: int | None
-
-
-def _serve_proxy(target_url: str, delay: float, connection: Connection) -> None:
-    with LatencyProxy(target_url, delay=delay, max_connections=1_024) as proxy:
-        connection.send(proxy.endpoint_url)
-        connection.recv()  # until told to stop (or the parent is gone)
-
-
-@contextmanager
-def proxy_process(target_url: str, delay: float = 0.010) -> Iterator[ProxyProcess]:
-    """A ``LatencyProxy`` in a child process; yields its endpoint URL and process id."""
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(
-        target=_serve_proxy, args=(target_url, delay, child), name="latency-proxy", daemon=True
-    )
-    process.start()
-    try:
-        if not parent.poll(60):
-            raise RuntimeError("the latency proxy process did not start")
-        yield ProxyProcess(str(parent.recv()), process.pid)
-    finally:
-        with contextlib.suppress(OSError):
-            parent.send("stop")
-        process.join(10)
-        if process.is_alive():
-            process.kill()

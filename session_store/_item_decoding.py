@@ -54,7 +54,12 @@ from pynamodb.constants import LIST, NULL, NUMBER, STRING
 from pynamodb.models import Model
 
 from session_store import _wire, domain, keys, models
-from session_store._construct import require_constructible
+from session_store._construct import (
+    require_constructible,
+    set_extra,
+    set_fields_set,
+    set_private,
+)
 from session_store.attributes import (
     ContentAttribute,
     EpochSecondsAttribute,
@@ -307,7 +312,6 @@ require_constructible(_MESSAGE)
 _ALL_MESSAGE_FIELDS: Final = set(_MESSAGE_FIELD_ORDER)
 """Copied into every regular message as its ``model_fields_set`` (never changed itself)."""
 _new_instance: Final = object.__new__
-_set_slot: Final = object.__setattr__
 _ROLES: Final = {role.value: role for role in domain.MessageRole}
 _M = models.Message
 _PK, _SK, _ID, _SESSION_ID, _ROLE = (
@@ -488,9 +492,9 @@ def _regular_messages(
         fields["metadata"] = metadata
         fields["created_at"] = created_at
         fields["updated_at"] = updated_at
-        _set_slot(message, "__pydantic_fields_set__", _ALL_MESSAGE_FIELDS.copy())
-        _set_slot(message, "__pydantic_extra__", None)
-        _set_slot(message, "__pydantic_private__", None)
+        set_fields_set(message, _ALL_MESSAGE_FIELDS.copy())
+        set_extra(message, None)
+        set_private(message, None)
         append(message)
     return built, irregular
 
