@@ -300,7 +300,7 @@ class _BridgedHTTPSession:
             self._tls = context
         return self._tls
 
-    def close_connections(self) -> None:
+    async def close_connections(self) -> None:
         """Close the running loop's idle connections (the adapter's ``close()``)."""
         try:
             loop = asyncio.get_running_loop()
@@ -310,7 +310,7 @@ class _BridgedHTTPSession:
             pools = self._pools.pop(loop, {})
         for pool in pools.values():
             if pool is not None:
-                pool.close()
+                await pool.close()
 
     def _send_and_read(self, request: Any) -> Any:
         response = self.inner.send(request)
@@ -411,11 +411,11 @@ def _hash_large_body_off_the_loop(
         yield_to_loop()
 
 
-def close_bridged_connections(client: Any) -> None:
+async def close_bridged_connections(client: Any) -> None:
     """Close the running event loop's idle connections of ``client`` (its bridged calls')."""
     session = getattr(getattr(client, "_endpoint", None), "http_session", None)
     if isinstance(session, _BridgedHTTPSession):
-        session.close_connections()
+        await session.close_connections()
 
 
 def install_bridge(client: Any) -> None:

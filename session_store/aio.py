@@ -649,7 +649,7 @@ class AsyncDynamoDBAdapter:
         loop's own at once; other loops' are closed by the garbage collector)."""
         await asyncio.wrap_future(self._begin_close())
         if self._client is not None:
-            close_bridged_connections(self._client)
+            await close_bridged_connections(self._client)
 
     async def aclose(self) -> None:
         """The same as ``close()`` (for ``contextlib.aclosing``)."""

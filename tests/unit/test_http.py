@@ -184,3 +184,39 @@ def test_a_head_request_reads_no_body() -> None:
 
     first, second = asyncio.run(main())
     assert (first.status, first.body, second.body) == (200, b"", b"")
+
+
+def test_close_closes_every_idle_connection_a_few_per_loop_step() -> None:
+    """Closing dozens of connections at once is one long loop step: ``close`` ends its
+    step after each few, and every idle connection is closed by the time it returns."""
+
+    async def main() -> tuple[int, int, int]:
+        server, port = await serve(fixed(b"{}"))
+        async with server:
+            origin = OriginPool(
+                "127.0.0.1", port, tls=None, connect_timeout=2.0, read_timeout=5.0, max_idle=40
+            )
+            await asyncio.gather(*(origin.exchange(request(), b"") for _ in range(40)))
+            idle = list(origin._idle)
+            steps = 0
+
+            async def count_steps() -> None:
+                nonlocal steps
+                while True:
+                    steps += 1
+                    await asyncio.sleep(0)
+
+            ticker = asyncio.create_task(count_steps())
+            await asyncio.sleep(0)
+            before = steps
+            await origin.close()
+            closing_steps = steps - before
+            ticker.cancel()
+            closed = sum(connection.writer.is_closing() for connection in idle)
+            await asyncio.sleep(0.05)  # the server's handlers see the ends before it stops
+            return len(idle), closed, closing_steps
+
+    idle, closed, closing_steps = asyncio.run(main())
+    assert idle > 8  # the exchanges at once left more connections than one step closes
+    assert closed == idle
+    assert closing_steps >= (idle - 1) // 8  # other callbacks ran between the batches
