@@ -22,7 +22,9 @@ and by the loop thread's own CPU time (steps in which the garbage collector
 ran counted apart). A last run in asyncio's debug mode
 (``slow_callback_duration`` = 5 ms) adds ``add_messages`` of 10 x 350 KB,
 each beside a tenth of the conversations, and counts asyncio's slow-callback
-warnings. The calls' own work runs on the loop thread (``_bridge``), so a
+warnings; it runs twice, the second time after ``gc.freeze()``, to tell the
+garbage collector's long steps (which walk every object of the process) from
+the calls' own. The calls' own work runs on the loop thread (``_bridge``), so a
 step's CPU time is the work of one stretch of a call; the wall clock also
 counts the machine's other processes (the server and the proxy among them);
 debug mode adds work of its own (it records where every
@@ -35,6 +37,7 @@ are built here, from four modes at two sizes plus two runs of their own.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import statistics
@@ -153,6 +156,9 @@ class AsyncLatencyResult:
     small_pool_proxied: dict[int, RunResult] = field(default_factory=dict)
     loop: RunResult | None = None
     debug: DebugRun | None = None
+    debug_frozen: DebugRun | None = None
+    """The debug-mode run again after ``gc.freeze()``: the start-up objects left out of
+    every collection, as a latency-sensitive service may do."""
     table: ResultTable | None = None
 
     def ratio(self, conversations: int) -> float:
@@ -334,6 +340,15 @@ def measure_async_latency(bench: Bench, sizes: Sizes, log: Log) -> AsyncLatencyR
             result.loop = _loop_round(loop_adapter, chosen.loop_conversations)
             log("part 6: asyncio debug mode, with add_messages of 10 x 350 KB")
             result.debug = _debug_run(proxied, min(chosen.conversations), chosen.large_writes)
+            log("part 6: the same after gc.freeze()")
+            gc.collect()
+            gc.freeze()
+            try:
+                result.debug_frozen = _debug_run(
+                    proxied, min(chosen.conversations), chosen.large_writes
+                )
+            finally:
+                gc.unfreeze()
         finally:
             for adapter in (proxied, small_direct, small_proxied):
                 asyncio.run(adapter.close())
@@ -457,11 +472,12 @@ def _table(bench: Bench, chosen: LatencySizes, result: AsyncLatencyResult) -> Re
             result.loop.calls_per_second / base.calls_per_second if base else None,
             "baseline",
         )
-    debug = result.debug
-    if debug is not None:
+    for debug, after in ((result.debug, ""), (result.debug_frozen, ", after `gc.freeze()`")):
+        if debug is None:
+            continue
         table.add_row(
             f"asyncio debug mode, 20 ms round trips, with {chosen.large_writes} "
-            f"`add_messages` of {LARGE_MESSAGES} x {LARGE_MESSAGE_BYTES // 1000} KB",
+            f"`add_messages` of {LARGE_MESSAGES} x {LARGE_MESSAGE_BYTES // 1000} KB{after}",
             f"{min(chosen.conversations):,}",
             f"{debug.calls:,}",
             "—",
@@ -532,6 +548,18 @@ def _add_notes(table: ResultTable, result: AsyncLatencyResult) -> None:
             "its own CPU: the rest was the machine's other processes, debug mode's own "
             "bookkeeping, or preemption. "
             "asyncio's own warnings count the garbage collector's steps too."
+        )
+    frozen = result.debug_frozen
+    if debug is not None and frozen is not None:
+        table.notes.append(
+            "The garbage collector's steps are the process's, not the calls': a full "
+            "collection walks every object the process holds (botocore's DynamoDB model "
+            "alone is about 30,000). After `gc.freeze()` (Python's way to leave start-up "
+            "objects out of every later collection, for a service to call once it has "
+            "made its adapters), the same debug-mode run had "
+            f"{_collections(frozen.steps)} step(s) with a collection against "
+            f"{_collections(debug.steps)}, and {frozen.slow_callbacks} slow-callback "
+            f"warning(s) against {debug.slow_callbacks}."
         )
     long_steps = [run.steps.over_limit_wall for run in result.proxied.values() if run.steps]
     if debug is not None:

@@ -143,7 +143,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack
 
-from session_store._bridge import run_bridged
+from session_store._bridge import run_bridged, wait_for_io
 from session_store._client import close_bridged_connections
 from session_store.domain import (
     HealthStatus,
@@ -312,6 +312,8 @@ class AsyncDynamoDBAdapter:
         self._slots = weakref.WeakKeyDictionary()
         self._calls = set()
         self._lock = threading.Lock()
+        self._client_lock = threading.Lock()
+        """Held while the client is built (on an I/O thread: never wanted by the loop's)."""
         self._client = None
         self._closing = None
         self._start_workers()
@@ -359,11 +361,18 @@ class AsyncDynamoDBAdapter:
     # --- plumbing ---------------------------------------------------------------
 
     def _ensure_client(self) -> None:
-        """Create the shared botocore client once (kept: ``close()`` closes its connections)."""
+        """Create the shared botocore client once (kept: ``close()`` closes its connections).
+
+        Built on an I/O thread: making a botocore client takes tens of milliseconds (the
+        first in a process about 90), one long loop step if built on the loop's thread.
+        """
         if self._client is None:
-            with self._lock:  # the bound models install the bridge on every client they make
-                if self._client is None:
-                    self._client = self._sync.models.client
+            wait_for_io(self._build_client)
+
+    def _build_client(self) -> None:
+        with self._client_lock:  # the bound models install the bridge on every client they make
+            if self._client is None:
+                self._client = self._sync.models.client
 
     def _start_workers(self) -> None:
         """Start every I/O thread from a short-lived thread, so that no call's loop step does."""

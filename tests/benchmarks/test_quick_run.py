@@ -242,12 +242,14 @@ def test_async_latency_runs_every_workload_with_and_without_the_proxy(
     assert latency.loop.calls == sizes.loop_conversations * calls
     assert latency.debug is not None
     assert latency.debug.steps.count > 0
+    assert latency.debug_frozen is not None
+    assert latency.debug_frozen.calls == latency.debug.calls
     for runs in (latency.small_pool_direct, latency.small_pool_proxied):
         assert {n: run.calls for n, run in runs.items()} == {
             n: n * calls for n in sizes.conversations
         }
-    # Four rows per size, the loop baseline, the debug-mode run; a verdict per proxied run.
-    assert len(latency.table.rows) == 4 * len(sizes.conversations) + 2
+    # Four rows per size, the loop baseline, two debug-mode runs; a verdict per proxied run.
+    assert len(latency.table.rows) == 4 * len(sizes.conversations) + 3
     verdicts = [row[-1] for row in latency.table.rows if "20 ms" in row[0] and "`Async" in row[0]]
     assert len(verdicts) == len(sizes.conversations)
     assert all(verdict == "met" or verdict.startswith("**missed**") for verdict in verdicts)

@@ -184,6 +184,30 @@ def test_large_bodies_are_hashed_for_signing_off_the_loop_thread(
     assert all(header is None for _, header in sent)
 
 
+def test_the_client_is_built_off_the_loop_thread(
+    aio: AsyncDynamoDBAdapter, table_config: TableConfig
+) -> None:
+    """Making a botocore client takes tens of milliseconds: the first call builds it on an
+    I/O thread, and the loop's thread only runs the call itself."""
+    fresh = make_async(table_config)  # on the table ``aio`` made, with a client of its own
+    wait_for_io_threads()
+
+    async def scenario() -> tuple[LoopThreadCalls, Any]:
+        with LoopThreadCalls() as calls:
+            created = await fresh.create_session({"status": "active"})
+        return calls, created
+
+    try:
+        calls, created = asyncio.run(scenario())
+    finally:
+        asyncio.run(fresh.close())
+    assert calls.ran("session_store.dynamodb")  # the call's own work ran on the loop thread
+    assert calls.ran("botocore")  # the request's signing and parsing ran there too
+    assert not calls.ran("botocore.session.Session.create_client")
+    assert not calls.ran("botocore.client.ClientCreator.create_client")
+    assert aio.sync.get_session(created.id) == created
+
+
 def test_retry_backoff_is_awaited_not_slept(aio: AsyncDynamoDBAdapter) -> None:
     """botocore's backoff after throttling, and the adapter's own after a transaction
     conflict, wait as ``asyncio.sleep``: the loop runs other work meanwhile."""
