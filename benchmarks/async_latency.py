@@ -52,9 +52,8 @@ from benchmarks.async_tools import (
     LoopSteps,
     SlowCallbackLog,
     StepMonitor,
-    process_cpu_seconds,
 )
-from benchmarks.environment import Bench, Log
+from benchmarks.environment import Bench, Log, process_cpu_seconds
 from benchmarks.latency import proxy_process
 from benchmarks.report import Column, ResultTable, format_ms, format_ratio
 from benchmarks.seeding import MESSAGE, MESSAGE_DESCRIPTION

@@ -1,8 +1,6 @@
-"""Tools of part 6: a watch on the event loop, and on the other processes' CPU time.
+"""Tools of part 6: a watch on the event loop.
 
-``process_cpu_seconds(pid)`` reads another process's CPU time (the proxy's,
-the server's) where the system shows it. ``StepMonitor`` times
-every callback the event loops of this process run (``asyncio.Handle._run``)
+``StepMonitor`` times every callback the event loops of this process run (``asyncio.Handle._run``)
 by the wall clock and by the loop thread's own CPU time (with, for the worst,
 how often the loop thread blocked or was preempted in it), and counts apart
 the steps in which the garbage collector ran.
@@ -14,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import re
 import resource
 import threading
@@ -22,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["LoopSteps", "SlowCallbackLog", "StepMonitor", "process_cpu_seconds"]
+__all__ = ["LoopSteps", "SlowCallbackLog", "StepMonitor"]
 
 SLOW_STEP_SECONDS = 0.005
 """A loop step longer than this is slow (asyncio debug's ``slow_callback_duration`` here)."""
@@ -122,17 +119,3 @@ class SlowCallbackLog(logging.Handler):
         found = self._TOOK.search(record.getMessage())
         if found:
             self.durations.append(float(found.group(1)))
-
-
-def process_cpu_seconds(pid: int | None) -> float | None:
-    """User plus system CPU time of process ``pid`` so far; ``None`` where ``/proc`` lacks it."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            # Fields after the command name (which may hold spaces), from field 3 on.
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    user_ticks, system_ticks = int(fields[11]), int(fields[12])
-    return (user_ticks + system_ticks) / os.sysconf("SC_CLK_TCK")

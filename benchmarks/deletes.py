@@ -36,7 +36,7 @@ from typing import Any
 
 import botocore.session
 
-from benchmarks.environment import open_backend
+from benchmarks.environment import open_backend, process_cpu_seconds
 from benchmarks.latency import proxy_process
 from benchmarks.seeding import seed_session
 from session_store._time import utc_now
@@ -61,6 +61,12 @@ class DeleteTiming:
     label: str
     seconds: float
     requests: int
+    server_seconds: float | None = None
+    """DynamoDB Local's CPU time meanwhile, where it could be read."""
+
+
+Keep = Callable[[str, float, int, float | None], None]
+"""Told each way's seconds, requests and the server's CPU seconds."""
 
 
 def _raw_sequential(client: Any, table: str, session_id: str) -> int:
@@ -165,7 +171,7 @@ def _timed(call: Callable[[], int]) -> tuple[float, int]:
     return time.perf_counter() - started, requests
 
 
-def _discard(label: str, seconds: float, requests: int) -> None:
+def _discard(label: str, seconds: float, requests: int, server: float | None) -> None:
     """A warm-up round's timing: not kept."""
 
 
@@ -176,41 +182,49 @@ def _round(
     *,
     table: str,
     messages: int,
-    keep: Callable[[str, float, int], None],
+    keep: Keep,
+    server_pid: int | None,
 ) -> None:
     """Each way once, on sessions of ``messages`` messages seeded straight to the server."""
+
+    def measure(label: str, timed: Callable[[], tuple[float, int]]) -> None:
+        before = process_cpu_seconds(server_pid)
+        seconds, requests = timed()
+        after = process_cpu_seconds(server_pid)
+        keep(label, seconds, requests, None if before is None or after is None else after - before)
+
     raw_deleted = seed_session(direct, messages=messages).id
-    keep(RAW_SESSION, *_timed(partial(_raw_sequential, raw, table, raw_deleted)))
+    measure(RAW_SESSION, partial(_timed, partial(_raw_sequential, raw, table, raw_deleted)))
     doomed = seed_session(direct, messages=messages).id
-    keep(DELETE_SESSION, *_counted(slow, partial(slow.delete_session, doomed)))
+    measure(DELETE_SESSION, partial(_counted, slow, partial(slow.delete_session, doomed)))
     expired = seed_session(direct, messages=messages, expires_at=utc_now() - timedelta(hours=1))
-    seconds, requests = _counted(slow, slow.sweep_expired)
+    measure(SWEEP, partial(_counted, slow, slow.sweep_expired))
     if direct.get_session(expired.id) is not None:
         raise AssertionError("sweep_expired left the expired session")
-    keep(SWEEP, seconds, requests)
     raw_emptied = seed_session(direct, messages=messages).id
-    keep(
-        RAW_MESSAGES,
-        *_timed(partial(_raw_clear_sequential, raw, table, raw_emptied)),
-    )
+    measure(RAW_MESSAGES, partial(_timed, partial(_raw_clear_sequential, raw, table, raw_emptied)))
     emptied = seed_session(direct, messages=messages).id
-    keep(
-        DELETE_MESSAGES,
-        *_counted(slow, partial(slow.delete_all_messages, emptied)),
-    )
+    measure(DELETE_MESSAGES, partial(_counted, slow, partial(slow.delete_all_messages, emptied)))
     if direct.get_messages(emptied, {"limit": 1}):
         raise AssertionError("delete_all_messages left messages")
 
 
 def measure_deletes(
-    endpoint_url: str, region: str, messages: int, repeats: int, delay: float
+    endpoint_url: str,
+    region: str,
+    messages: int,
+    repeats: int,
+    delay: float,
+    *,
+    server_pid: int | None = None,
 ) -> list[DeleteTiming]:
-    """Seed directly, delete through the proxy; the best of ``repeats`` each way."""
-    best: dict[str, tuple[float, int]] = {}
+    """Seed directly, delete through the proxy; the best of ``repeats`` each way (with the
+    server's CPU time in it when ``server_pid`` is given and readable)."""
+    best: dict[str, DeleteTiming] = {}
 
-    def keep(label: str, seconds: float, requests: int) -> None:
-        if label not in best or seconds < best[label][0]:
-            best[label] = (seconds, requests)
+    def keep(label: str, seconds: float, requests: int, server: float | None) -> None:
+        if label not in best or seconds < best[label].seconds:
+            best[label] = DeleteTiming(label, seconds, requests, server)
 
     direct = DynamoDBAdapter(
         f"bench-deletes-{int(time.time())}", region=region, endpoint_url=endpoint_url
@@ -226,14 +240,30 @@ def measure_deletes(
                 # The server's code paths (and its JIT) warm on smaller sessions first: the
                 # first rounds on a new server are slower, whichever way deletes.
                 warm_up = min(messages, _WARM_UP_MESSAGES)
-                _round(direct, raw, slow, table=table, messages=warm_up, keep=_discard)
+                _round(
+                    direct,
+                    raw,
+                    slow,
+                    table=table,
+                    messages=warm_up,
+                    keep=_discard,
+                    server_pid=server_pid,
+                )
                 for _ in range(repeats):
-                    _round(direct, raw, slow, table=table, messages=messages, keep=keep)
+                    _round(
+                        direct,
+                        raw,
+                        slow,
+                        table=table,
+                        messages=messages,
+                        keep=keep,
+                        server_pid=server_pid,
+                    )
             raw.close()
     finally:
         direct.models.client.delete_table(TableName=table)
         direct.close()
-    return [DeleteTiming(label, seconds, requests) for label, (seconds, requests) in best.items()]
+    return list(best.values())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -248,7 +278,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open_backend("local", endpoint_url=options.endpoint_url) as bench:
         endpoint = bench.backend.endpoint_url
         assert endpoint is not None
-        timings = measure_deletes(endpoint, bench.backend.region, messages, repeats, options.delay)
+        timings = measure_deletes(
+            endpoint,
+            bench.backend.region,
+            messages,
+            repeats,
+            options.delay,
+            server_pid=bench.server_pid,
+        )
     by_label = {timing.label: timing for timing in timings}
     print(f"Deleting a session of {messages:,} messages, {options.delay * 1000:.0f} ms each way")
     for timing in timings:

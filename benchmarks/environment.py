@@ -43,6 +43,7 @@ __all__ = [
     "Log",
     "machine_description",
     "open_backend",
+    "process_cpu_seconds",
     "software_versions",
 ]
 
@@ -214,3 +215,17 @@ def _memory_gib() -> float | None:
             if line.startswith("MemTotal:"):
                 return int(line.split()[1]) / 1024 / 1024
     return None
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time of process ``pid`` so far; ``None`` where ``/proc`` lacks it."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            # Fields after the command name (which may hold spaces), from field 3 on.
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    user_ticks, system_ticks = int(fields[11]), int(fields[12])
+    return (user_ticks + system_ticks) / os.sysconf("SC_CLK_TCK")

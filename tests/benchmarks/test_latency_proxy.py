@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from benchmarks.async_tools import process_cpu_seconds
+from benchmarks.environment import process_cpu_seconds
 from benchmarks.latency import LatencyProxy, proxy_process
 
 pytestmark = pytest.mark.backends("moto")  # no backend used: run once
