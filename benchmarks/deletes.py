@@ -2,15 +2,18 @@
 
 ``python -m benchmarks.deletes`` (``--quick`` for small sizes) starts DynamoDB
 Local (or uses ``--endpoint-url``), puts a ``LatencyProxy`` (10 ms each way,
-in a process of its own) in front of it, and removes the messages of sessions of ``--messages``
-messages (5,000 by default) five ways, each on a session of its own, through
-the proxy:
+in a process of its own) in front of it, and removes the messages of
+sessions of ``--messages`` messages (5,000 by default) six ways, each on a
+session of its own, through the proxy:
 
 - raw botocore, sequential: a plain botocore client sending what
   ``delete_session`` sends (the session item's ``DeleteItem``, the listing's
   ``Query`` pages, then ``BatchWriteItem`` of 25 keys each), one request after
   the other;
 - ``delete_session``: the adapter (its batches up to 8 in flight);
+- raw botocore, sequential, what ``sweep_expired`` sends (the scan for
+  expired sessions, the listing, the batches, the conditional delete of the
+  session item);
 - ``sweep_expired``: the adapter sweeping one expired session of that size;
 - raw botocore, sequential, what ``delete_all_messages`` sends (the listing of
   the partition, ``BatchWriteItem`` of 25 keys each, the counter update);
@@ -30,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -84,6 +87,59 @@ def _raw_sequential(client: Any, table: str, session_id: str) -> int:
         },
     )
     return 1 + listing + _delete_in_batches(client, table, keys)
+
+
+def _raw_sweep_sequential(client: Any, table: str) -> int:
+    """``sweep_expired``'s requests from a plain botocore client, one after the other: the
+    scan for sessions expired by now, then for each (expired over an hour ago, so settled)
+    its messages and then its item, on the condition that it is still expired."""
+    now = int(time.time())
+    latest = datetime.fromtimestamp(now, UTC) + timedelta(milliseconds=999)
+    expired = (
+        "((attribute_type(expiresAt, :n) AND expiresAt <= :now) OR "
+        "(attribute_type(expiresAt, :s) AND expiresAt <= :iso))"
+    )
+    bounds = {
+        ":n": {"S": "N"},
+        ":s": {"S": "S"},
+        ":now": {"N": str(now)},
+        ":iso": {"S": latest.isoformat(timespec="milliseconds")[:-6] + "Z"},
+    }
+    scan: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": f"SK = :meta AND {expired}",
+        "ProjectionExpression": "PK, expiresAt, lastActivityAt",
+        "ExpressionAttributeValues": {":meta": {"S": "META"}, **bounds},
+    }
+    sessions, requests = [], 0
+    while True:
+        page = client.scan(**scan)
+        requests += 1
+        sessions.extend(page.get("Items", []))
+        if not page.get("LastEvaluatedKey"):
+            break
+        scan = {**scan, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+    for session in sessions:
+        pk = session["PK"]
+        keys, listing = _query_every_page(
+            client,
+            {
+                "TableName": table,
+                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :msg)",
+                "ExpressionAttributeValues": {":pk": pk, ":msg": {"S": "MSG#"}},
+                "ProjectionExpression": "PK, SK",
+                "ConsistentRead": True,
+            },
+        )
+        requests += listing + _delete_in_batches(client, table, keys)
+        client.delete_item(
+            TableName=table,
+            Key={"PK": pk, "SK": {"S": "META"}},
+            ConditionExpression=expired,
+            ExpressionAttributeValues=bounds,
+        )
+        requests += 1
+    return requests
 
 
 def _raw_clear_sequential(client: Any, table: str, session_id: str) -> int:
@@ -146,6 +202,7 @@ _WARM_UP_MESSAGES = 1_000
 """Messages per session in the untimed warm-up round."""
 RAW_SESSION = "raw botocore, batches one after another"
 RAW_MESSAGES = "raw botocore, `delete_all_messages`' requests one after another"
+RAW_SWEEP = "raw botocore, `sweep_expired`'s requests one after another"
 DELETE_SESSION = "`delete_session`"
 SWEEP = "`sweep_expired` (1 expired session)"
 DELETE_MESSAGES = "`delete_all_messages`"
@@ -197,7 +254,12 @@ def _round(
     measure(RAW_SESSION, partial(_timed, partial(_raw_sequential, raw, table, raw_deleted)))
     doomed = seed_session(direct, messages=messages).id
     measure(DELETE_SESSION, partial(_counted, slow, partial(slow.delete_session, doomed)))
-    expired = seed_session(direct, messages=messages, expires_at=utc_now() - timedelta(hours=1))
+    an_hour_ago = utc_now() - timedelta(hours=1)
+    raw_expired = seed_session(direct, messages=messages, expires_at=an_hour_ago).id
+    measure(RAW_SWEEP, partial(_timed, partial(_raw_sweep_sequential, raw, table)))
+    if direct.get_session(raw_expired) is not None:
+        raise AssertionError("the raw sweep left the expired session")
+    expired = seed_session(direct, messages=messages, expires_at=an_hour_ago)
     measure(SWEEP, partial(_counted, slow, slow.sweep_expired))
     if direct.get_session(expired.id) is not None:
         raise AssertionError("sweep_expired left the expired session")
@@ -266,6 +328,10 @@ def measure_deletes(
     return list(best.values())
 
 
+_BASELINES = {DELETE_MESSAGES: RAW_MESSAGES, SWEEP: RAW_SWEEP}
+"""The raw sequential way each adapter way is compared with (else ``RAW_SESSION``)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.deletes", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes")
@@ -289,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     by_label = {timing.label: timing for timing in timings}
     print(f"Deleting a session of {messages:,} messages, {options.delay * 1000:.0f} ms each way")
     for timing in timings:
-        base = by_label[RAW_MESSAGES if timing.label == DELETE_MESSAGES else RAW_SESSION].seconds
+        base = by_label[_BASELINES.get(timing.label, RAW_SESSION)].seconds
         print(
             f"  {timing.label:65s} {timing.seconds:8.2f} s {timing.requests:6d} requests"
             f"  speed-up {base / timing.seconds:5.1f}x"

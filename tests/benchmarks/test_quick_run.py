@@ -201,6 +201,10 @@ def test_targets_report_every_target_with_a_verdict(backend: Backend, quick_repo
         deletes["raw botocore, `delete_all_messages`' requests one after another"]
         == deletes["`delete_all_messages`"]
     )
+    assert (
+        deletes["raw botocore, `sweep_expired`'s requests one after another"]
+        == deletes["`sweep_expired` (1 expired session)"]
+    )
 
 
 def test_offload_rows_spend_one_request_each_way_on_each_service(
