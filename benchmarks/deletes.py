@@ -76,8 +76,14 @@ def _raw_sequential(client: Any, table: str, session_id: str) -> int:
     """``delete_session``'s requests from a plain botocore client, one after the other."""
     pk = {"S": f"SESSION#{session_id}"}
     client.delete_item(TableName=table, Key={"PK": pk, "SK": {"S": "META"}})
-    keys, listing = _query_every_page(
-        client,
+    return 1 + _delete_messages(client, table, pk)
+
+
+def _delete_messages(client: Any, table: str, pk: dict[str, str]) -> int:
+    """List the keys of the messages under ``pk``, then delete them in batches one after
+    the other; returns the requests sent."""
+    keys, listing = _every_page(
+        client.query,
         {
             "TableName": table,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :msg)",
@@ -86,7 +92,7 @@ def _raw_sequential(client: Any, table: str, session_id: str) -> int:
             "ConsistentRead": True,
         },
     )
-    return 1 + listing + _delete_in_batches(client, table, keys)
+    return listing + _delete_in_batches(client, table, keys)
 
 
 def _raw_sweep_sequential(client: Any, table: str) -> int:
@@ -111,27 +117,10 @@ def _raw_sweep_sequential(client: Any, table: str) -> int:
         "ProjectionExpression": "PK, expiresAt, lastActivityAt",
         "ExpressionAttributeValues": {":meta": {"S": "META"}, **bounds},
     }
-    sessions, requests = [], 0
-    while True:
-        page = client.scan(**scan)
-        requests += 1
-        sessions.extend(page.get("Items", []))
-        if not page.get("LastEvaluatedKey"):
-            break
-        scan = {**scan, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+    sessions, requests = _every_page(client.scan, scan)
     for session in sessions:
         pk = session["PK"]
-        keys, listing = _query_every_page(
-            client,
-            {
-                "TableName": table,
-                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :msg)",
-                "ExpressionAttributeValues": {":pk": pk, ":msg": {"S": "MSG#"}},
-                "ProjectionExpression": "PK, SK",
-                "ConsistentRead": True,
-            },
-        )
-        requests += listing + _delete_in_batches(client, table, keys)
+        requests += _delete_messages(client, table, pk)
         client.delete_item(
             TableName=table,
             Key={"PK": pk, "SK": {"S": "META"}},
@@ -145,8 +134,8 @@ def _raw_sweep_sequential(client: Any, table: str) -> int:
 def _raw_clear_sequential(client: Any, table: str, session_id: str) -> int:
     """``delete_all_messages``'s requests from a plain botocore client, one after the other."""
     pk = {"S": f"SESSION#{session_id}"}
-    items, listing = _query_every_page(
-        client,
+    items, listing = _every_page(
+        client.query,
         {
             "TableName": table,
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :meta AND :end",
@@ -172,17 +161,20 @@ def _raw_clear_sequential(client: Any, table: str, session_id: str) -> int:
     return requests + 1
 
 
-def _query_every_page(client: Any, query: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    """The items of every page of ``query``, read one page after the other; and the requests."""
+def _every_page(
+    send: Callable[..., dict[str, Any]], request: dict[str, Any]
+) -> tuple[list[dict[str, Any]], int]:
+    """The items of every page of ``request`` (a ``Query`` or ``Scan``, sent by ``send``),
+    read one page after the other; and the requests."""
     items: list[dict[str, Any]] = []
     requests = 0
     while True:
-        page = client.query(**query)
+        page = send(**request)
         requests += 1
         items.extend(page.get("Items", []))
         if not page.get("LastEvaluatedKey"):
             return items, requests
-        query = {**query, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
 def _delete_in_batches(client: Any, table: str, keys: list[dict[str, Any]]) -> int:
