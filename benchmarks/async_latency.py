@@ -53,7 +53,7 @@ from benchmarks.async_tools import (
     SlowCallbackLog,
     StepMonitor,
 )
-from benchmarks.environment import Bench, Log, process_cpu_seconds
+from benchmarks.environment import Bench, Log, cpu_spent, process_cpu_seconds
 from benchmarks.latency import proxy_process
 from benchmarks.report import Column, ResultTable, format_ms, format_ratio
 from benchmarks.seeding import MESSAGE, MESSAGE_DESCRIPTION
@@ -206,10 +206,6 @@ class _OtherProcesses:
         return process_cpu_seconds(self.server_pid), process_cpu_seconds(self.proxy_pid)
 
 
-def _spent(before: float | None, after: float | None) -> float | None:
-    return None if before is None or after is None else after - before
-
-
 def _async_round(
     adapter: AsyncDynamoDBAdapter, label: str, conversations: int, others: _OtherProcesses
 ) -> RunResult:
@@ -229,8 +225,8 @@ def _async_round(
         cpu,
         tuple(latencies),
         monitor.steps,
-        server_cpu_seconds=_spent(server_before, server_after),
-        proxy_cpu_seconds=_spent(proxy_before, proxy_after),
+        server_cpu_seconds=cpu_spent(server_before, server_after),
+        proxy_cpu_seconds=cpu_spent(proxy_before, proxy_after),
     )
 
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import botocore.session
 
-from benchmarks.environment import open_backend, process_cpu_seconds
+from benchmarks.environment import cpu_spent, open_backend, process_cpu_seconds
 from benchmarks.latency import proxy_process
 from benchmarks.seeding import seed_session
 from session_store._time import utc_now
@@ -239,8 +239,7 @@ def _round(
     def measure(label: str, timed: Callable[[], tuple[float, int]]) -> None:
         before = process_cpu_seconds(server_pid)
         seconds, requests = timed()
-        after = process_cpu_seconds(server_pid)
-        keep(label, seconds, requests, None if before is None or after is None else after - before)
+        keep(label, seconds, requests, cpu_spent(before, process_cpu_seconds(server_pid)))
 
     raw_deleted = seed_session(direct, messages=messages).id
     measure(RAW_SESSION, partial(_timed, partial(_raw_sequential, raw, table, raw_deleted)))

@@ -41,6 +41,7 @@ __all__ = [
     "BACKENDS",
     "Bench",
     "Log",
+    "cpu_spent",
     "machine_description",
     "open_backend",
     "process_cpu_seconds",
@@ -229,3 +230,8 @@ def process_cpu_seconds(pid: int | None) -> float | None:
         return None
     user_ticks, system_ticks = int(fields[11]), int(fields[12])
     return (user_ticks + system_ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_spent(before: float | None, after: float | None) -> float | None:
+    """CPU seconds between two ``process_cpu_seconds`` readings; ``None`` if either is."""
+    return None if before is None or after is None else after - before

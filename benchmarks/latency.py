@@ -169,6 +169,7 @@ class _Side(asyncio.Protocol):
     def __init__(self, proxy: LatencyProxy, *, upstream: bool) -> None:
         self._proxy = proxy
         self._upstream = upstream
+        self._loop = asyncio.get_running_loop()  # made by the proxy's loop, for it
         self._transport: asyncio.Transport | None = None
         self._peer: _Side | None = None
         self._queue: deque[tuple[float, bytes | None]] = deque()
@@ -227,7 +228,7 @@ class _Side(asyncio.Protocol):
             self._transport.abort()
 
     def _enqueue(self, chunk: bytes | None) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._queue.append((loop.time() + self._proxy.delay, chunk))
         if self._timer is None:
             self._timer = loop.call_at(self._queue[0][0], self._deliver)
@@ -235,7 +236,7 @@ class _Side(asyncio.Protocol):
 
     def _deliver(self) -> None:
         self._timer = None
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         now = loop.time()
         peer = self._peer._transport if self._peer is not None else None
         while self._queue and self._queue[0][0] <= now:
