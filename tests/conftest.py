@@ -67,6 +67,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", names, indirect=True)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Refuse to run a grouped test ungrouped.
+
+    On an xdist worker with ``--dist loadgroup``, xdist gives each test marked
+    ``xdist_group`` an id ending in ``@group`` and schedules by it. With a
+    pytest whose ids xdist cannot rewrite (pytest-xdist#1386) the ids stay as
+    they are: the group's tests then spread over the workers and the fixture
+    they share runs on each (the quick benchmark, a minute each time).
+    """
+    grouped = item.get_closest_marker("xdist_group") is not None
+    if grouped and item.config.getoption("loadgroup", default=False) and "@" not in item.nodeid:
+        pytest.fail(
+            f"pytest-xdist did not group {item.nodeid}: pytest {pytest.__version__} "
+            "is not one its --dist loadgroup supports (see pyproject.toml)",
+            pytrace=False,
+        )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backends(*names): run only on these backends")
     fake_credentials()

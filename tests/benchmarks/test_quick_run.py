@@ -21,8 +21,8 @@ from session_store.testing.backends import Backend
 
 pytestmark = [
     pytest.mark.backends("local"),
-    # One worker runs the whole module (``--dist loadgroup``): its module fixture, the
-    # quick benchmark, then runs once, not once on each worker its tests land on.
+    # One worker runs the whole module (``--dist loadgroup``): its fixture, the quick
+    # benchmark, then runs once, not once on each worker its tests land on.
     pytest.mark.xdist_group("quick-benchmark"),
 ]
 
@@ -37,20 +37,25 @@ TABLE_TITLES = (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("bench") / "BENCHMARKS.md"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def quick_report(report_file: Path, dynamodb_local_endpoint: str) -> Report:
-    """The quick run, once for the whole module (it takes most of a minute)."""
+    """The quick run, once (it takes most of a minute).
+
+    Session-scoped: the worker running this module's group may be handed other
+    modules' tests between two of these, which would tear a module fixture down
+    and run the benchmark again.
+    """
     return run_benchmarks(
         RunOptions(sizes=QUICK, endpoint_url=dynamodb_local_endpoint, output=report_file)
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dynamodb_local_endpoint(request: pytest.FixtureRequest) -> str:
     server = request.getfixturevalue("dynamodb_local")
     return str(server.endpoint_url)

@@ -36,6 +36,7 @@ from session_store import (
     TableConfig,
     ValidationError,
 )
+from session_store._bridge import wait_for_io
 from session_store.integrations.openai_agents import (
     CONTENT_LIMIT,
     ITEM_ANNOTATION,
@@ -625,7 +626,9 @@ def test_a_cancelled_add_items_still_stores_every_item(
 
     def hold_until_cancelled(**_: Any) -> None:
         started.set()
-        cancelled.wait(timeout=30)  # the request is sent only once the task is cancelled
+        # The request is sent only once the task is cancelled. On the loop thread (a
+        # bridged call) the wait goes to an I/O thread, so the loop can cancel the task.
+        wait_for_io(cancelled.wait, 30)
 
     events = adapter.models.client.meta.events
     events.register("before-call.dynamodb", hold_until_cancelled, unique_id="test-started")

@@ -24,6 +24,7 @@ from agents.items import TResponseInputItem
 from agents.testing import ScriptedModel, assistant_message
 
 from session_store import AsyncDynamoDBAdapter, DynamoDBAdapter, ValidationError, keys
+from session_store._bridge import wait_for_io
 from session_store.integrations.openai_agents import (
     DynamoDBSession,
     ItemNotJSONError,
@@ -696,7 +697,9 @@ def test_sqlite_session_post_commit_cancellation_propagates_after_known_outcome(
     def hold_after_the_write(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
         if model.name in ("TransactWriteItems", "BatchWriteItem"):
             committed.set()
-            allow_return.wait(timeout=30)
+            # Bridged (the async adapter), the hook runs on the loop thread: waiting on an
+            # I/O thread keeps the loop free to deliver the cancellations.
+            wait_for_io(allow_return.wait, 30)
 
     events = adapter.models.client.meta.events
     events.register("after-call.dynamodb", hold_after_the_write, unique_id="post-commit")
