@@ -89,7 +89,7 @@ class LatencySizes:
 
 LATENCY_SIZES = {
     "full": LatencySizes(
-        conversations=(200, 1_000), rounds=2, loop_conversations=20, large_writes=5
+        conversations=(200, 1_000), rounds=3, loop_conversations=20, large_writes=5
     ),
     "quick": LatencySizes(conversations=(12, 30), rounds=1, loop_conversations=2, large_writes=1),
 }

@@ -21,9 +21,12 @@ session of its own, through the proxy:
 
 Seeding goes straight to DynamoDB Local and is not measured. Times are
 wall-clock seconds, the best of ``--repeats`` (the ways alternate within each
-repeat) after an untimed round of each way on sessions of 1,000 messages (a
+repeat) after an untimed round of each way on sessions of the same size (a
 new server's first rounds are slower whichever way deletes); the speed-up
 divides the raw sequential time of the same requests by the adapter's.
+DynamoDB Local's CPU time is read for each way, its storage thread's apart
+(``environment.STORAGE_THREAD``): with batches side by side, that one
+thread's time bounds the adapter's.
 """
 
 from __future__ import annotations
@@ -39,7 +42,13 @@ from typing import Any
 
 import botocore.session
 
-from benchmarks.environment import cpu_spent, open_backend, process_cpu_seconds
+from benchmarks.environment import (
+    STORAGE_THREAD,
+    cpu_spent,
+    open_backend,
+    process_cpu_seconds,
+    thread_cpu_seconds,
+)
 from benchmarks.latency import proxy_process
 from benchmarks.seeding import seed_session
 from session_store._time import utc_now
@@ -66,9 +75,29 @@ class DeleteTiming:
     requests: int
     server_seconds: float | None = None
     """DynamoDB Local's CPU time meanwhile, where it could be read."""
+    storage_seconds: float | None = None
+    """Of which its storage thread's (``environment.STORAGE_THREAD``): the part no number of
+    requests in flight can spread over more cores."""
 
 
-Keep = Callable[[str, float, int, float | None], None]
+@dataclass(frozen=True)
+class _ServerCpu:
+    """DynamoDB Local's CPU seconds during one way: the whole process's, its storage thread's."""
+
+    process: float | None
+    storage: float | None
+
+    @classmethod
+    def read(cls, pid: int | None) -> _ServerCpu:
+        return cls(process_cpu_seconds(pid), thread_cpu_seconds(pid, STORAGE_THREAD))
+
+    def since(self, before: _ServerCpu) -> _ServerCpu:
+        return _ServerCpu(
+            cpu_spent(before.process, self.process), cpu_spent(before.storage, self.storage)
+        )
+
+
+Keep = Callable[[str, float, int, _ServerCpu], None]
 """Told each way's seconds, requests and the server's CPU seconds."""
 
 
@@ -190,8 +219,6 @@ def _delete_in_batches(client: Any, table: str, keys: list[dict[str, Any]]) -> i
     return requests
 
 
-_WARM_UP_MESSAGES = 1_000
-"""Messages per session in the untimed warm-up round."""
 RAW_SESSION = "raw botocore, batches one after another"
 RAW_MESSAGES = "raw botocore, `delete_all_messages`' requests one after another"
 RAW_SWEEP = "raw botocore, `sweep_expired`'s requests one after another"
@@ -220,7 +247,7 @@ def _timed(call: Callable[[], int]) -> tuple[float, int]:
     return time.perf_counter() - started, requests
 
 
-def _discard(label: str, seconds: float, requests: int, server: float | None) -> None:
+def _discard(label: str, seconds: float, requests: int, server: _ServerCpu) -> None:
     """A warm-up round's timing: not kept."""
 
 
@@ -237,9 +264,9 @@ def _round(
     """Each way once, on sessions of ``messages`` messages seeded straight to the server."""
 
     def measure(label: str, timed: Callable[[], tuple[float, int]]) -> None:
-        before = process_cpu_seconds(server_pid)
+        before = _ServerCpu.read(server_pid)
         seconds, requests = timed()
-        keep(label, seconds, requests, cpu_spent(before, process_cpu_seconds(server_pid)))
+        keep(label, seconds, requests, _ServerCpu.read(server_pid).since(before))
 
     raw_deleted = seed_session(direct, messages=messages).id
     measure(RAW_SESSION, partial(_timed, partial(_raw_sequential, raw, table, raw_deleted)))
@@ -275,9 +302,9 @@ def measure_deletes(
     server's CPU time in it when ``server_pid`` is given and readable)."""
     best: dict[str, DeleteTiming] = {}
 
-    def keep(label: str, seconds: float, requests: int, server: float | None) -> None:
+    def keep(label: str, seconds: float, requests: int, server: _ServerCpu) -> None:
         if label not in best or seconds < best[label].seconds:
-            best[label] = DeleteTiming(label, seconds, requests, server)
+            best[label] = DeleteTiming(label, seconds, requests, server.process, server.storage)
 
     direct = DynamoDBAdapter(
         f"bench-deletes-{int(time.time())}", region=region, endpoint_url=endpoint_url
@@ -290,15 +317,15 @@ def measure_deletes(
                 "dynamodb", region_name=region, endpoint_url=proxy.endpoint_url
             )
             with DynamoDBAdapter(table, region=region, endpoint_url=proxy.endpoint_url) as slow:
-                # The server's code paths (and its JIT) warm on smaller sessions first: the
-                # first rounds on a new server are slower, whichever way deletes.
-                warm_up = min(messages, _WARM_UP_MESSAGES)
+                # The server's code paths (and its JIT) warm in a whole untimed round first:
+                # after one on sessions of 1,000 messages its compiler threads still took
+                # over a second of CPU during the next round.
                 _round(
                     direct,
                     raw,
                     slow,
                     table=table,
-                    messages=warm_up,
+                    messages=messages,
                     keep=_discard,
                     server_pid=server_pid,
                 )
@@ -328,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--endpoint-url", help="a running DynamoDB Local to use")
     parser.add_argument("--messages", type=int, default=5_000)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--delay", type=float, default=0.010, help="seconds each way")
     options = parser.parse_args(argv)
     messages, repeats = (200, 1) if options.quick else (options.messages, options.repeats)

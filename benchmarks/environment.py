@@ -39,6 +39,7 @@ from session_store.testing.dynamodb_local import DynamoDBLocal, find_dynamodb_lo
 
 __all__ = [
     "BACKENDS",
+    "STORAGE_THREAD",
     "Bench",
     "Log",
     "cpu_spent",
@@ -46,6 +47,7 @@ __all__ = [
     "open_backend",
     "process_cpu_seconds",
     "software_versions",
+    "thread_cpu_seconds",
 ]
 
 BACKENDS = ("local", "moto")
@@ -223,13 +225,42 @@ def process_cpu_seconds(pid: int | None) -> float | None:
     if pid is None:
         return None
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            # Fields after the command name (which may hold spaces), from field 3 on.
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+        return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text(encoding="ascii"))
+    except (OSError, IndexError, ValueError):
         return None
-    user_ticks, system_ticks = int(fields[11]), int(fields[12])
-    return (user_ticks + system_ticks) / os.sysconf("SC_CLK_TCK")
+
+
+STORAGE_THREAD = "SQLiteQueue"
+"""The name DynamoDB Local's storage thread starts with: it runs every SQLite statement of
+the server, one after another, whatever the number of requests in flight."""
+
+
+def thread_cpu_seconds(pid: int | None, name: str) -> float | None:
+    """User plus system CPU time so far of the threads of process ``pid`` whose name starts
+    with ``name``; ``None`` where ``/proc`` lacks them or no thread has that name."""
+    if pid is None:
+        return None
+    total, found = 0.0, False
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            if not (task / "comm").read_text(encoding="utf-8").startswith(name):
+                continue
+            seconds = _stat_cpu_seconds((task / "stat").read_text(encoding="ascii"))
+        except (OSError, IndexError, ValueError):
+            continue  # the thread ended meanwhile
+        total, found = total + seconds, True
+    return total if found else None
+
+
+def _stat_cpu_seconds(stat: str) -> float:
+    """User plus system CPU seconds from a ``/proc/.../stat`` line."""
+    # Fields after the command name (which may hold spaces), from field 3 on.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_spent(before: float | None, after: float | None) -> float | None:

@@ -82,7 +82,7 @@ FULL = Sizes(
     target_read_sessions=500,
     target_rounds=15,
     target_delete_messages=5_000,
-    target_delete_repeats=2,
+    target_delete_repeats=3,
 )
 
 QUICK = Sizes(

@@ -8,15 +8,17 @@ than the two delays it adds.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from benchmarks.environment import process_cpu_seconds
+from benchmarks.environment import process_cpu_seconds, thread_cpu_seconds
 from benchmarks.latency import LatencyProxy, proxy_process
 
 pytestmark = pytest.mark.backends("moto")  # no backend used: run once
@@ -161,3 +163,45 @@ def test_proxy_process_forwards_and_its_cpu_time_is_read() -> None:
 def test_cpu_time_of_an_unknown_process_is_none() -> None:
     assert process_cpu_seconds(None) is None
     assert process_cpu_seconds(2**22 + 12_345) is None  # above Linux's largest pid
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="threads' names and CPU time from /proc")
+def test_cpu_time_of_named_threads_is_read_and_summed() -> None:
+    libc = ctypes.CDLL(None)
+    pr_set_name = 15
+
+    def spin(name: bytes) -> None:
+        libc.prctl(pr_set_name, ctypes.c_char_p(name), 0, 0, 0)  # the OS thread's own name
+        started = time.thread_time()
+        while time.thread_time() - started < 0.05:
+            pass
+
+    threads = [threading.Thread(target=spin, args=(b"spinner-%d" % n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Ended threads leave /proc: read them while they still exist.
+    assert thread_cpu_seconds(os.getpid(), "spinner-") is None
+    ready, release = threading.Event(), threading.Event()
+
+    def spin_then_wait(name: bytes) -> None:
+        spin(name)
+        ready.set()
+        release.wait(10)
+
+    holder = threading.Thread(target=spin_then_wait, args=(b"spinner-held",))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        spent = thread_cpu_seconds(os.getpid(), "spinner-")
+        assert spent is not None
+        assert spent >= 0.04  # its 50 ms of CPU, in clock ticks
+        assert thread_cpu_seconds(os.getpid(), "no-such-thread") is None
+        whole = process_cpu_seconds(os.getpid())
+        assert whole is not None
+        assert whole >= spent
+    finally:
+        release.set()
+        holder.join()
+    assert thread_cpu_seconds(None, "spinner-") is None

@@ -16,8 +16,10 @@ import pytest
 
 from benchmarks import QUICK, Report, RunOptions, run_benchmarks
 from benchmarks.async_latency import LATENCY_SIZES, MESSAGES_PER_CONVERSATION
+from benchmarks.deletes import measure_deletes
 from benchmarks.runner import main
 from session_store.testing.backends import Backend
+from session_store.testing.dynamodb_local import DynamoDBLocal
 
 pytestmark = [
     pytest.mark.backends("local"),
@@ -269,3 +271,24 @@ def test_the_command_line_refuses_an_unknown_part(capsys: pytest.CaptureFixture[
         main(["--quick", "--part", "nonsense"])
     assert stopped.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="CPU time of DynamoDB Local read from /proc")
+def test_deletes_read_the_servers_cpu_and_its_storage_threads(
+    backend: Backend, dynamodb_local: DynamoDBLocal
+) -> None:
+    assert backend.endpoint_url == dynamodb_local.endpoint_url
+    timings = measure_deletes(
+        dynamodb_local.endpoint_url,
+        backend.region,
+        messages=60,
+        repeats=1,
+        delay=0.001,
+        server_pid=dynamodb_local.pid,
+    )
+    assert len(timings) == 6
+    for timing in timings:
+        # The storage thread (environment.STORAGE_THREAD) exists and is part of the server.
+        assert timing.server_seconds is not None
+        assert timing.storage_seconds is not None
+        assert 0 <= timing.storage_seconds <= timing.server_seconds
