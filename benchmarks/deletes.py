@@ -320,23 +320,14 @@ def measure_deletes(
                 # The server's code paths (and its JIT) warm in a whole untimed round first:
                 # after one on sessions of 1,000 messages its compiler threads still took
                 # over a second of CPU during the next round.
-                _round(
-                    direct,
-                    raw,
-                    slow,
-                    table=table,
-                    messages=messages,
-                    keep=_discard,
-                    server_pid=server_pid,
-                )
-                for _ in range(repeats):
+                for kept in (_discard, *[keep] * repeats):
                     _round(
                         direct,
                         raw,
                         slow,
                         table=table,
                         messages=messages,
-                        keep=keep,
+                        keep=kept,
                         server_pid=server_pid,
                     )
             raw.close()
