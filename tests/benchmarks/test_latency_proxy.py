@@ -176,32 +176,27 @@ def test_cpu_time_of_named_threads_is_read_and_summed() -> None:
         while time.thread_time() - started < 0.05:
             pass
 
-    threads = [threading.Thread(target=spin, args=(b"spinner-%d" % n,)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # Ended threads leave /proc: read them while they still exist.
-    assert thread_cpu_seconds(os.getpid(), "spinner-") is None
-    ready, release = threading.Event(), threading.Event()
+    spun, release = threading.Semaphore(0), threading.Event()
 
     def spin_then_wait(name: bytes) -> None:
         spin(name)
-        ready.set()
-        release.wait(10)
+        spun.release()
+        release.wait(10)  # alive (and in /proc) until read
 
-    holder = threading.Thread(target=spin_then_wait, args=(b"spinner-held",))
-    holder.start()
+    holders = [threading.Thread(target=spin_then_wait, args=(b"spinner-%d" % n,)) for n in range(2)]
+    for holder in holders:
+        holder.start()
     try:
-        assert ready.wait(10)
+        assert all(spun.acquire(timeout=10) for _ in holders)
         spent = thread_cpu_seconds(os.getpid(), "spinner-")
         assert spent is not None
-        assert spent >= 0.04  # its 50 ms of CPU, in clock ticks
+        assert spent >= 0.08  # both threads' 50 ms of CPU, summed, in clock ticks
         assert thread_cpu_seconds(os.getpid(), "no-such-thread") is None
         whole = process_cpu_seconds(os.getpid())
         assert whole is not None
         assert whole >= spent
     finally:
         release.set()
-        holder.join()
+        for holder in holders:
+            holder.join()
     assert thread_cpu_seconds(None, "spinner-") is None
