@@ -51,7 +51,7 @@ from benchmarks.environment import (
 )
 from benchmarks.latency import proxy_process
 from benchmarks.seeding import seed_session
-from session_store._time import utc_now
+from session_store._time import format_iso, utc_now
 from session_store.dynamodb import DynamoDBAdapter
 
 __all__ = [
@@ -138,7 +138,7 @@ def _raw_sweep_sequential(client: Any, table: str) -> int:
         ":n": {"S": "N"},
         ":s": {"S": "S"},
         ":now": {"N": str(now)},
-        ":iso": {"S": latest.isoformat(timespec="milliseconds")[:-6] + "Z"},
+        ":iso": {"S": format_iso(latest)},
     }
     scan: dict[str, Any] = {
         "TableName": table,

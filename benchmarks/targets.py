@@ -297,13 +297,15 @@ def _add_delete_note(table: ResultTable, deletes: list[DeleteTiming] | None) -> 
             for timing in timed
         )
     )
-    ours = [
-        timing
-        for timing in timed
-        if timing.label not in (RAW_SESSION, RAW_MESSAGES, RAW_SWEEP)
-        and timing.storage_seconds is not None
-    ]
-    busiest = max(((timing.storage_seconds or 0) / timing.seconds for timing in ours), default=0)
+    busiest = max(
+        (
+            timing.storage_seconds / timing.seconds
+            for timing in timed
+            if timing.label not in (RAW_SESSION, RAW_MESSAGES, RAW_SWEEP)
+            and timing.storage_seconds is not None
+        ),
+        default=0.0,
+    )
     if busiest >= _STORAGE_BOUND:
         note += (
             f". With the batches side by side the storage thread was busy up to {busiest:.0%} "
